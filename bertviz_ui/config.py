@@ -1,0 +1,173 @@
+"""Configuration: every option declared once, read from environment variables and CLI flags."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bertviz_ui.errors import BadInput
+from bertviz_ui.registry import TASKS
+
+
+def _parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise BadInput(f"Expected a yes/no value (1/0, true/false), got {raw!r}.")
+
+
+def _parse_positive_float(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BadInput(f"Expected a number, got {raw!r}.") from None
+    if not value > 0:
+        raise BadInput(f"Expected a positive number, got {raw!r}.")
+    return value
+
+
+def _parse_device(raw: str) -> str:
+    value = raw.strip().lower()
+    if value in {"", "auto"}:
+        return "auto"
+    if value in {"cpu", "mps", "cuda"} or (value.startswith("cuda:") and value[5:].isdigit()):
+        return value
+    raise BadInput(f"Device must be auto, cpu, mps, cuda or cuda:N, got {raw!r}.")
+
+
+def _parse_port(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadInput(f"Port must be a whole number, got {raw!r}.") from None
+    if not 0 <= value <= 65535:
+        raise BadInput(f"Port must be between 0 and 65535, got {raw!r}.")
+    return value
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its field name, environment variable, CLI flag, parser, default and help."""
+
+    name: str
+    env: str
+    flag: str
+    default: object
+    help: str
+    parse: object = str  # callable(str) -> value
+    is_switch: bool = False
+
+
+def _model_options() -> tuple[Option, ...]:
+    return tuple(
+        Option(
+            name=f"model_{task.id}",
+            env=f"BERTVIZ_UI_MODEL_{task.id.upper()}",
+            flag=f"--model-{task.id.replace('_', '-')}",
+            default=None,
+            help=f"{task.title}: Hub id or local directory (default {task.default_model}).",
+        )
+        for task in TASKS
+    )
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("tiny", "BERTVIZ_UI_TINY", "--tiny", False,
+           "Run every tab on tiny random-weight checkpoints built locally (untrained; for tests and demos offline).",
+           parse=_parse_bool, is_switch=True),
+    Option("device", "BERTVIZ_UI_DEVICE", "--device", "auto",
+           "Where models run: auto (cuda, else mps, else cpu), cpu, mps, cuda or cuda:N.", parse=_parse_device),
+    Option("cache_gb", "BERTVIZ_UI_CACHE_GB", "--cache-gb", None,
+           "Memory budget of the model cache in GiB; least-recently-used models are evicted past it "
+           "(default: half of free GPU memory on a GPU, else half of available RAM).",
+           parse=_parse_positive_float),
+    Option("cache_dir", "BERTVIZ_UI_CACHE_DIR", "--cache-dir", None,
+           "Where tiny checkpoints and the extracted offline model are kept (default ~/.cache/bertviz_ui).",
+           parse=lambda raw: Path(raw).expanduser()),
+    Option("hub_timeout", "BERTVIZ_UI_HUB_TIMEOUT", "--hub-timeout", 3.0,
+           "Seconds to wait when checking whether the Hugging Face Hub can be reached.",
+           parse=_parse_positive_float),
+    Option("host", "BERTVIZ_UI_HOST", "--host", None,
+           "Address to listen on (default 127.0.0.1; 0.0.0.0 on Spaces via GRADIO_SERVER_NAME)."),
+    Option("port", "BERTVIZ_UI_PORT", "--port", None,
+           "Port to listen on (default 7860, or GRADIO_SERVER_PORT).", parse=_parse_port),
+    *_model_options(),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings of one app instance."""
+
+    tiny: bool = False
+    device: str = "auto"
+    cache_gb: float | None = None
+    cache_dir: Path = field(default_factory=lambda: Path("~/.cache/bertviz_ui").expanduser())
+    hub_timeout: float = 3.0
+    host: str | None = None
+    port: int | None = None
+    models: Mapping[str, str] = field(default_factory=dict)
+
+    def model_for(self, task_id: str) -> str:
+        """The model a task starts with: its override, else the registry default."""
+        from bertviz_ui.registry import task_by_id
+
+        return self.models.get(task_id) or task_by_id(task_id).default_model
+
+
+def load_settings(argv: Sequence[str] = (), environ: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from environment variables, then CLI flags (flags win).
+
+    Args:
+        argv: command-line arguments (without the program name).
+        environ: environment mapping; defaults to os.environ.
+
+    Returns:
+        Settings. Raises BadInput naming the variable or flag when a value is malformed.
+    """
+    environ = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    for option in OPTIONS:
+        raw = environ.get(option.env)
+        if raw is not None and raw.strip() != "":
+            try:
+                values[option.name] = option.parse(raw)
+            except BadInput as error:
+                raise BadInput(f"{option.env}: {error}") from None
+
+    parser = argparse.ArgumentParser(
+        prog="python app.py", description="bertviz_ui: see BERT at work on your own text.", allow_abbrev=False
+    )
+    for option in OPTIONS:
+        if option.is_switch:
+            parser.add_argument(option.flag, dest=option.name, action="store_true", default=None,
+                                help=f"{option.help} [{option.env}]")
+        else:
+            parser.add_argument(option.flag, dest=option.name, default=None, metavar="VALUE",
+                                help=f"{option.help} [{option.env}]")
+    args = parser.parse_args(list(argv))
+    for option in OPTIONS:
+        raw = getattr(args, option.name)
+        if raw is None:
+            continue
+        if option.is_switch:
+            values[option.name] = bool(raw)
+            continue
+        try:
+            values[option.name] = option.parse(raw)
+        except BadInput as error:
+            raise BadInput(f"{option.flag}: {error}") from None
+
+    models = {
+        task.id: str(values.pop(f"model_{task.id}")).strip()
+        for task in TASKS
+        if values.get(f"model_{task.id}")
+    }
+    for task in TASKS:
+        values.pop(f"model_{task.id}", None)
+    return Settings(models=models, **values)

@@ -1,0 +1,368 @@
+"""The model cache: the only code that loads models. Lazy, single-flight, LRU within a memory budget, GPU-aware."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bertviz_ui.errors import BertvizError, ModelUnavailable
+from bertviz_ui.models.sources import OFFLINE_LABEL, HubProbe, ModelSource, resolve
+from bertviz_ui.registry import OFFLINE_MODEL_ID, Head, Task
+
+log = logging.getLogger(__name__)
+
+_HEAD_DESCRIPTIONS = {
+    Head.TOKENIZER: "tokenizer",
+    Head.ENCODER: "encoder",
+    Head.MASKED_LM: "masked-language-model",
+    Head.NEXT_SENTENCE: "next-sentence-prediction",
+    Head.SEQUENCE_CLASSIFICATION: "sequence-classification",
+    Head.TOKEN_CLASSIFICATION: "token-classification",
+    Head.QUESTION_ANSWERING: "question-answering",
+    Head.NLI: "natural-language-inference (sequence-classification)",
+}
+
+
+class HubUnreachable(ModelUnavailable):
+    """The model is not on this machine and the Hugging Face Hub can't be reached."""
+
+
+class ThreadSafeTokenizer:
+    """A tokenizer whose calls hold a lock.
+
+    A fast tokenizer shared across threads raises "RuntimeError: Already borrowed" when two calls
+    change its truncation or padding at once; serializing calls is cheap next to a forward pass.
+    """
+
+    def __init__(self, tokenizer: Any):
+        self._tokenizer = tokenizer
+        self._lock = threading.RLock()
+
+    @property
+    def unwrapped(self) -> Any:
+        """The underlying tokenizer, for code that holds no lock (single-threaded references, tests)."""
+        return self._tokenizer
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return self._tokenizer(*args, **kwargs)
+
+    def __len__(self) -> int:
+        return len(self._tokenizer)
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._tokenizer, name)
+        if not callable(attribute) or isinstance(attribute, type):
+            return attribute
+
+        @functools.wraps(attribute)
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return attribute(*args, **kwargs)
+
+        return locked
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model (or a tokenizer alone) ready to use.
+
+    Attributes:
+        source: where it came from.
+        head: what was loaded.
+        model: the torch module in eval mode on ``device``; None for Head.TOKENIZER.
+        tokenizer: its tokenizer, safe to share across threads.
+        device: torch device string.
+        dtype: "float32", "bfloat16", ...; None for a tokenizer alone.
+        size_bytes: parameters and buffers in memory (0 for a tokenizer alone).
+        load_seconds: time spent loading.
+        newly_initialized: weights the checkpoint lacked (a head that starts untrained).
+        fallback_from: the model that was asked for, when the offline model stands in for it.
+    """
+
+    source: ModelSource
+    head: Head
+    model: Any
+    tokenizer: ThreadSafeTokenizer
+    device: str
+    dtype: str | None
+    size_bytes: int
+    load_seconds: float
+    newly_initialized: tuple[str, ...] = ()
+    fallback_from: str | None = None
+
+    @property
+    def label(self) -> str:
+        """What the tab shows about where this model came from."""
+        if self.fallback_from:
+            return f"{OFFLINE_LABEL} (real weights; {self.fallback_from} can't be had without the Hub)"
+        return self.source.label
+
+
+@dataclass(frozen=True)
+class CacheEntryInfo:
+    """One row of the Models panel."""
+
+    ref: str
+    head: str
+    source: str
+    device: str
+    dtype: str | None
+    size_bytes: int
+    load_seconds: float
+    hits: int
+
+
+@dataclass(frozen=True)
+class CacheReport:
+    """What the cache holds now."""
+
+    device: str
+    dtype: str
+    budget_bytes: int
+    used_bytes: int
+    entries: tuple[CacheEntryInfo, ...]
+
+
+@dataclass
+class _Entry:
+    loaded: LoadedModel
+    hits: int = 0
+
+
+Loader = Callable[[ModelSource, Head, str, Any, bool], LoadedModel]
+
+
+class ModelCache:
+    """Loads models lazily, once, and keeps the most recently used within a memory budget.
+
+    Args:
+        device: torch device string models are placed on.
+        dtype: torch dtype for inference weights on that device.
+        budget_bytes: evict least-recently-used models when the total exceeds this.
+        cache_dir: where tiny checkpoints and the offline model are kept.
+        probe: answers whether the Hub can be reached.
+        loader: function that does the actual loading (tests pass a fake).
+    """
+
+    def __init__(self, *, device: str, dtype: Any, budget_bytes: int, cache_dir: Path,
+                 probe: HubProbe | None = None, loader: Loader | None = None):
+        self.device = device
+        self.dtype = dtype
+        self.budget_bytes = budget_bytes
+        self.cache_dir = cache_dir
+        self._probe = probe or HubProbe()
+        self._loader = loader or load_pretrained
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[tuple[str, Head], _Entry] = OrderedDict()
+        self._inflight: dict[tuple[str, Head], Future] = {}
+        self._model_locks: dict[tuple[str, Head], threading.Lock] = {}
+
+    # -- public API -------------------------------------------------------------------------------
+
+    def load(self, ref: str, head: Head, *, attentions: bool = False) -> LoadedModel:
+        """Return the model for ``ref`` with ``head``, loading it on first use.
+
+        Args:
+            ref: Hub id, local directory, ``tiny:<head>`` or the offline model's id.
+            head: what to load.
+            attentions: the caller reads attention weights, so the model must use eager attention
+                (sdpa returns an empty tuple).
+
+        Returns:
+            LoadedModel. Raises BadInput or ModelUnavailable with a message for the user.
+        """
+        source = resolve(ref, self.cache_dir)
+        key = (source.location, head)
+        loaded = self._get_or_load(key, lambda: self._loader(source, head, self.device, self.dtype,
+                                                             self._probe.reachable()))
+        if attentions and loaded.model is not None:
+            self._ensure_eager(key, loaded)
+        return loaded
+
+    def load_for_task(self, task: Task, ref: str, *, attentions: bool = False) -> LoadedModel:
+        """Like load, with the task's head; encoder-only tasks fall back to the offline model without the Hub."""
+        try:
+            return self.load(ref, task.head, attentions=attentions)
+        except HubUnreachable as error:
+            if not task.offline_fallback:
+                raise HubUnreachable(
+                    f"{error} Or set BERTVIZ_UI_MODEL_{task.id.upper()} to a local copy "
+                    "(a directory saved with save_pretrained)."
+                ) from error
+            offline = self.load(OFFLINE_MODEL_ID, task.head, attentions=attentions)
+            return dataclasses.replace(offline, fallback_from=ref.strip())
+
+    def report(self) -> CacheReport:
+        """A snapshot for the Models panel."""
+        with self._lock:
+            entries = tuple(
+                CacheEntryInfo(
+                    ref=entry.loaded.source.ref,
+                    head=head.value,
+                    source=entry.loaded.source.label,
+                    device=entry.loaded.device,
+                    dtype=entry.loaded.dtype,
+                    size_bytes=entry.loaded.size_bytes,
+                    load_seconds=entry.loaded.load_seconds,
+                    hits=entry.hits,
+                )
+                for (_location, head), entry in reversed(self._entries.items())
+            )
+            used = sum(e.loaded.size_bytes for e in self._entries.values())
+        return CacheReport(self.device, str(self.dtype).replace("torch.", ""), self.budget_bytes, used, entries)
+
+    def clear(self) -> None:
+        """Drop every model and give the memory back."""
+        with self._lock:
+            self._entries.clear()
+        self._release()
+
+    # -- internals --------------------------------------------------------------------------------
+
+    def _get_or_load(self, key: tuple[str, Head], load: Callable[[], LoadedModel]) -> LoadedModel:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                entry.hits += 1
+                self._entries.move_to_end(key)
+                return entry.loaded
+            future = self._inflight.get(key)
+            owner = future is None
+            if owner:
+                future = Future()
+                self._inflight[key] = future
+        if not owner:
+            loaded = future.result()  # raises the loader's error for every waiter
+            with self._lock:
+                if key in self._entries:
+                    self._entries[key].hits += 1
+            return loaded
+        try:
+            loaded = load()
+        except BaseException as error:  # tokenizers' PanicException derives from BaseException
+            with self._lock:
+                del self._inflight[key]
+            future.set_exception(error)
+            if isinstance(error, (BertvizError, KeyboardInterrupt, SystemExit)):
+                raise
+            raise ModelUnavailable(f"{key[0]} could not be loaded: {_first_line(error)}") from error
+        with self._lock:
+            self._entries[key] = _Entry(loaded)
+            del self._inflight[key]
+            evicted = self._evict_over_budget(keep=key)
+        future.set_result(loaded)
+        if evicted:
+            log.info("Evicted %s to stay within %.1f GiB", ", ".join(evicted), self.budget_bytes / 2**30)
+            self._release()
+        return loaded
+
+    def _evict_over_budget(self, keep: tuple[str, Head]) -> list[str]:
+        evicted = []
+        while sum(e.loaded.size_bytes for e in self._entries.values()) > self.budget_bytes:
+            oldest = next((k for k in self._entries if k != keep), None)
+            if oldest is None:
+                break
+            self._entries.pop(oldest)
+            evicted.append(f"{oldest[0]} ({oldest[1].value})")
+        return evicted
+
+    def _ensure_eager(self, key: tuple[str, Head], loaded: LoadedModel) -> None:
+        with self._lock:
+            lock = self._model_locks.setdefault(key, threading.Lock())
+        with lock:
+            if getattr(loaded.model.config, "_attn_implementation", "eager") != "eager":
+                loaded.model.set_attn_implementation("eager")
+
+    def _release(self) -> None:
+        from bertviz_ui.models.device import release_memory
+
+        release_memory(self.device)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:300] if text else type(error).__name__
+
+
+_AUTO_CLASSES = {
+    Head.ENCODER: "AutoModel",
+    Head.MASKED_LM: "AutoModelForMaskedLM",
+    Head.NEXT_SENTENCE: "AutoModelForNextSentencePrediction",
+    Head.SEQUENCE_CLASSIFICATION: "AutoModelForSequenceClassification",
+    Head.TOKEN_CLASSIFICATION: "AutoModelForTokenClassification",
+    Head.QUESTION_ANSWERING: "AutoModelForQuestionAnswering",
+    Head.NLI: "AutoModelForSequenceClassification",
+}
+
+
+def load_pretrained(source: ModelSource, head: Head, device: str, dtype: Any, hub_online: bool) -> LoadedModel:
+    """Load a tokenizer and, unless only a tokenizer is asked for, a model with ``head``.
+
+    Args:
+        source: where from.
+        head: which head (Head.TOKENIZER loads the tokenizer alone).
+        device: where the model goes.
+        dtype: weights' dtype for inference.
+        hub_online: whether the Hub can be reached; if not, only files already cached are used.
+
+    Returns:
+        LoadedModel. Raises ModelUnavailable (HubUnreachable when the Hub is the problem).
+    """
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    kwargs = {"local_files_only": True} if source.kind == "hub" and not hub_online else {}
+    started = time.perf_counter()
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(source.location, **kwargs)
+        model, missing = None, ()
+        if head is not Head.TOKENIZER:
+            auto_class = getattr(transformers, _AUTO_CLASSES[head])
+            model, info = auto_class.from_pretrained(source.location, dtype=dtype, output_loading_info=True,
+                                                     **kwargs)
+            missing = tuple(sorted(info.get("missing_keys", ())))
+            model.to(device).eval()
+    except BertvizError:
+        raise
+    except (OSError, ValueError, KeyError, EnvironmentError) as error:
+        raise _explain_load_error(source, head, error, hub_online) from error
+    size = 0
+    if model is not None:
+        size = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
+    return LoadedModel(
+        source=source,
+        head=head,
+        model=model,
+        tokenizer=ThreadSafeTokenizer(tokenizer),
+        device=device if model is not None else "cpu",
+        dtype=str(dtype).replace("torch.", "") if model is not None else None,
+        size_bytes=size,
+        load_seconds=time.perf_counter() - started,
+        newly_initialized=missing,
+    )
+
+
+def _explain_load_error(source: ModelSource, head: Head, error: BaseException, hub_online: bool) -> ModelUnavailable:
+    what = _HEAD_DESCRIPTIONS[head]
+    detail = _first_line(error)
+    if "Unrecognized configuration class" in detail or "Unrecognized model" in detail:
+        return ModelUnavailable(f"{source.ref} can't be used as a {what} model: its architecture has no such head.")
+    if source.kind == "hub" and not hub_online:
+        return HubUnreachable(
+            f"{source.ref} is not in this machine's Hugging Face cache and the Hub can't be reached. "
+            "Connect to the internet once to download it, or type the path of a local copy."
+        )
+    if source.kind == "hub":
+        return ModelUnavailable(f"No model named {source.ref} could be loaded from the Hub ({detail}).")
+    return ModelUnavailable(f"{source.ref} could not be loaded as a {what} model ({detail}).")
