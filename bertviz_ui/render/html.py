@@ -1,0 +1,28 @@
+"""HTML helpers shared by the renderers; everything a user or a model controls goes through esc()."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable
+
+
+def esc(value: object) -> str:
+    """Escape any value for HTML text and attribute context (quotes included)."""
+    return html.escape(str(value), quote=True)
+
+
+def notes_html(notes: Iterable[str], *, kind: str = "info") -> str:
+    """A list of notes (escaped) in a callout box; empty string when there are none."""
+    items = "".join(f"<li>{esc(note)}</li>" for note in notes)
+    if not items:
+        return ""
+    return f'<div class="bv-notes bv-notes-{esc(kind)}" role="status"><ul>{items}</ul></div>'
+
+
+def model_badge_html(label: str, *, untrained: bool) -> str:
+    """Which model produced a result, with a plain warning when its weights are untrained."""
+    warning = ""
+    if untrained:
+        warning = ('<span class="bv-untrained">untrained random weights: outputs are meaningless, '
+                   "shapes and mechanics are real</span>")
+    return f'<div class="bv-model-badge" data-testid="model-badge"><b>Model</b> {esc(label)} {warning}</div>'

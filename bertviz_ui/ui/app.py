@@ -1,0 +1,76 @@
+"""The Gradio Blocks app: header, one tab per registry entry, and how it is launched."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import gradio as gr
+
+from bertviz_ui.config import Settings, load_settings
+from bertviz_ui.models import build_cache
+from bertviz_ui.ui.context import AppContext
+from bertviz_ui.ui.tabs import TABS
+
+ASSETS = Path(__file__).resolve().parent.parent.parent / "assets"
+TITLE = "bertviz_ui: BERT, explained visually"
+
+
+def build_demo(settings: Settings) -> gr.Blocks:
+    """Build the app (no model is loaded until a tab asks for one).
+
+    Args:
+        settings: resolved configuration.
+
+    Returns:
+        The gr.Blocks app, ready to launch.
+    """
+    ctx = AppContext(settings=settings, cache=build_cache(settings))
+    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
+        gr.Markdown(f"# {TITLE}\nSee BERT at work on your own text: how it tokenizes, what it attends to, "
+                    "what it predicts.", elem_id="bv-header")
+        if settings.tiny:
+            gr.HTML('<div class="bv-tiny-banner" role="alert"><b>Tiny mode.</b> Every model here has tiny '
+                    "<b>random, untrained</b> weights built on this machine: predictions are meaningless, while "
+                    "tokenization, shapes and mechanics are real. Run without <code>--tiny</code> for real "
+                    "models.</div>", elem_id="bv-tiny-banner")
+        with gr.Tabs():
+            for spec in TABS:
+                with gr.Tab(spec.title, id=spec.id, elem_id=f"tab-{spec.id}") as tab:
+                    spec.build(ctx, tab)
+    demo.queue(default_concurrency_limit=2, max_size=64)
+    return demo
+
+
+def launch_options(settings: Settings) -> dict:
+    """Keyword arguments for demo.launch(): theme and CSS (gradio 6 takes them here), host, port, errors."""
+    options = {
+        "css_paths": [ASSETS / "style.css"],
+        "theme": gr.themes.Soft(),
+        "show_error": True,
+        "footer_links": ["api"],
+    }
+    host = settings.host or os.environ.get("GRADIO_SERVER_NAME")
+    if host:
+        options["server_name"] = host
+    if settings.port is not None:
+        options["server_port"] = settings.port
+    return options
+
+
+def main(argv: list[str]) -> int:
+    """Parse settings from the environment and flags, build the app and serve it until interrupted."""
+    import logging
+
+    from bertviz_ui.errors import BadInput
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        settings = load_settings(argv)
+        demo = build_demo(settings)
+    except BadInput as error:
+        print(f"bertviz_ui: {error}", file=sys.stderr)
+        return 2
+    demo.launch(**launch_options(settings))
+    return 0

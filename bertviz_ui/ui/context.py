@@ -1,0 +1,31 @@
+"""What every tab receives: the app's settings and its model cache."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bertviz_ui.config import Settings
+from bertviz_ui.models.cache import ModelCache
+from bertviz_ui.models.sources import TINY_PREFIX
+from bertviz_ui.registry import Task
+
+
+@dataclass(frozen=True)
+class AppContext:
+    """Settings plus the one model cache of this app instance."""
+
+    settings: Settings
+    cache: ModelCache
+
+    def default_model(self, task: Task) -> str:
+        """The model a tab starts with: its override, a tiny checkpoint in tiny mode, else the registry default."""
+        if task.id in self.settings.models:
+            return self.settings.models[task.id]
+        if self.settings.tiny:
+            return f"{TINY_PREFIX}{'encoder' if task.head.value == 'tokenizer' else task.head.value}"
+        return task.default_model
+
+    def model_choices(self, task: Task) -> list[str]:
+        """The curated models for a tab, its default first."""
+        default = self.default_model(task)
+        return [default, *(m for m in task.choices if m != default)]

@@ -1,0 +1,26 @@
+"""The tab registry: adding a tab is one module per layer plus one entry here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import gradio as gr
+
+from bertviz_ui.ui import models_panel, tokenizer
+from bertviz_ui.ui.context import AppContext
+
+
+@dataclass(frozen=True)
+class TabSpec:
+    """One tab: its id (the task noun), its title and the function that lays it out inside its gr.Tab."""
+
+    id: str
+    title: str
+    build: Callable[[AppContext, gr.Tab], None]
+
+
+TABS: tuple[TabSpec, ...] = (
+    TabSpec("tokenizer", "Tokenizer", tokenizer.build),
+    TabSpec("models", "Models", models_panel.build),
+)

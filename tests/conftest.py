@@ -1,0 +1,95 @@
+"""Shared fixtures: offline environment, a tiny-mode app server in a subprocess, Chromium for Playwright."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Tests never reach the Hub: fail fast instead of retrying for a minute.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def cache_dir() -> Path:
+    """Where tiny checkpoints and the offline model are built once and reused (BERTVIZ_UI_CACHE_DIR)."""
+    path = Path(os.environ.get("BERTVIZ_UI_CACHE_DIR", "~/.cache/bertviz_ui")).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def app_server(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The real app (`python app.py --tiny`) on a free port; yields its URL, fails with its output."""
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("server") / "app.log"
+    env = {**os.environ, "BERTVIZ_UI_CACHE_DIR": str(cache_dir), "PYTHONUNBUFFERED": "1"}
+    with log_path.open("w") as log:
+        process = subprocess.Popen([sys.executable, "app.py", "--tiny", "--port", str(port)], cwd=ROOT, env=env,
+                                   stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 120
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"The app exited with {process.returncode}:\n{log_path.read_text()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"The app did not answer within 120 s:\n{log_path.read_text()}")
+        time.sleep(0.2)  # polling a starting server, not waiting on a result
+    yield url
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def chromium_executable() -> str | None:
+    """Debian's Chromium when Playwright's own browser is not installed (as on our machines and CI)."""
+    from playwright.sync_api import sync_playwright
+
+    try:
+        with sync_playwright() as playwright:
+            if Path(playwright.chromium.executable_path).exists():
+                return None
+    except Exception:
+        pass
+    for candidate in ("/usr/bin/chromium", "/usr/bin/chromium-browser", shutil.which("chromium") or ""):
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
+    """pytest-playwright's launch arguments, pointed at Debian's Chromium where needed."""
+    args = dict(browser_type_launch_args)
+    executable = chromium_executable()
+    if executable:
+        args["executable_path"] = executable
+    args["args"] = [*args.get("args", []), "--no-sandbox", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"]
+    return args
