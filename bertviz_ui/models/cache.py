@@ -356,8 +356,11 @@ def load_pretrained(source: ModelSource, head: Head, device: str, dtype: Any, hu
 def _explain_load_error(source: ModelSource, head: Head, error: BaseException, hub_online: bool) -> ModelUnavailable:
     what = _HEAD_DESCRIPTIONS[head]
     detail = _first_line(error)
-    if "Unrecognized configuration class" in detail or "Unrecognized model" in detail:
+    if "Unrecognized configuration class" in detail:
         return ModelUnavailable(f"{source.ref} can't be used as a {what} model: its architecture has no such head.")
+    if "Unrecognized model" in detail:
+        return ModelUnavailable(f"{source.ref} has no usable model configuration (config.json): it may serve as a "
+                                f"tokenizer, not as a {what} model.")
     if source.kind == "hub" and not hub_online:
         return HubUnreachable(
             f"{source.ref} is not in this machine's Hugging Face cache and the Hub can't be reached. "
