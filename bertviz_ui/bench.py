@@ -1,0 +1,503 @@
+"""Benchmark harness: each tab's compute timed against the bare model forward on the same checkpoint, as ratios."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gc
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bertviz_ui.errors import BertvizError
+from bertviz_ui.models.cache import LoadedModel, ModelCache
+from bertviz_ui.registry import OFFLINE_MODEL_ID, Head
+from bertviz_ui.tasks.tokenizer import tokenize
+
+DEFAULT_MODEL = OFFLINE_MODEL_ID
+# About 40 s for every case on the offline MiniLM with 2 threads, loading included.
+DEFAULT_REPEATS = 15
+# Fast variants (a tokenizer call takes tens of microseconds) are timed as batches at least this long,
+# so timer resolution and per-measurement overhead stay far below the thing measured.
+MIN_BATCH_S = 0.02
+_MAX_CALLS_PER_BATCH = 100_000
+
+SEED_PAIR = ("The cat sat on the mat.", "It was a lazy afternoon.")
+LONG_TARGETS = (128, 512)
+# Ordinary prose with some rare words, so WordPiece splits a realistic share of them.
+_FILLER = (
+    "BERT reads a sentence all at once rather than word by word, and every layer lets each token look at every "
+    "other token through attention. Before any of that happens the tokenizer splits the text into WordPiece "
+    "units: common words stay whole, while unusual ones such as photosynthesis, quarterback or unaffable "
+    "break into a stem and continuation pieces marked with two hashes. The pieces become integer ids, a "
+    "classification token goes in front and a separator closes each sentence, and a mask tells the model "
+    "which positions are real text and which are padding. Researchers in Montreal, Nairobi and Kyoto fine-tune "
+    "such encoders for sentiment, named entities, question answering and natural language inference, "
+    "usually on a few thousand labelled examples and an afternoon of computation."
+)
+
+Models = Mapping[Head, LoadedModel]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One input a case is timed on."""
+
+    name: str
+    text: str
+    text_pair: str | None = None
+
+
+Run = Callable[[Models, Sample], Any]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A further column beside a case's task and baseline."""
+
+    label: str
+    run: Run
+
+
+def text_of_tokens(tokenizer: Any, target: int) -> str:
+    """The longest prefix of the filler prose (repeated as needed) that encodes to at most ``target`` tokens.
+
+    Args:
+        tokenizer: the checkpoint's tokenizer; lengths are counted in its tokens, specials included.
+        target: the most tokens the encoded text may have.
+
+    Returns:
+        The text.
+    """
+    words = _FILLER.split()
+    # Every word is at least one token, so ``target`` words always reach the target.
+    pool = [words[i % len(words)] for i in range(target)]
+    low, high = 1, len(pool)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if len(tokenizer(" ".join(pool[:middle]))["input_ids"]) <= target:
+            low = middle
+        else:
+            high = middle - 1
+    return " ".join(pool[:low])
+
+
+def _tokenizer_of(models: Models) -> Any:
+    # Every head of one ref is loaded from the same files, so any of them has the checkpoint's tokenizer.
+    return (models.get(Head.TOKENIZER) or next(iter(models.values()))).tokenizer
+
+
+def standard_samples(models: Models) -> tuple[Sample, ...]:
+    """The seed's sentence pair, then single texts of about 128 and 512 tokens (capped at the model's maximum).
+
+    Args:
+        models: the case's loaded models; their tokenizer measures the lengths.
+
+    Returns:
+        The samples, shortest first.
+    """
+    tokenizer = _tokenizer_of(models)
+    limit = int(getattr(tokenizer, "model_max_length", 512) or 512)
+    samples = [Sample("short pair", *SEED_PAIR)]
+    for target in dict.fromkeys(min(t, limit) for t in LONG_TARGETS):
+        samples.append(Sample(f"{target} tokens", text_of_tokens(tokenizer, target)))
+    return tuple(samples)
+
+
+def encoder_forward(models: Models, sample: Sample) -> Any:
+    """The bare baseline: tokenize to tensors and run the encoder, nothing else.
+
+    Args:
+        models: must hold Head.ENCODER.
+        sample: the input.
+
+    Returns:
+        The model's output (discarded by the timer).
+    """
+    loaded = models[Head.ENCODER]
+    with torch.inference_mode():
+        inputs = loaded.tokenizer(sample.text, sample.text_pair, return_tensors="pt").to(loaded.device)
+        return loaded.model(**inputs)
+
+
+@dataclass(frozen=True)
+class BenchCase:
+    """One tab's compute timed against a baseline on the same checkpoint; a new tab adds one of these to CASES.
+
+    Attributes:
+        name: the tab's task id; ``--cases`` selects by it.
+        run_task: what the tab computes per click once its models are loaded.
+        run_baseline: what the task is compared with (usually encoder_forward).
+        heads: what the cache loads for the ref before timing; run functions find them by Head.
+        task_label: column name of run_task.
+        baseline_label: column name of run_baseline.
+        extras: further variants, each shown with its time and the task's ratio over it.
+        make_samples: builds the inputs from the loaded models (lengths are in the checkpoint's tokens).
+        note: printed under the table: what exactly each variant runs.
+    """
+
+    name: str
+    run_task: Run
+    run_baseline: Run
+    heads: tuple[Head, ...]
+    task_label: str = "task"
+    baseline_label: str = "forward"
+    extras: tuple[Variant, ...] = ()
+    make_samples: Callable[[Models], tuple[Sample, ...]] = standard_samples
+    note: str = ""
+
+
+def _tokenizer_task(models: Models, sample: Sample) -> Any:
+    loaded = models[Head.TOKENIZER]
+    return tokenize(sample.text, sample.text_pair, tokenizer=loaded.tokenizer, model=loaded.label)
+
+
+def _raw_tokenizer(models: Models, sample: Sample) -> Any:
+    # The same (locked) tokenizer object tokenize() receives, so the ratio isolates tokenize()'s own work.
+    return models[Head.TOKENIZER].tokenizer(sample.text, sample.text_pair)
+
+
+CASES: tuple[BenchCase, ...] = (
+    BenchCase(
+        name="tokenizer",
+        run_task=_tokenizer_task,
+        run_baseline=encoder_forward,
+        heads=(Head.TOKENIZER, Head.ENCODER),
+        task_label="tokenize()",
+        baseline_label="forward",
+        extras=(Variant("raw tokenizer", _raw_tokenizer),),
+        note="tokenize() = bertviz_ui.tasks.tokenizer.tokenize (the tab's whole result, no rendering); "
+             "forward = model(**tokenizer(text, return_tensors='pt')) under torch.inference_mode(); "
+             "raw tokenizer = tokenizer(text, text_pair).",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """One variant's time per call on one sample.
+
+    Attributes:
+        label: the variant's column name.
+        median_s: median over repeats of seconds per call.
+        per_repeat_s: seconds per call in each repeat (a batch's time divided by its calls).
+        calls_per_repeat: calls in each repeat's batch.
+    """
+
+    label: str
+    median_s: float
+    per_repeat_s: tuple[float, ...]
+    calls_per_repeat: int
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """One case on one sample.
+
+    Attributes:
+        case: the case's name.
+        sample: the sample's name.
+        tokens: the sample's length in the checkpoint's tokens, specials included.
+        model: the checkpoint as the app labels it.
+        task: the tab's compute.
+        baseline: what it is compared with.
+        extras: further variants, in the case's order.
+        ratio: task.median_s / baseline.median_s (a ratio of medians).
+    """
+
+    case: str
+    sample: str
+    tokens: int
+    model: str
+    task: Timing
+    baseline: Timing
+    extras: tuple[Timing, ...]
+    ratio: float
+
+
+@dataclass(frozen=True)
+class Machine:
+    """Where the timings were taken."""
+
+    device: str
+    dtype: str
+    torch_threads: int
+    torch_interop_threads: int
+    cpus: int | None
+    arch: str
+    python: str
+    torch: str
+    transformers: str
+
+
+@dataclass(frozen=True)
+class BenchReport:
+    """A whole run: what was asked, where it ran, and the results."""
+
+    model: str
+    repeats: int
+    machine: Machine
+    results: tuple[BenchResult, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready form written by ``--json``."""
+        return dataclasses.asdict(self)
+
+
+def select_cases(names: Sequence[str] | None, cases: Sequence[BenchCase] = CASES) -> tuple[BenchCase, ...]:
+    """The cases named, in the order named; all of them when ``names`` is empty or None.
+
+    Args:
+        names: case names (as given to ``--cases``).
+        cases: the registry to pick from.
+
+    Returns:
+        The cases. Raises ValueError naming the unknown name and the known ones.
+    """
+    if not names:
+        return tuple(cases)
+    by_name = {case.name: case for case in cases}
+    chosen = []
+    for name in names:
+        if name not in by_name:
+            raise ValueError(f"Unknown benchmark case {name!r}; known: {', '.join(by_name)}.")
+        chosen.append(by_name[name])
+    return tuple(dict.fromkeys(chosen))
+
+
+def machine_info(cache: ModelCache) -> Machine:
+    """Describe this process's machine and torch settings, for printing beside the timings.
+
+    Args:
+        cache: the model cache whose device and dtype the models use.
+
+    Returns:
+        Machine.
+    """
+    import transformers
+
+    return Machine(
+        device=cache.device,
+        dtype=str(cache.dtype).replace("torch.", ""),
+        torch_threads=torch.get_num_threads(),
+        torch_interop_threads=torch.get_num_interop_threads(),
+        cpus=os.cpu_count(),
+        arch=platform.machine(),
+        python=platform.python_version(),
+        torch=torch.__version__,
+        transformers=transformers.__version__,
+    )
+
+
+def run_cases(cache: ModelCache, ref: str, cases: Sequence[BenchCase] = CASES, *, repeats: int = DEFAULT_REPEATS,
+              min_batch_s: float = MIN_BATCH_S) -> tuple[BenchResult, ...]:
+    """Time every case on every one of its samples, its variants interleaved within each repeat.
+
+    Args:
+        cache: the app's model cache; every model comes through it.
+        ref: the checkpoint (Hub id, local directory, ``tiny:<head>`` or the offline model's id).
+        cases: which cases to run.
+        repeats: measurements per variant; the median is reported.
+        min_batch_s: fast variants are called repeatedly until one measurement lasts about this long.
+
+    Returns:
+        One BenchResult per case and sample, in order. Raises ValueError for repeats < 1, and
+        BadInput or ModelUnavailable when the model can't be loaded.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}.")
+    results = []
+    for case in cases:
+        models = {head: cache.load(ref, head) for head in case.heads}
+        label = next(iter(models.values())).label if models else ref
+        tokenizer = _tokenizer_of(models) if models else None
+        sync = _synchronizer(cache.device)
+        for sample in case.make_samples(models):
+            variants = [(case.task_label, case.run_task), (case.baseline_label, case.run_baseline),
+                        *((extra.label, extra.run) for extra in case.extras)]
+            calls = [_bind(run, models, sample) for _, run in variants]
+            timings = [
+                Timing(label=name, median_s=statistics.median(times), per_repeat_s=tuple(times), calls_per_repeat=n)
+                for (name, _), (times, n) in zip(variants, _measure(calls, repeats, min_batch_s, sync))
+            ]
+            tokens = len(tokenizer(sample.text, sample.text_pair)["input_ids"]) if tokenizer is not None else 0
+            task, baseline, *extras = timings
+            results.append(BenchResult(case=case.name, sample=sample.name, tokens=tokens, model=label, task=task,
+                                       baseline=baseline, extras=tuple(extras),
+                                       ratio=task.median_s / baseline.median_s))
+    return tuple(results)
+
+
+def _bind(run: Run, models: Models, sample: Sample) -> Callable[[], Any]:
+    return lambda: run(models, sample)
+
+
+def _synchronizer(device: str) -> Callable[[], None]:
+    # GPU kernels run asynchronously; without waiting for them a batch would time only the launches.
+    if device.startswith("cuda"):
+        return torch.cuda.synchronize
+    if device == "mps":
+        return torch.mps.synchronize
+    return lambda: None
+
+
+def _measure(calls: Sequence[Callable[[], Any]], repeats: int, min_batch_s: float,
+             sync: Callable[[], None]) -> list[tuple[list[float], int]]:
+    sizes = [_batch_size(call, min_batch_s, sync) for call in calls]
+    times: list[list[float]] = [[] for _ in calls]
+    for repeat in range(repeats):
+        # Rotating who goes first spreads drift (thermal, other processes, allocator state) over all variants.
+        for offset in range(len(calls)):
+            index = (repeat + offset) % len(calls)
+            times[index].append(_time_batch(calls[index], sizes[index], sync) / sizes[index])
+    return list(zip(times, sizes))
+
+
+def _batch_size(call: Callable[[], Any], min_batch_s: float, sync: Callable[[], None]) -> int:
+    call()  # the first call pays one-off costs (allocations, kernel selection) that a tab pays once per process
+    single = _time_batch(call, 1, sync)
+    return max(1, min(_MAX_CALLS_PER_BATCH, math.ceil(min_batch_s / max(single, 1e-9))))
+
+
+def _time_batch(call: Callable[[], Any], number: int, sync: Callable[[], None]) -> float:
+    # As timeit does: a collection landing in one variant's batch would be charged to that variant alone.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        for _ in range(number):
+            call()
+        sync()
+        return time.perf_counter() - start
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _milliseconds(seconds: float) -> str:
+    return f"{seconds * 1e3:.3g}"
+
+
+def _ratio(value: float) -> str:
+    return f"{value:.3g}x"
+
+
+def format_table(report: BenchReport, cases: Sequence[BenchCase] = CASES) -> str:
+    """The report as plain text: a machine line, then one table per case (medians in ms, ratios of medians).
+
+    Args:
+        report: what run_cases measured, with the machine.
+        cases: the registry, for each case's note.
+
+    Returns:
+        The text, ending with a newline.
+    """
+    machine = report.machine
+    lines = [
+        f"model: {report.model}; {report.repeats} repeats, variants interleaved; medians per call",
+        f"machine: {machine.device} {machine.dtype}, torch {machine.torch} with {machine.torch_threads} threads "
+        f"({machine.torch_interop_threads} interop), {machine.cpus} CPUs {machine.arch}, "
+        f"Python {machine.python}, transformers {machine.transformers}",
+    ]
+    notes = {case.name: case.note for case in cases}
+    for name in dict.fromkeys(result.case for result in report.results):
+        rows = [result for result in report.results if result.case == name]
+        first = rows[0]
+        header = ["input", "tokens", f"{first.task.label} ms", f"{first.baseline.label} ms",
+                  f"{first.task.label}/{first.baseline.label}"]
+        for extra in first.extras:
+            header += [f"{extra.label} ms", f"{first.task.label}/{extra.label}"]
+        table = [header]
+        for row in rows:
+            cells = [row.sample, str(row.tokens), _milliseconds(row.task.median_s),
+                     _milliseconds(row.baseline.median_s), _ratio(row.ratio)]
+            for extra in row.extras:
+                cells += [_milliseconds(extra.median_s), _ratio(row.task.median_s / extra.median_s)]
+            table.append(cells)
+        widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+        lines += ["", f"[{name}] {first.model}"]
+        for line in table:
+            lines.append("  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i])
+                                   for i, cell in enumerate(line)).rstrip())
+        if notes.get(name):
+            lines.append(notes[name])
+    return "\n".join(lines) + "\n"
+
+
+def _positive_int(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {raw!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {raw!r}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bertviz_ui.bench",
+        description="Time each tab's compute against the bare model forward on the same checkpoint.",
+        epilog="Device, cache directory and memory budget come from BERTVIZ_UI_DEVICE, BERTVIZ_UI_CACHE_DIR "
+               "and BERTVIZ_UI_CACHE_GB, as for the app.",
+        allow_abbrev=False,
+    )
+    parser.add_argument("--model", default=DEFAULT_MODEL, metavar="REF",
+                        help=f"Hub id, local directory or tiny:encoder (default {DEFAULT_MODEL}, offline).")
+    parser.add_argument("--repeats", type=_positive_int, default=DEFAULT_REPEATS, metavar="N",
+                        help=f"measurements per variant; medians are reported (default {DEFAULT_REPEATS}).")
+    parser.add_argument("--threads", type=_positive_int, default=None, metavar="N",
+                        help="torch.set_num_threads(N) before timing (default: torch's own choice).")
+    parser.add_argument("--cases", default="", metavar="NAME[,NAME]",
+                        help=f"which cases to run (default all: {', '.join(case.name for case in CASES)}).")
+    parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the results as JSON.")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark from the command line.
+
+    Args:
+        argv: arguments without the program name; defaults to sys.argv[1:].
+
+    Returns:
+        The exit status: 0, or 1 when the model can't be loaded (bad flags exit with 2 via argparse).
+    """
+    from bertviz_ui.config import load_settings
+    from bertviz_ui.models import build_cache
+
+    parser = _parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
+    try:
+        cases = select_cases([name.strip() for name in args.cases.split(",") if name.strip()])
+    except ValueError as error:
+        parser.error(str(error))
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        cache = build_cache(load_settings((), os.environ))
+        results = run_cases(cache, args.model, cases, repeats=args.repeats)
+    except BertvizError as error:
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 1
+    report = BenchReport(model=args.model, repeats=args.repeats, machine=machine_info(cache), results=results)
+    print(format_table(report, cases), end="")
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
