@@ -190,11 +190,16 @@ class ModelCache:
         return loaded
 
     def load_for_task(self, task: Task, ref: str, *, attentions: bool = False) -> LoadedModel:
-        """Like load, with the task's head; encoder-only tasks fall back to the offline model without the Hub."""
+        """Like load, with the task's head.
+
+        Without the Hub, an encoder-only task's *default* model falls back to the offline all-MiniLM-L6-v2
+        (same uncased vocabulary, real weights). A model the user picked is never silently replaced: comparing
+        bert-base-cased with a stand-in would show the wrong tokenizer.
+        """
         try:
             return self.load(ref, task.head, attentions=attentions)
         except HubUnreachable as error:
-            if not task.offline_fallback:
+            if not task.offline_fallback or ref.strip() != task.default_model:
                 raise HubUnreachable(
                     f"{error} Or set BERTVIZ_UI_MODEL_{task.id.upper()} to a local copy "
                     "(a directory saved with save_pretrained)."

@@ -282,3 +282,8 @@ def test_thread_safe_tokenizer_serializes_calls(wrap, overlapped):
     tokenizer = wrap(fake)
     run_in_threads(2, lambda i: tokenizer("x" * i))
     assert fake.met is overlapped
+
+
+def test_a_model_the_user_picked_is_never_replaced(cache):
+    with pytest.raises(HubUnreachable, match="google-bert/bert-base-cased"):
+        cache.load_for_task(task_by_id("tokenizer"), "google-bert/bert-base-cased")

@@ -1,0 +1,82 @@
+"""The programmatic API through gradio_client against the launched tiny-mode app."""
+
+from __future__ import annotations
+
+import pytest
+from gradio_client import Client
+
+pytestmark = pytest.mark.integration
+
+DEFAULTS = {"model": "tiny:encoder", "text": "The cat sat on the mat.", "text_pair": "It was a lazy afternoon.",
+            "max_length": 0, "padding": False, "truncation": "longest_first", "split_special_tokens": False,
+            "compare_with": ""}
+
+
+@pytest.fixture(scope="module")
+def client(app_server: str) -> Client:
+    return Client(app_server, verbose=False, analytics_enabled=False, download_files=False)
+
+
+def tokenize(client: Client, **overrides):
+    return client.predict(**{**DEFAULTS, **overrides}, api_name="/tokenize")
+
+
+def test_api_lists_tokenize_with_named_parameters(client):
+    info = client.view_api(print_info=False, return_format="dict")
+    parameters = [p["parameter_name"] for p in info["named_endpoints"]["/tokenize"]["parameters"]]
+    assert parameters == list(DEFAULTS)
+
+
+def test_tokenize_seed_pair(client):
+    badge, notes, chips, summary, table, comparison, payload = tokenize(client)
+    assert payload["tokens"] == ['[CLS]', 'the', 'cat', 'sat', 'on', 'the', 'mat', '.', '[SEP]',
+                                 'it', 'was', 'a', 'lazy', 'afternoon', '.', '[SEP]']
+    assert payload["token_type_ids"] == [0] * 9 + [1] * 7
+    assert payload["input_ids"][:9] == [101, 1996, 4937, 2938, 2006, 1996, 13523, 1012, 102]
+    assert payload["attention_mask"] == [1] * 16
+    assert payload["offsets"][6] == [19, 22] and payload["word_ids"][:2] == [None, 0]
+    assert payload["comparison"] is None
+    assert "untrained" in badge and "bv-chip-flow" in chips
+    assert len(table["data"]) == 16
+
+
+def test_comparison_with_the_offline_model(client):
+    *_, comparison, payload = tokenize(client, compare_with="sentence-transformers/all-MiniLM-L6-v2")
+    assert "identical" in comparison
+    assert payload["comparison"]["input_ids"] == payload["input_ids"]
+    assert payload["comparison"]["model"] == "offline: all-MiniLM-L6-v2"
+
+
+def test_hub_default_falls_back_to_offline_weights(client):
+    badge, *_, payload = tokenize(client, model="google-bert/bert-base-uncased", text_pair="")
+    assert payload["input_ids"] == [101, 1996, 4937, 2938, 2006, 1996, 13523, 1012, 102]
+    assert "offline: all-MiniLM-L6-v2" in badge and "google-bert/bert-base-uncased" in badge
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"text": "   "}, "Text is empty"),
+    ({"text": "x" * 100_000}, "up to 20,000"),
+    ({"max_length": 100_000}, "Max length must be between"),
+    ({"max_length": 12, "truncation": "sideways"}, "sideways is not in the list of choices"),
+    ({"model": "no-such-org/no-such-model"}, "Hub can't be reached"),
+    ({"model": "/not/a/dir"}, "No directory"),
+    ({"model": "<img src=x onerror=alert(1)>"}, "neither a Hub id"),
+    ({"text": None}, "Text is empty"),
+])
+def test_bad_input_gives_a_clear_message(client, overrides, message):
+    with pytest.raises(Exception, match=message) as caught:
+        tokenize(client, **overrides)
+    assert "Traceback" not in str(caught.value)
+
+
+def test_server_stays_up_after_errors(client):
+    with pytest.raises(Exception):
+        tokenize(client, text="")
+    assert tokenize(client)[-1]["num_tokens"] == 16
+
+
+def test_models_endpoint_reports_what_is_loaded(client):
+    tokenize(client)
+    summary, table = client.predict(api_name="/models")
+    assert "cpu" in summary and "float32" in summary
+    assert "tiny:encoder" in [row[0] for row in table["data"]]
