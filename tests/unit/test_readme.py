@@ -1,0 +1,31 @@
+"""The README tells the truth: every option is documented and CI runs the README's test command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bertviz_ui.config import OPTIONS
+from bertviz_ui.ui.tabs import TABS
+
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text()
+
+
+def test_every_option_is_in_the_configuration_table():
+    for option in OPTIONS:
+        assert f"| `{option.env}` | `{option.flag}` |" in README
+
+
+def test_ci_runs_the_readme_test_command():
+    assert "```bash\nbash scripts/test.sh\n```" in README
+    assert "bash scripts/test.sh" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_tab_is_described():
+    for tab in TABS:
+        assert f"| **{tab.title}** |" in README
+
+
+def test_space_front_matter():
+    front = README.split("---")[1]
+    assert "sdk: gradio" in front and "app_file: app.py" in front and "preload_from_hub:" in front
