@@ -11,6 +11,7 @@ import os
 import platform
 import statistics
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,8 +26,8 @@ from bertviz_ui.registry import OFFLINE_MODEL_ID, Head
 from bertviz_ui.tasks.tokenizer import tokenize
 
 DEFAULT_MODEL = OFFLINE_MODEL_ID
-# About 40 s for every case on the offline MiniLM with 2 threads, loading included.
-DEFAULT_REPEATS = 15
+# About 20 s for every case on the offline MiniLM with 2 idle cores, loading included (35-40 s on a busy machine).
+DEFAULT_REPEATS = 20
 # Fast variants (a tokenizer call takes tens of microseconds) are timed as batches at least this long,
 # so timer resolution and per-measurement overhead stay far below the thing measured.
 MIN_BATCH_S = 0.02
@@ -227,7 +228,12 @@ class BenchResult:
 
 @dataclass(frozen=True)
 class Machine:
-    """Where the timings were taken."""
+    """Where the timings were taken.
+
+    Attributes:
+        load_average: the 1-, 5- and 15-minute load averages when it was described (None where the OS has
+            none); other busy processes slow a multi-threaded forward far more than a one-thread tokenizer.
+    """
 
     device: str
     dtype: str
@@ -238,6 +244,7 @@ class Machine:
     python: str
     torch: str
     transformers: str
+    load_average: tuple[float, float, float] | None
 
 
 @dataclass(frozen=True)
@@ -267,16 +274,14 @@ def select_cases(names: Sequence[str] | None, cases: Sequence[BenchCase] = CASES
     if not names:
         return tuple(cases)
     by_name = {case.name: case for case in cases}
-    chosen = []
-    for name in names:
-        if name not in by_name:
-            raise ValueError(f"Unknown benchmark case {name!r}; known: {', '.join(by_name)}.")
-        chosen.append(by_name[name])
-    return tuple(dict.fromkeys(chosen))
+    unknown = [name for name in names if name not in by_name]
+    if unknown:
+        raise ValueError(f"Unknown benchmark case {unknown[0]!r}; known: {', '.join(by_name)}.")
+    return tuple(by_name[name] for name in dict.fromkeys(names))
 
 
 def machine_info(cache: ModelCache) -> Machine:
-    """Describe this process's machine and torch settings, for printing beside the timings.
+    """Describe this process's machine and torch settings, for printing beside the timings (call it before timing).
 
     Args:
         cache: the model cache whose device and dtype the models use.
@@ -296,7 +301,15 @@ def machine_info(cache: ModelCache) -> Machine:
         python=platform.python_version(),
         torch=torch.__version__,
         transformers=transformers.__version__,
+        load_average=_load_average(),
     )
+
+
+def _load_average() -> tuple[float, float, float] | None:
+    try:
+        return tuple(round(value, 2) for value in os.getloadavg())
+    except (AttributeError, OSError):
+        return None
 
 
 def run_cases(cache: ModelCache, ref: str, cases: Sequence[BenchCase] = CASES, *, repeats: int = DEFAULT_REPEATS,
@@ -316,12 +329,12 @@ def run_cases(cache: ModelCache, ref: str, cases: Sequence[BenchCase] = CASES, *
     """
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1, got {repeats}.")
+    sync = _synchronizer(cache.device)
     results = []
     for case in cases:
         models = {head: cache.load(ref, head) for head in case.heads}
         label = next(iter(models.values())).label if models else ref
         tokenizer = _tokenizer_of(models) if models else None
-        sync = _synchronizer(cache.device)
         for sample in case.make_samples(models):
             variants = [(case.task_label, case.run_task), (case.baseline_label, case.run_baseline),
                         *((extra.label, extra.run) for extra in case.extras)]
@@ -384,12 +397,26 @@ def _time_batch(call: Callable[[], Any], number: int, sync: Callable[[], None]) 
             gc.enable()
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def _milliseconds(seconds: float) -> str:
     return f"{seconds * 1e3:.3g}"
 
 
 def _ratio(value: float) -> str:
     return f"{value:.3g}x"
+
+
+def _spread(result: BenchResult) -> str:
+    # The widest interquartile range relative to its median, over the row's variants: how far to trust the row.
+    widest = 0.0
+    for timing in (result.task, result.baseline, *result.extras):
+        if len(timing.per_repeat_s) >= 2:
+            quartiles = statistics.quantiles(timing.per_repeat_s, n=4)
+            widest = max(widest, (quartiles[2] - quartiles[0]) / timing.median_s)
+    return f"{widest:.0%}"
 
 
 def format_table(report: BenchReport, cases: Sequence[BenchCase] = CASES) -> str:
@@ -405,10 +432,16 @@ def format_table(report: BenchReport, cases: Sequence[BenchCase] = CASES) -> str
     machine = report.machine
     lines = [
         f"model: {report.model}; {report.repeats} repeats, variants interleaved; medians per call",
-        f"machine: {machine.device} {machine.dtype}, torch {machine.torch} with {machine.torch_threads} threads "
-        f"({machine.torch_interop_threads} interop), {machine.cpus} CPUs {machine.arch}, "
+        f"machine: {machine.device} {machine.dtype}, torch {machine.torch} "
+        f"with {_plural(machine.torch_threads, 'thread')} ({machine.torch_interop_threads} interop), "
+        f"{machine.cpus} CPUs {machine.arch}, "
         f"Python {machine.python}, transformers {machine.transformers}",
     ]
+    if machine.load_average is not None:
+        one_minute = machine.load_average[0]
+        lines.append(f"load average before timing: {', '.join(f'{v:.2f}' for v in machine.load_average)}"
+                     + (" (other processes are busy: multi-threaded forwards suffer most; compare with --threads 1)"
+                        if one_minute >= 1 else ""))
     notes = {case.name: case.note for case in cases}
     for name in dict.fromkeys(result.case for result in report.results):
         rows = [result for result in report.results if result.case == name]
@@ -417,12 +450,14 @@ def format_table(report: BenchReport, cases: Sequence[BenchCase] = CASES) -> str
                   f"{first.task.label}/{first.baseline.label}"]
         for extra in first.extras:
             header += [f"{extra.label} ms", f"{first.task.label}/{extra.label}"]
+        header.append("spread")
         table = [header]
         for row in rows:
             cells = [row.sample, str(row.tokens), _milliseconds(row.task.median_s),
                      _milliseconds(row.baseline.median_s), _ratio(row.ratio)]
             for extra in row.extras:
                 cells += [_milliseconds(extra.median_s), _ratio(row.task.median_s / extra.median_s)]
+            cells.append(_spread(row))
             table.append(cells)
         widths = [max(len(line[i]) for line in table) for i in range(len(header))]
         lines += ["", f"[{name}] {first.model}"]
@@ -430,7 +465,8 @@ def format_table(report: BenchReport, cases: Sequence[BenchCase] = CASES) -> str
             lines.append("  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i])
                                    for i, cell in enumerate(line)).rstrip())
         if notes.get(name):
-            lines.append(notes[name])
+            lines += textwrap.wrap(notes[name], width=110)
+    lines += ["", "spread = the widest interquartile range / median among a row's variants: how far to trust it."]
     return "\n".join(lines) + "\n"
 
 
@@ -486,11 +522,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     try:
         cache = build_cache(load_settings((), os.environ))
+        machine = machine_info(cache)
         results = run_cases(cache, args.model, cases, repeats=args.repeats)
     except BertvizError as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return 1
-    report = BenchReport(model=args.model, repeats=args.repeats, machine=machine_info(cache), results=results)
+    report = BenchReport(model=args.model, repeats=args.repeats, machine=machine, results=results)
     print(format_table(report, cases), end="")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -125,7 +125,6 @@ def tokenize(
 
     fast = bool(getattr(tokenizer, "is_fast", False))
     common = {"split_special_tokens": split_special_tokens} if split_special_tokens else {}
-    untruncated = tokenizer(text, text_pair, truncation=False, **common)
     try:
         encoding = tokenizer(
             text,
@@ -142,6 +141,8 @@ def tokenize(
         raise BadInput(f"These settings can't be met: {str(error).splitlines()[0]}. Raise the max length "
                        "or choose another truncation strategy.") from error
 
+    # Without a max length the encoding is the untruncated one; only truncation/padding needs a second pass.
+    untruncated = encoding if max_length is None else tokenizer(text, text_pair, truncation=False, **common)
     input_ids = tuple(int(i) for i in encoding["input_ids"])
     tokens = tuple(tokenizer.convert_ids_to_tokens(list(input_ids)))
     count = len(input_ids)
