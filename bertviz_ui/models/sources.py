@@ -73,7 +73,8 @@ def resolve(ref: str, cache_dir: Path) -> ModelSource:
             known = ", ".join(TINY_PREFIX + h.value for h in Head if h is not Head.TOKENIZER)
             raise BadInput(f"Unknown tiny checkpoint {ref!r}; known: {known}.") from None
         path = tiny_checkpoint(head_enum, cache_dir)
-        return ModelSource(ref, str(path), "tiny", f"tiny random weights ({head}): untrained", untrained=True)
+        return ModelSource(ref, str(path), "tiny", f"{ref} (tiny random-weight checkpoint, bert-base-uncased vocabulary)",
+                           untrained=True)
     if ref == OFFLINE_MODEL_ID or ref == "offline:all-MiniLM-L6-v2":
         return ModelSource(ref, str(offline_model_dir(cache_dir)), "offline", OFFLINE_LABEL)
     path = Path(ref).expanduser()

@@ -31,7 +31,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
         gr.Markdown(f"# {TITLE}\nSee BERT at work on your own text: how it tokenizes, what it attends to, "
                     "what it predicts.", elem_id="bv-header")
         if settings.tiny:
-            gr.HTML('<div class="bv-tiny-banner" role="alert"><b>Tiny mode.</b> Every model here has tiny '
+            gr.HTML('<div class="bv-tiny-banner" role="note"><b>Tiny mode.</b> Every model here has tiny '
                     "<b>random, untrained</b> weights built on this machine: predictions are meaningless, while "
                     "tokenization, shapes and mechanics are real. Run without <code>--tiny</code> for real "
                     "models.</div>", elem_id="bv-tiny-banner")

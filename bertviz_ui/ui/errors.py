@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import html
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -29,7 +30,8 @@ def user_errors(action: str) -> Callable[[Callable[..., Any]], Callable[..., Any
             except gr.Error:
                 raise
             except BertvizError as error:
-                raise gr.Error(str(error), print_exception=False) from None
+                # Gradio renders toast messages as (sanitized) HTML; messages quote user input, so escape it.
+                raise gr.Error(html.escape(str(error), quote=False), print_exception=False) from None
             except (KeyboardInterrupt, SystemExit):
                 raise
             except BaseException:  # tokenizers' PanicException derives from BaseException

@@ -13,7 +13,8 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     gr.Markdown("Models load on first use and stay in memory for the next request. "
                 "Set the budget with `BERTVIZ_UI_CACHE_GB` and the device with `BERTVIZ_UI_DEVICE`.")
     summary = gr.HTML(elem_id="models-summary")
-    table = gr.Dataframe(headers=list(COLUMNS), interactive=False, label="Loaded models", elem_id="models-table")
+    table = gr.Dataframe(headers=list(COLUMNS), interactive=False, label="Loaded models", elem_id="models-table",
+                         wrap=True)
     with gr.Row():
         refresh = gr.Button("Refresh", elem_id="models-refresh")
         free = gr.Button("Free all models", variant="stop", elem_id="models-free")

@@ -41,12 +41,11 @@ def run_tokenizer(ctx: AppContext, model: str, text: str, text_pair: str, max_le
         comparison_view = comparison_html(result, other)
         payload["comparison"] = other.to_dict()
     return (
-        model_badge_html(loaded.label, untrained=loaded.source.untrained),
-        notes_html(result.notes),
+        model_badge_html(loaded.label, untrained=loaded.source.untrained) + notes_html(result.notes),
         chips_html(result),
+        comparison_view,
         summary_html(result),
         token_table(result),
-        comparison_view,
         payload,
     )
 
@@ -80,21 +79,21 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
             split_special = gr.Checkbox(False, label="Typed special tokens are text",
                                         info="Read [SEP] or [MASK] typed in the text as plain characters.",
                                         elem_id="tokenizer-split-special")
+    with gr.Accordion("Examples: the seed text's sentences and a few edge cases", open=False):
+        gr.Examples(EXAMPLES, inputs=[text, text_pair], label=None)
     button = gr.Button("Tokenize", variant="primary", elem_id="tokenizer-run")
-    gr.Examples(EXAMPLES, inputs=[text, text_pair], label="Examples (from the seed text and a few edge cases)")
-    badge = gr.HTML(elem_id="tokenizer-badge")
-    notes = gr.HTML(elem_id="tokenizer-notes")
-    chips = gr.HTML(elem_id="tokenizer-chips")
-    summary = gr.HTML(elem_id="tokenizer-summary")
+    header = gr.HTML(elem_id="tokenizer-header", padding=False)
+    chips = gr.HTML(elem_id="tokenizer-chips", padding=False)
+    comparison = gr.HTML(elem_id="tokenizer-comparison", padding=False)
+    summary = gr.HTML(elem_id="tokenizer-summary", padding=False)
     table = gr.Dataframe(headers=list(TABLE_COLUMNS), label="Tokens", interactive=False, wrap=True,
-                         elem_id="tokenizer-table", max_height=420)
-    comparison = gr.HTML(elem_id="tokenizer-comparison")
+                         elem_id="tokenizer-table", max_height=640)
     with gr.Accordion("Raw output (JSON)", open=False):
         raw = gr.JSON(label="Tokenization", elem_id="tokenizer-json")
 
     handler = user_errors("tokenizing")(functools.partial(run_tokenizer, ctx))
     inputs = [model, text, text_pair, max_length, padding, truncation, split_special, compare_with]
-    outputs = [badge, notes, chips, summary, table, comparison, raw]
+    outputs = [header, chips, comparison, summary, table, raw]
     button.click(handler, inputs, outputs, api_name="tokenize", concurrency_id="tokenizer",
                  concurrency_limit=4)
     text.submit(handler, inputs, outputs, api_visibility="private", concurrency_id="tokenizer")

@@ -28,7 +28,7 @@ def test_api_lists_tokenize_with_named_parameters(client):
 
 
 def test_tokenize_seed_pair(client):
-    badge, notes, chips, summary, table, comparison, payload = tokenize(client)
+    header, chips, comparison, summary, table, payload = tokenize(client)
     assert payload["tokens"] == ['[CLS]', 'the', 'cat', 'sat', 'on', 'the', 'mat', '.', '[SEP]',
                                  'it', 'was', 'a', 'lazy', 'afternoon', '.', '[SEP]']
     assert payload["token_type_ids"] == [0] * 9 + [1] * 7
@@ -36,21 +36,21 @@ def test_tokenize_seed_pair(client):
     assert payload["attention_mask"] == [1] * 16
     assert payload["offsets"][6] == [19, 22] and payload["word_ids"][:2] == [None, 0]
     assert payload["comparison"] is None
-    assert "untrained" in badge and "bv-chip-flow" in chips
+    assert "untrained" in header and "bv-chip-flow" in chips and comparison == ""
     assert len(table["data"]) == 16
 
 
 def test_comparison_with_the_offline_model(client):
-    *_, comparison, payload = tokenize(client, compare_with="sentence-transformers/all-MiniLM-L6-v2")
+    _, _, comparison, _, _, payload = tokenize(client, compare_with="sentence-transformers/all-MiniLM-L6-v2")
     assert "identical" in comparison
     assert payload["comparison"]["input_ids"] == payload["input_ids"]
     assert payload["comparison"]["model"] == "offline: all-MiniLM-L6-v2"
 
 
 def test_hub_default_falls_back_to_offline_weights(client):
-    badge, *_, payload = tokenize(client, model="google-bert/bert-base-uncased", text_pair="")
+    header, *_, payload = tokenize(client, model="google-bert/bert-base-uncased", text_pair="")
     assert payload["input_ids"] == [101, 1996, 4937, 2938, 2006, 1996, 13523, 1012, 102]
-    assert "offline: all-MiniLM-L6-v2" in badge and "google-bert/bert-base-uncased" in badge
+    assert "offline: all-MiniLM-L6-v2" in header and "google-bert/bert-base-uncased" in header
 
 
 @pytest.mark.parametrize("overrides, message", [

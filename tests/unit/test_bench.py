@@ -53,7 +53,7 @@ def test_one_result_per_case_and_length(results):
     # The filler is cut at a word boundary, and no word of it is more than 4 WordPieces.
     assert 124 <= medium.tokens <= 128
     assert 508 <= long.tokens <= 512
-    assert {r.model for r in results} == {"tiny random weights (encoder): untrained"}
+    assert {r.model for r in results} == {"tiny:encoder (tiny random-weight checkpoint, bert-base-uncased vocabulary)"}
 
 
 def test_medians_are_positive_and_ratio_is_task_over_baseline(results):

@@ -36,7 +36,7 @@ def test_offline_model_with_wrong_checksum_is_refused(tmp_path, monkeypatch):
 
 def test_tiny_checkpoints_are_built_once(cache_dir):
     first = resolve("tiny:masked_lm", cache_dir)
-    assert first.kind == "tiny" and first.untrained and "untrained" in first.label
+    assert first.kind == "tiny" and first.untrained and "random-weight" in first.label
     stamp = (sources.Path(first.location) / "config.json").stat().st_mtime_ns
     assert sources.tiny_checkpoint(Head.MASKED_LM, cache_dir) == sources.Path(first.location)
     assert (sources.Path(first.location) / "config.json").stat().st_mtime_ns == stamp

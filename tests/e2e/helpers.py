@@ -1,0 +1,44 @@
+"""What the browser tests share: timeouts, the Tokenizer tab's controls, and waits that replace sleeps."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Locator, Page, expect
+
+# The first request of a session builds the tiny checkpoint (or extracts the offline model): allow for it.
+FIRST_LOAD_MS = 30_000
+# Gradio's page (its JS bundle) on a busy two-core machine.
+PAGE_LOAD_MS = 20_000
+
+SEED_TEXT = "The cat sat on the mat."
+SEED_PAIR = "It was a lazy afternoon."
+XSS = '<img src=x onerror="window.__xss=1">'
+
+
+def chip_flow(page: Page) -> Locator:
+    """The main result's token chips (the comparison block has chip flows of its own)."""
+    return page.locator("#tokenizer-chips .bv-chip-flow")
+
+
+def tokenize(page: Page, text: str | None = None, pair: str | None = None) -> None:
+    """Fill the text boxes given (None leaves a box as it is) and press Tokenize."""
+    if text is not None:
+        page.get_by_label("Text (sentence A)").fill(text)
+    if pair is not None:
+        page.get_by_label("Second sentence (sentence B, optional)").fill(pair)
+    page.locator("#tokenizer-run").click()
+
+
+def toast(page: Page, has_text: str) -> Locator:
+    """Gradio's notification (gr.Error shows as one) that contains ``has_text``."""
+    return page.get_by_test_id("toast-body").filter(has_text=has_text)
+
+
+def images_settled(page: Page, timeout_ms: float = 10_000) -> None:
+    """Wait until every <img> on the page has loaded or failed, so an onerror handler would have run."""
+    page.wait_for_function("() => Array.from(document.images).every(img => img.complete)", timeout=timeout_ms)
+
+
+def expect_no_script_ran(page: Page) -> None:
+    """The injected onerror handler never ran."""
+    images_settled(page)
+    assert page.evaluate("window.__xss") is None
