@@ -26,3 +26,8 @@ def model_badge_html(label: str, *, untrained: bool) -> str:
         warning = ('<span class="bv-untrained">untrained random weights: outputs are meaningless, '
                    "shapes and mechanics are real</span>")
     return f'<div class="bv-model-badge" data-testid="model-badge"><b>Model</b> {esc(label)} {warning}</div>'
+
+
+def percent(score: float) -> str:
+    """A probability for display: 42.0% normally, scientific notation when it would round to 0.0%."""
+    return f"{score:.1%}" if score >= 0.0005 else f"{score:.1e}"

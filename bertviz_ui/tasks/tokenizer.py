@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bertviz_ui.errors import BadInput
-from bertviz_ui.tasks.validation import check_text
+from bertviz_ui.tasks.validation import check_text, check_whole_number
 
 TRUNCATION_STRATEGIES = ("longest_first", "only_first", "only_second")
 # Tokenizers that report an effectively infinite model_max_length get this cap on max_length.
@@ -217,18 +217,9 @@ def tokenize(
 def _check_max_length(max_length: Any, tokenizer: Any, is_pair: bool, model_max: int) -> int | None:
     if max_length in (None, "", 0):
         return None
-    try:
-        value = float(max_length)
-    except (TypeError, ValueError):
-        raise BadInput("Max length must be a whole number (0 for no limit).") from None
-    if value != int(value):
-        raise BadInput("Max length must be a whole number (0 for no limit).")
-    value = int(value)
     minimum = tokenizer.num_special_tokens_to_add(pair=is_pair) + (2 if is_pair else 1)
-    if value < minimum or value > model_max:
-        raise BadInput(f"Max length must be between {minimum} and {model_max} for this model and input "
-                       "(or 0 for no limit).")
-    return value
+    return check_whole_number(max_length, "Max length", low=minimum, high=model_max,
+                              hint="for this model and input (or 0 for no limit)")
 
 
 def _truncated_tokens(tokenizer: Any, untruncated: Any, untruncated_seq: list, final_seq: tuple) -> tuple[str, ...]:

@@ -34,3 +34,25 @@ def check_text(value: Any, name: str, *, required: bool = True, max_chars: int =
         raise BadInput(f"{name} is {len(value):,} characters; this tab takes up to {max_chars:,}. "
                        "(BERT reads at most 512 tokens, about 2,000 words.)")
     return value
+
+
+def check_whole_number(value: Any, name: str, *, low: int, high: int, hint: str = "") -> int:
+    """Return ``value`` as an int within [low, high] (accepts 3, 3.0 and "3"), else raise BadInput.
+
+    Args:
+        value: what arrived.
+        name: the field's name as the user sees it.
+        low: smallest allowed.
+        high: largest allowed.
+        hint: appended to the message, e.g. "(0 for no limit)".
+    """
+    message = f"{name} must be a whole number between {low} and {high}{(' ' + hint) if hint else ''}."
+    if isinstance(value, bool):
+        raise BadInput(message)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise BadInput(message) from None
+    if not number.is_integer() or not low <= number <= high:
+        raise BadInput(message)
+    return int(number)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from bertviz_ui.ui import models_panel, tokenizer
+from bertviz_ui.ui import fill_mask, models_panel, nsp, tokenizer
 from bertviz_ui.ui.context import AppContext
 
 
@@ -22,5 +22,7 @@ class TabSpec:
 
 TABS: tuple[TabSpec, ...] = (
     TabSpec("tokenizer", "Tokenizer", tokenizer.build),
+    TabSpec("fill_mask", "Masked words", fill_mask.build),
+    TabSpec("nsp", "Next sentence", nsp.build),
     TabSpec("models", "Models", models_panel.build),
 )

@@ -1,0 +1,153 @@
+"""Masked-word rendering: prediction bars per mask, the completed sentence, context and layer views, the masking lab."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from bertviz_ui.render.html import esc, percent
+from bertviz_ui.tasks.fill_mask import (
+    ROLE_MASKED,
+    ROLE_RANDOM,
+    ROLE_UNCHANGED,
+    ContextComparison,
+    FillMaskResult,
+    IterativeFill,
+    LayerPredictions,
+    MaskingLabResult,
+    MaskPrediction,
+)
+
+BAR_COLOUR = "#4a7bd0"
+LEFT_COLOUR = "#e9a95e"
+
+
+def _bars(mask: MaskPrediction, colour: str = BAR_COLOUR) -> go.Bar:
+    # Reversed so the best candidate is on top of a horizontal bar chart.
+    predictions = mask.predictions[::-1]
+    return go.Bar(x=[p.score for p in predictions], y=[p.token or p.piece for p in predictions], orientation="h",
+                  marker_color=colour, text=[percent(p.score) for p in predictions], textposition="auto",
+                  hovertemplate="%{y}: %{x:.4f}<extra></extra>", showlegend=False)
+
+
+def predictions_figure(result: FillMaskResult) -> go.Figure:
+    """One horizontal bar chart of top-k probabilities per mask.
+
+    Args:
+        result: the fill-mask result.
+
+    Returns:
+        A plotly figure with one subplot per mask.
+    """
+    count = len(result.masks)
+    figure = make_subplots(rows=count, cols=1, vertical_spacing=min(0.3, 0.6 / max(count, 1)),
+                           subplot_titles=[f"mask {i + 1} (token {m.position})" for i, m in enumerate(result.masks)])
+    for row, mask in enumerate(result.masks, start=1):
+        figure.add_trace(_bars(mask), row=row, col=1)
+        figure.update_xaxes(tickformat=".3~%", row=row, col=1)
+    top_k = len(result.masks[0].predictions) if result.masks else 5
+    figure.update_layout(height=max(220, count * (60 + 26 * top_k)), margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                         title="Top predictions per mask (probability over the whole vocabulary)")
+    return figure
+
+
+def completed_html(result: FillMaskResult) -> str:
+    """The text with each mask replaced by its top prediction, highlighted, and the probability on hover."""
+    parts = re.split(f"({re.escape(result.mask_token)})", result.text)
+    html, index = [], 0
+    for part in parts:
+        if part == result.mask_token and index < len(result.masks):
+            best = result.masks[index].predictions[0]
+            html.append(f'<mark class="bv-fill" title="mask {index + 1}: {esc(best.token)} '
+                        f'({percent(best.score)})">{esc(best.token)}</mark>')
+            index += 1
+        else:
+            html.append(esc(part))
+    return (f'<div class="bv-completed" data-testid="fill-completed"><b>Top choice for each mask:</b> '
+            f'{"".join(html)}</div>')
+
+
+def iterative_table(fill: IterativeFill, independent: FillMaskResult) -> pd.DataFrame:
+    """Iterative filling step by step, beside the independent top choice for the same mask."""
+    independent_top = {m.position: m.predictions[0] for m in independent.masks}
+    rows = []
+    for number, step in enumerate(fill.steps, start=1):
+        alone = independent_top.get(step.position)
+        rows.append((number, step.position, step.prediction.token, percent(step.prediction.score),
+                     alone.token if alone else "", "same" if alone and alone.token_id == step.prediction.token_id
+                     else "different"))
+    return pd.DataFrame(rows, columns=["step", "token position", "filled with", "probability",
+                                       "independent top choice", "same?"])
+
+
+def context_figure(comparison: ContextComparison) -> go.Figure:
+    """Predictions for one mask with both sides of its context, beside the left side only."""
+    figure = make_subplots(rows=1, cols=2, subplot_titles=["both sides (BERT)", "left side only"],
+                           horizontal_spacing=0.18)
+    figure.add_trace(_bars(comparison.both_sides), row=1, col=1)
+    figure.add_trace(_bars(comparison.left_only, LEFT_COLOUR), row=1, col=2)
+    figure.update_xaxes(tickformat=".3~%")
+    figure.update_layout(height=300, margin={"l": 10, "r": 10, "t": 50, "b": 10},
+                         title=f"Mask {comparison.mask_index + 1}: what the right-hand context changes")
+    return figure
+
+
+def layers_figure(layers: LayerPredictions) -> go.Figure:
+    """Probability of the final answer at each layer (0 = embeddings), with each layer's top guess on hover."""
+    x = [step.layer for step in layers.layers]
+    figure = go.Figure(go.Scatter(
+        x=x, y=[step.final_token_score for step in layers.layers], mode="lines+markers+text",
+        text=[step.top[0].token for step in layers.layers], textposition="top center",
+        customdata=[step.final_token_rank for step in layers.layers],
+        hovertemplate="layer %{x}: p(final)=%{y:.4f}, rank %{customdata}; top guess %{text}<extra></extra>",
+        line={"color": BAR_COLOUR}))
+    figure.update_layout(height=320, margin={"l": 10, "r": 10, "t": 50, "b": 10},
+                         title=f"Probability of the final answer “{layers.final_token}” layer by layer "
+                               "(labels: each layer's top guess)",
+                         xaxis={"title": "layer (0 = embeddings)", "dtick": 1},
+                         yaxis={"title": "probability", "tickformat": ".3~%"})
+    return figure
+
+
+def layers_table(layers: LayerPredictions) -> pd.DataFrame:
+    """Each layer's top guesses with probabilities, and the rank of the final answer there."""
+    rows = [(step.layer, ", ".join(f"{p.token} ({percent(p.score)})" for p in step.top), step.final_token_rank,
+             percent(step.final_token_score)) for step in layers.layers]
+    return pd.DataFrame(rows, columns=["layer", "top guesses", f"rank of “{layers.final_token}”",
+                                       f"p(“{layers.final_token}”)"])
+
+
+_ROLE_CLASS = {ROLE_MASKED: "bv-role-masked", ROLE_RANDOM: "bv-role-random", ROLE_UNCHANGED: "bv-role-unchanged"}
+
+
+def masking_lab_html(result: MaskingLabResult) -> str:
+    """Original and corrupted tokens aligned, coloured by what the 80/10/10 rule did, with loss per position."""
+    columns = []
+    for token in result.tokens:
+        css = _ROLE_CLASS.get(token.role, "bv-role-special" if token.role == "special" else "bv-role-none")
+        guess = ""
+        if token.loss is not None:
+            guess = (f'<span class="bv-lab-guess" title="model\'s top guess and its probability">'
+                     f"{esc(token.prediction)} {percent(token.prediction_score)}</span>"
+                     f'<span class="bv-lab-loss" title="-log p(original)">loss {token.loss:.2f}</span>')
+        columns.append(f'<div class="bv-lab-col {css}" title="{esc(token.role)}">'
+                       f'<span class="bv-lab-orig">{esc(token.original)}</span>'
+                       f'<span class="bv-lab-corr">{esc(token.corrupted)}</span>{guess}</div>')
+    counts = result.counts
+    selected = sum(counts.values())
+    loss = "no position selected" if result.mean_loss is None else f"{result.mean_loss:.3f}"
+    legend = ('<div class="bv-legend"><span class="bv-lab-key bv-role-masked">[MASK] (80%)</span>'
+              '<span class="bv-lab-key bv-role-random">random token (10%)</span>'
+              '<span class="bv-lab-key bv-role-unchanged">kept, still predicted (10%)</span>'
+              '<span class="bv-lab-key bv-role-none">not selected: no loss</span></div>')
+    summary = (f'<p class="bv-lab-summary">Seed {result.seed}, rate {result.probability:g}: {selected} of '
+               f'{sum(1 for t in result.tokens if t.role != "special")} tokens selected — '
+               f'{counts.get(ROLE_MASKED, 0)} masked, {counts.get(ROLE_RANDOM, 0)} random, '
+               f'{counts.get(ROLE_UNCHANGED, 0)} unchanged. Mean loss over selected positions '
+               f"(the MLM loss): <b>{esc(loss)}</b></p>")
+    rows = ('<div class="bv-lab-rows"><div class="bv-lab-col bv-lab-head"><span>original</span><span>model input</span>'
+            '<span>top guess</span><span>loss</span></div>' + "".join(columns) + "</div>")
+    return f'<div class="bv-lab" data-testid="masking-lab">{legend}{summary}{rows}</div>'

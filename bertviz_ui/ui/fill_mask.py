@@ -1,0 +1,195 @@
+"""Masked words tab: fill the mask, click a word to mask it, both sides vs. left only, layers, the masking lab."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import gradio as gr
+
+from bertviz_ui.models.cache import LoadedModel
+from bertviz_ui.registry import task_by_id
+from bertviz_ui.render.fill_mask import (
+    completed_html,
+    context_figure,
+    iterative_table,
+    layers_figure,
+    layers_table,
+    masking_lab_html,
+    predictions_figure,
+)
+from bertviz_ui.render.html import esc, model_badge_html, notes_html, percent
+from bertviz_ui.tasks.fill_mask import (
+    MAX_MASKS,
+    MAX_TOP_K,
+    check_mlm_head,
+    compare_context,
+    iterative_fill,
+    mask_word,
+    masking_lab,
+    predict_masks,
+    predictions_through_layers,
+    sentence_words,
+)
+from bertviz_ui.tasks.validation import check_whole_number
+from bertviz_ui.ui.context import AppContext
+from bertviz_ui.ui.errors import user_errors
+
+TASK = task_by_id("fill_mask")
+
+EXAMPLES = [
+    ["The cat [MASK] on the [MASK]."],
+    ["Paris is the [MASK] of France."],
+    ["The doctor told me to take the [MASK] twice a day."],
+    ["I went to the [MASK] to buy some bread and [MASK]."],
+    ["BERT reads the words on both [MASK] of a mask."],
+]
+CLICK_SENTENCE = "The chef cooked a delicious meal for the guests in the restaurant."
+LAB_SENTENCE = ("BERT was pretrained on books and English Wikipedia by hiding some of the words in each sentence "
+                "and asking the model to guess them from the words around them.")
+
+
+def _load(ctx: AppContext, model: str) -> LoadedModel:
+    loaded = ctx.cache.load_for_task(TASK, model)
+    check_mlm_head(loaded.newly_initialized)
+    return loaded
+
+
+def _badge(loaded: LoadedModel, notes: tuple[str, ...] = ()) -> str:
+    own = str(loaded.tokenizer.mask_token)
+    rewrite = "" if own == "[MASK]" else "; <code>[MASK]</code> typed in the text is rewritten to it"
+    mask = f'<p class="bv-mask-token">This model\'s mask token is <code>{esc(own)}</code>{rewrite}.</p>'
+    return model_badge_html(loaded.label, untrained=loaded.source.untrained) + mask + notes_html(notes)
+
+
+def run_fill_mask(ctx: AppContext, model: str, text: str, top_k: Any) -> tuple:
+    """Predict every mask independently (one forward); with several masks also fill them iteratively."""
+    loaded = _load(ctx, model)
+    result = predict_masks(text, model=loaded.model, tokenizer=loaded.tokenizer, top_k=top_k, label=loaded.label)
+    payload = result.to_dict()
+    iterative = gr.update(visible=False, value=None)
+    if len(result.masks) > 1:
+        steps = iterative_fill(result.text, model=loaded.model, tokenizer=loaded.tokenizer)
+        iterative = gr.update(visible=True, value=iterative_table(steps, result))
+        payload["iterative"] = {"completed": steps.completed,
+                                "order": [step.position for step in steps.steps]}
+    header = _badge(loaded, result.notes) + completed_html(result)
+    return header, predictions_figure(result), iterative, payload
+
+
+def run_analysis(ctx: AppContext, model: str, text: str, mask_number: Any, top_k: Any) -> tuple:
+    """For one mask: both sides vs. left only, and the head applied to every layer."""
+    loaded = _load(ctx, model)
+    index = check_whole_number(mask_number, "Mask number", low=1, high=MAX_MASKS) - 1
+    comparison = compare_context(text, model=loaded.model, tokenizer=loaded.tokenizer, mask_index=index,
+                                 top_k=top_k)
+    layers = predictions_through_layers(text, model=loaded.model, tokenizer=loaded.tokenizer, mask_index=index)
+    left = (f'<p class="bv-left-text">Left side only, the model reads: <code>{esc(comparison.left_text)}</code> '
+            "(then [SEP]). A left-to-right model like GPT only ever has this side.</p>")
+    return context_figure(comparison), left, layers_figure(layers), layers_table(layers)
+
+
+def list_words(ctx: AppContext, model: str, sentence: str) -> dict:
+    """The sentence's words as clickable choices."""
+    if not sentence or not sentence.strip():
+        return gr.update(choices=[], value=None)
+    loaded = _load(ctx, model)
+    words = sentence_words(sentence, tokenizer=loaded.tokenizer)
+    return gr.update(choices=[(w.text, w.index) for w in words], value=None)
+
+
+def run_click_to_mask(ctx: AppContext, model: str, sentence: str, word: Any, top_k: Any) -> tuple:
+    """Mask the chosen word and predict what goes there."""
+    if word is None:
+        return "", None
+    loaded = _load(ctx, model)
+    masked = mask_word(sentence, word, tokenizer=loaded.tokenizer)
+    result = predict_masks(masked, model=loaded.model, tokenizer=loaded.tokenizer, top_k=top_k, label=loaded.label)
+    original = sentence_words(sentence, tokenizer=loaded.tokenizer)[int(word)].text
+    best = result.masks[0].predictions[0]
+    verdict = "the word you masked" if best.token.lower() == original.lower() else f"not “{esc(original)}”"
+    header = (f'<p data-testid="click-masked">Masked: <code>{esc(masked)}</code> — the model\'s top choice is '
+              f"<b>{esc(best.token)}</b> ({percent(best.score)}), {verdict}.</p>")
+    return header, predictions_figure(result)
+
+
+def run_masking_lab(ctx: AppContext, model: str, sentence: str, seed: Any, probability: Any) -> tuple:
+    """Draw the 15% selection and the 80/10/10 corruption, then score the model on it."""
+    loaded = _load(ctx, model)
+    result = masking_lab(sentence, model=loaded.model, tokenizer=loaded.tokenizer, seed=seed,
+                         probability=probability, label=loaded.label)
+    return model_badge_html(loaded.label, untrained=loaded.source.untrained) + notes_html(result.notes) + \
+        masking_lab_html(result), result.to_dict()
+
+
+def build(ctx: AppContext, tab: gr.Tab) -> None:
+    """Lay out the Masked words tab inside the current gr.Blocks context."""
+    choices = ctx.model_choices(TASK)
+    gr.Markdown(
+        "BERT was pretrained by **masked language modelling**: 15% of tokens are selected; of those 80% become "
+        "`[MASK]`, 10% a random token and 10% stay unchanged, and the model learns to recover the original from "
+        "the words on **both sides**. Type `[MASK]` anywhere (up to "
+        f"{MAX_MASKS} times) and see what it would put there."
+    )
+    with gr.Row():
+        model = gr.Dropdown(choices, value=choices[0], label="Masked-language model", allow_custom_value=True,
+                            info="Pick one or type any Hub id or local directory.", elem_id="fill-mask-model",
+                            scale=3)
+        top_k = gr.Slider(1, MAX_TOP_K, value=5, step=1, label="Top-k", elem_id="fill-mask-top-k", scale=1)
+    with gr.Tabs():
+        with gr.Tab("Fill the mask", id="fill"):
+            text = gr.Textbox(EXAMPLES[0][0], label="Text with [MASK]", lines=2, elem_id="fill-mask-text")
+            with gr.Accordion("Examples", open=False):
+                gr.Examples(EXAMPLES, inputs=[text], label=None)
+            button = gr.Button("Predict", variant="primary", elem_id="fill-mask-run")
+            header = gr.HTML(elem_id="fill-mask-header", padding=False)
+            bars = gr.Plot(label="Predictions", elem_id="fill-mask-plot")
+            iterative = gr.Dataframe(label="Iterative fill: the most confident mask first, then re-run",
+                                     interactive=False, visible=False, elem_id="fill-mask-iterative")
+            gr.Markdown("### Both sides vs. left side only, and the guess layer by layer")
+            mask_number = gr.Number(1, precision=0, minimum=1, maximum=MAX_MASKS, label="Mask number to analyse",
+                                    elem_id="fill-mask-number")
+            context_plot = gr.Plot(label="Both sides vs. left only", elem_id="fill-mask-context")
+            left_text = gr.HTML(padding=False, elem_id="fill-mask-left")
+            layers_plot = gr.Plot(label="Through the layers", elem_id="fill-mask-layers")
+            layers_df = gr.Dataframe(label="Top guesses per layer", interactive=False, elem_id="fill-mask-layer-table")
+            with gr.Accordion("Raw output (JSON)", open=False):
+                raw = gr.JSON(elem_id="fill-mask-json")
+        with gr.Tab("Click to mask", id="click"):
+            sentence = gr.Textbox(CLICK_SENTENCE, label="A plain sentence", elem_id="click-sentence")
+            words = gr.Radio([], label="Click a word to mask it", elem_id="click-words")
+            click_header = gr.HTML(padding=False, elem_id="click-header")
+            click_plot = gr.Plot(label="What the model would put there", elem_id="click-plot")
+        with gr.Tab("Masking lab", id="lab"):
+            gr.Markdown("Draw the corruption BERT's pretraining applies (transformers' own "
+                        "`DataCollatorForLanguageModeling`), then see the model's guesses and the loss on the "
+                        "selected positions only. Change the seed to draw again.")
+            lab_sentence = gr.Textbox(LAB_SENTENCE, label="Sentence", lines=2, elem_id="lab-sentence")
+            with gr.Row():
+                seed = gr.Number(0, precision=0, minimum=0, label="Seed", elem_id="lab-seed")
+                rate = gr.Slider(0.05, 0.5, value=0.15, step=0.05, label="Selection rate (BERT: 0.15)",
+                                 elem_id="lab-rate")
+            lab_button = gr.Button("Draw the masking", variant="primary", elem_id="lab-run")
+            lab_view = gr.HTML(padding=False, elem_id="lab-view")
+            lab_raw = gr.JSON(visible=False)
+
+    fill = user_errors("predicting masked words")(functools.partial(run_fill_mask, ctx))
+    analyse = user_errors("analysing the mask")(functools.partial(run_analysis, ctx))
+    event = button.click(fill, [model, text, top_k], [header, bars, iterative, raw], api_name="fill_mask",
+                         concurrency_id="fill_mask")
+    event.success(analyse, [model, text, mask_number, top_k], [context_plot, left_text, layers_plot, layers_df],
+                  api_name="fill_mask_analysis", concurrency_id="fill_mask")
+    mask_number.submit(analyse, [model, text, mask_number, top_k], [context_plot, left_text, layers_plot, layers_df],
+                       api_visibility="private", concurrency_id="fill_mask")
+
+    words_for = user_errors("splitting the sentence")(functools.partial(list_words, ctx))
+    for trigger in (sentence.change, tab.select):
+        trigger(words_for, [model, sentence], [words], api_visibility="private", concurrency_id="fill_mask",
+                trigger_mode="always_last")
+    clicked = user_errors("predicting the masked word")(functools.partial(run_click_to_mask, ctx))
+    words.input(clicked, [model, sentence, words, top_k], [click_header, click_plot], api_visibility="private",
+                 concurrency_id="fill_mask")
+
+    lab = user_errors("drawing the masking")(functools.partial(run_masking_lab, ctx))
+    lab_button.click(lab, [model, lab_sentence, seed, rate], [lab_view, lab_raw], api_name="masking_lab",
+                     concurrency_id="fill_mask")

@@ -1,0 +1,82 @@
+"""Next sentence tab: does sentence B follow sentence A? One pair, or every pair of a paragraph."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import gradio as gr
+
+from bertviz_ui.registry import task_by_id
+from bertviz_ui.render.html import model_badge_html
+from bertviz_ui.render.nsp import nsp_figure, paragraph_summary_html, paragraph_table, segment_chips_html
+from bertviz_ui.tasks.nsp import MAX_SENTENCES, predict_next_sentence, score_paragraph
+from bertviz_ui.ui.context import AppContext
+from bertviz_ui.ui.errors import user_errors
+
+TASK = task_by_id("nsp")
+
+EXAMPLES = [
+    ["The cat sat on the mat.", "It was a lazy afternoon."],
+    ["The cat sat on the mat.", "The stock market crashed."],
+    ["She opened the umbrella.", "It had started to rain."],
+    ["She opened the umbrella.", "Photosynthesis happens in chloroplasts."],
+]
+PARAGRAPH = ("The storm arrived just after midnight. Rain hammered the windows for hours. By morning the river had "
+             "burst its banks. Volunteers filled sandbags along the main street. The mayor thanked them at noon.")
+
+
+def run_nsp(ctx: AppContext, model: str, sentence_a: str, sentence_b: str) -> tuple:
+    """P(IsNext) and P(NotNext) for one pair, with the pair's tokens coloured by segment."""
+    loaded = ctx.cache.load_for_task(TASK, model)
+    result = predict_next_sentence(sentence_a, sentence_b, model=loaded.model, tokenizer=loaded.tokenizer,
+                                   label=loaded.label, newly_initialized=loaded.newly_initialized)
+    header = model_badge_html(loaded.label, untrained=loaded.source.untrained) + segment_chips_html(result)
+    return header, nsp_figure(result), result.to_dict()
+
+
+def run_paragraph(ctx: AppContext, model: str, paragraph: str, seed: Any) -> tuple:
+    """Score consecutive and shuffled sentence pairs of a paragraph in one batch."""
+    loaded = ctx.cache.load_for_task(TASK, model)
+    result = score_paragraph(paragraph, model=loaded.model, tokenizer=loaded.tokenizer, seed=seed,
+                             label=loaded.label, newly_initialized=loaded.newly_initialized)
+    return paragraph_summary_html(result), paragraph_table(result), result.to_dict()
+
+
+def build(ctx: AppContext, tab: gr.Tab) -> None:
+    """Lay out the Next sentence tab inside the current gr.Blocks context."""
+    choices = ctx.model_choices(TASK)
+    gr.Markdown(
+        "BERT's second pretraining task: given `[CLS] A [SEP] B [SEP]`, did B really follow A in the text "
+        "(IsNext) or was it a random sentence (NotNext)? The answer comes from a small head on the `[CLS]` "
+        "vector. RoBERTa showed NSP adds little and dropped it, so RoBERTa and most later encoders have no NSP "
+        "head: this tab refuses them and says so."
+    )
+    model = gr.Dropdown(choices, value=choices[0], label="Model with an NSP head", allow_custom_value=True,
+                        info="Original BERT checkpoints have one.", elem_id="nsp-model")
+    with gr.Row():
+        sentence_a = gr.Textbox(EXAMPLES[0][0], label="Sentence A", elem_id="nsp-a")
+        sentence_b = gr.Textbox(EXAMPLES[0][1], label="Sentence B", elem_id="nsp-b")
+    with gr.Accordion("Examples (the seed text's two pairs first)", open=False):
+        gr.Examples(EXAMPLES, inputs=[sentence_a, sentence_b], label=None)
+    button = gr.Button("Predict", variant="primary", elem_id="nsp-run")
+    header = gr.HTML(padding=False, elem_id="nsp-header")
+    bars = gr.Plot(label="IsNext vs NotNext", elem_id="nsp-plot")
+    with gr.Accordion("Raw output (JSON)", open=False):
+        raw = gr.JSON(elem_id="nsp-json")
+    with gr.Accordion(f"A whole paragraph: every consecutive pair and shuffled pairs (up to {MAX_SENTENCES} "
+                      "sentences)", open=False):
+        paragraph = gr.Textbox(PARAGRAPH, label="Paragraph (split into sentences by spaCy's sentencizer)",
+                               lines=4, elem_id="nsp-paragraph")
+        seed = gr.Number(0, precision=0, minimum=0, label="Seed for the shuffled pairs", elem_id="nsp-seed")
+        paragraph_button = gr.Button("Score every pair", elem_id="nsp-paragraph-run")
+        paragraph_summary = gr.HTML(padding=False, elem_id="nsp-paragraph-summary")
+        paragraph_df = gr.Dataframe(interactive=False, wrap=True, label="Pairs", elem_id="nsp-paragraph-table")
+        paragraph_raw = gr.JSON(visible=False)
+
+    predict = user_errors("predicting the next sentence")(functools.partial(run_nsp, ctx))
+    button.click(predict, [model, sentence_a, sentence_b], [header, bars, raw], api_name="nsp",
+                 concurrency_id="nsp")
+    score = user_errors("scoring the paragraph")(functools.partial(run_paragraph, ctx))
+    paragraph_button.click(score, [model, paragraph, seed], [paragraph_summary, paragraph_df, paragraph_raw],
+                           api_name="nsp_paragraph", concurrency_id="nsp")
