@@ -362,7 +362,9 @@ def _explain_load_error(source: ModelSource, head: Head, error: BaseException, h
     what = _HEAD_DESCRIPTIONS[head]
     detail = _first_line(error)
     if "Unrecognized configuration class" in detail:
-        return ModelUnavailable(f"{source.ref} can't be used as a {what} model: its architecture has no such head.")
+        why = " RoBERTa and most later encoders were pretrained without NSP." if head is Head.NEXT_SENTENCE else ""
+        return ModelUnavailable(f"{source.ref} can't be used as a {what} model: its architecture has no such "
+                                f"head.{why}")
     if "Unrecognized model" in detail:
         return ModelUnavailable(f"{source.ref} has no usable model configuration (config.json): it may serve as a "
                                 f"tokenizer, not as a {what} model.")

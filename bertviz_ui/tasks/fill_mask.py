@@ -451,7 +451,11 @@ def corrupt(input_ids: torch.Tensor, special_tokens_mask: torch.Tensor, *, token
     collator = DataCollatorForLanguageModeling(getattr(tokenizer, "unwrapped", tokenizer), mlm=True,
                                                mlm_probability=probability, mask_replace_prob=0.8,
                                                random_replace_prob=0.1, seed=seed)
-    return collator.torch_mask_tokens(input_ids.clone(), special_tokens_mask=special_tokens_mask.clone())
+    # Called like a training DataLoader calls it: that is where the collator seeds its own generator
+    # (torch_mask_tokens alone would draw from torch's global RNG and ignore the seed).
+    batch = collator([{"input_ids": ids, "special_tokens_mask": special}
+                      for ids, special in zip(input_ids.tolist(), special_tokens_mask.tolist())])
+    return batch["input_ids"], batch["labels"]
 
 
 def masking_lab(sentence: str, *, model: Any, tokenizer: Any, seed: int = 0, probability: float = 0.15,

@@ -56,7 +56,7 @@ def test_hub_default_falls_back_to_offline_weights(client):
 @pytest.mark.parametrize("overrides, message", [
     ({"text": "   "}, "Text is empty"),
     ({"text": "x" * 100_000}, "up to 20,000"),
-    ({"max_length": 100_000}, "Max length must be between"),
+    ({"max_length": 100_000}, "Max length must be a whole number between 5 and 512"),
     ({"max_length": 12, "truncation": "sideways"}, "sideways is not in the list of choices"),
     ({"model": "no-such-org/no-such-model"}, "Hub can't be reached"),
     ({"model": "/not/a/dir"}, "No directory"),
