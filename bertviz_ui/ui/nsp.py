@@ -49,8 +49,9 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     gr.Markdown(
         "BERT's second pretraining task: given `[CLS] A [SEP] B [SEP]`, did B really follow A in the text "
         "(IsNext) or was it a random sentence (NotNext)? The answer comes from a small head on the `[CLS]` "
-        "vector. RoBERTa showed NSP adds little and dropped it, so RoBERTa and most later encoders have no NSP "
-        "head: this tab refuses them and says so."
+        "vector: two logits, index 0 = IsNext, index 1 = NotNext (the seed text prints these labels the other "
+        "way round). RoBERTa showed NSP adds little and dropped it, so RoBERTa and most later encoders have no "
+        "NSP head: this tab refuses them and says so."
     )
     model = gr.Dropdown(choices, value=choices[0], label="Model with an NSP head", allow_custom_value=True,
                         info="Original BERT checkpoints have one.", elem_id="nsp-model")
