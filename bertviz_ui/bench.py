@@ -1,4 +1,5 @@
-"""Benchmark harness: each tab's compute timed against the bare model forward on the same checkpoint, as ratios."""
+"""Benchmark harness: each tab's compute timed against a baseline (the bare model forward, or the transformers
+pipeline the tab replaces) on the same checkpoint, side by side in one process, as ratios."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import statistics
 import sys
 import textwrap
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +24,23 @@ import torch
 
 from bertviz_ui.errors import BertvizError
 from bertviz_ui.models.cache import LoadedModel, ModelCache
+from bertviz_ui.models.sources import ModelSource
 from bertviz_ui.registry import OFFLINE_MODEL_ID, Head
+from bertviz_ui.tasks.fill_mask import predict_masks
 from bertviz_ui.tasks.tokenizer import tokenize
 
 DEFAULT_MODEL = OFFLINE_MODEL_ID
-# About 20 s for every case on the offline MiniLM with 2 idle cores, loading included (35-40 s on a busy machine).
+# The fill_mask case needs a masked-LM head, which the offline MiniLM lacks: by default it builds a bert-base-sized
+# one in memory (no such checkpoint is on disk, and the Hub can't be reached here). Random weights time the same.
+RANDOM_BERT_BASE = "random:bert-base"
+RANDOM_SEED = 0
+DEFAULT_MLM_MODEL = RANDOM_BERT_BASE
+FILL_MASK_TOP_K = 5
+# 16 tokens with [CLS] and [SEP] in the uncased vocabulary; "[MASK]" becomes the checkpoint's own mask token.
+MASK_SENTENCE = "The cat sat on the [MASK] and looked out of the open window."
+FILL_MASK_LONG_TARGET = 128
+# About 20 s for the tokenizer case on the offline MiniLM with 2 idle cores, loading included (35-40 s on a busy
+# machine), and about 50 s for the fill_mask case on random:bert-base (--threads 1, busy machine).
 DEFAULT_REPEATS = 20
 # Fast variants (a tokenizer call takes tens of microseconds) are timed as batches at least this long,
 # so timer resolution and per-measurement overhead stay far below the thing measured.
@@ -142,9 +156,14 @@ class BenchCase:
         heads: what the cache loads for the ref before timing; run functions find them by Head.
         task_label: column name of run_task.
         baseline_label: column name of run_baseline.
-        extras: further variants, each shown with its time and the task's ratio over it.
+        extras: further variants, each shown with its time and the task's ratio against it (see speedup).
         make_samples: builds the inputs from the loaded models (lengths are in the checkpoint's tokens).
         note: printed under the table: what exactly each variant runs.
+        ref: the checkpoint this case runs on whatever the run's model is (None: the run's model); run_cases'
+            ``refs`` overrides it.
+        load: how the case gets its models for a ref (None: ``cache.load(ref, head)`` for each of ``heads``).
+        speedup: report ratios as speed-ups, the other variant's median over the task's (above 1x the task is
+            faster), instead of the task's median over the other's (the task's cost in units of the other).
     """
 
     name: str
@@ -156,6 +175,13 @@ class BenchCase:
     extras: tuple[Variant, ...] = ()
     make_samples: Callable[[Models], tuple[Sample, ...]] = standard_samples
     note: str = ""
+    ref: str | None = None
+    load: Callable[[ModelCache, str], Models] | None = None
+    speedup: bool = False
+
+
+def _ratio_label(task: str, other: str, speedup: bool) -> str:
+    return f"{other}/{task}" if speedup else f"{task}/{other}"
 
 
 def _tokenizer_task(models: Models, sample: Sample) -> Any:
@@ -166,6 +192,112 @@ def _tokenizer_task(models: Models, sample: Sample) -> Any:
 def _raw_tokenizer(models: Models, sample: Sample) -> Any:
     # The same (locked) tokenizer object tokenize() receives, so the ratio isolates tokenize()'s own work.
     return models[Head.TOKENIZER].tokenizer(sample.text, sample.text_pair)
+
+
+def random_bert_base(cache: ModelCache, *, config: Any = None) -> LoadedModel:
+    """A bert-base-sized masked LM with random weights, built in memory, with the uncased tokenizer from the cache.
+
+    No bert-base checkpoint is on disk and none can be downloaded here; random weights cost exactly what trained
+    ones do. The weights come from torch.manual_seed(RANDOM_SEED) inside a forked RNG (the process's own random
+    state is left alone), so every run times the same model.
+
+    Args:
+        cache: gives the device and dtype, and the tokenizer (bert-base-uncased's, shipped with the offline
+            all-MiniLM-L6-v2).
+        config: a BertConfig (default ``BertConfig()``: bert-base, 12 layers, hidden 768, vocabulary 30522).
+
+    Returns:
+        LoadedModel with Head.MASKED_LM, in eval mode; nothing is reported as newly initialized, so
+        predict_masks accepts its (random) head.
+    """
+    import transformers
+
+    tokenizer = cache.load(OFFLINE_MODEL_ID, Head.TOKENIZER).tokenizer
+    started = time.perf_counter()
+    built_with = "BertConfig()" if config is None else "a custom BertConfig"
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(RANDOM_SEED)
+        model = transformers.BertForMaskedLM(config if config is not None else transformers.BertConfig())
+    model.to(device=cache.device, dtype=cache.dtype).eval()
+    parameters = sum(p.numel() for p in model.parameters())
+    size = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
+    label = (f"{RANDOM_BERT_BASE} (BertForMaskedLM({built_with}) built in memory with "
+             f"torch.manual_seed({RANDOM_SEED}), random weights, {parameters / 1e6:.1f}M parameters; "
+             f"tokenizer of {OFFLINE_MODEL_ID}, bert-base-uncased vocabulary)")
+    source = ModelSource(RANDOM_BERT_BASE, "(built in memory)", "random", label, untrained=True)
+    return LoadedModel(source=source, head=Head.MASKED_LM, model=model, tokenizer=tokenizer, device=cache.device,
+                       dtype=str(cache.dtype).replace("torch.", ""), size_bytes=size,
+                       load_seconds=time.perf_counter() - started)
+
+
+def _fill_mask_models(cache: ModelCache, ref: str) -> Models:
+    if ref.strip() == RANDOM_BERT_BASE:
+        return {Head.MASKED_LM: random_bert_base(cache)}
+    return {Head.MASKED_LM: cache.load(ref, Head.MASKED_LM)}
+
+
+def fill_mask_samples(models: Models) -> tuple[Sample, ...]:
+    """MASK_SENTENCE (16 tokens with the uncased vocabulary), then filler prose ending with it (at most 128 tokens).
+
+    Args:
+        models: the case's loaded models; their tokenizer measures the lengths and gives the mask token.
+
+    Returns:
+        The samples, shortest first; each has exactly one mask.
+    """
+    tokenizer = _tokenizer_of(models)
+    sentence = MASK_SENTENCE.replace("[MASK]", str(tokenizer.mask_token))
+    specials = len(tokenizer("")["input_ids"])
+    sentence_tokens = len(tokenizer(sentence)["input_ids"]) - specials
+    limit = int(getattr(tokenizer, "model_max_length", 512) or 512)
+    target = min(FILL_MASK_LONG_TARGET, limit)
+    # The filler's budget counts the specials once; the sentence adds its own tokens after it.
+    filler = text_of_tokens(tokenizer, target - sentence_tokens)
+    return Sample("sentence", sentence), Sample("long text", f"{filler} {sentence}")
+
+
+_pipelines: weakref.WeakKeyDictionary[LoadedModel, Any] = weakref.WeakKeyDictionary()
+
+
+def fill_mask_pipeline(loaded: LoadedModel) -> Any:
+    """``pipeline("fill-mask")`` on the very model and tokenizer predict_masks gets, built once per LoadedModel.
+
+    Args:
+        loaded: a Head.MASKED_LM model.
+
+    Returns:
+        The pipeline (top_k=FILL_MASK_TOP_K), on the model's own device: left unset, transformers would move
+        the shared model to the first accelerator it finds.
+    """
+    pipe = _pipelines.get(loaded)
+    if pipe is None:
+        import transformers
+
+        pipe = transformers.pipeline("fill-mask", model=loaded.model, tokenizer=loaded.tokenizer.unwrapped,
+                                     top_k=FILL_MASK_TOP_K, device=next(loaded.model.parameters()).device)
+        _pipelines[loaded] = pipe
+    return pipe
+
+
+def _fill_mask_task(models: Models, sample: Sample) -> Any:
+    loaded = models[Head.MASKED_LM]
+    with torch.inference_mode():
+        return predict_masks(sample.text, model=loaded.model, tokenizer=loaded.tokenizer, top_k=FILL_MASK_TOP_K,
+                             label=loaded.label, newly_initialized=loaded.newly_initialized)
+
+
+def _fill_mask_pipeline(models: Models, sample: Sample) -> Any:
+    pipe = fill_mask_pipeline(models[Head.MASKED_LM])
+    with torch.inference_mode():
+        return pipe(sample.text)
+
+
+def _masked_lm_encoder_forward(models: Models, sample: Sample) -> Any:
+    # The masked-LM model's encoder alone: what predict_masks can't avoid, the floor of its time.
+    loaded = models[Head.MASKED_LM]
+    with torch.inference_mode():
+        inputs = loaded.tokenizer(sample.text, sample.text_pair, return_tensors="pt").to(loaded.device)
+        return loaded.model.base_model(**inputs)
 
 
 CASES: tuple[BenchCase, ...] = (
@@ -180,6 +312,28 @@ CASES: tuple[BenchCase, ...] = (
         note="tokenize() = bertviz_ui.tasks.tokenizer.tokenize (the tab's whole result, no rendering); "
              "forward = model(**tokenizer(text, return_tensors='pt')) under torch.inference_mode(); "
              "raw tokenizer = tokenizer(text, text_pair).",
+    ),
+    BenchCase(
+        name="fill_mask",
+        run_task=_fill_mask_task,
+        run_baseline=_fill_mask_pipeline,
+        heads=(Head.MASKED_LM,),
+        task_label="predict_masks()",
+        baseline_label="pipeline",
+        extras=(Variant("forward", _masked_lm_encoder_forward),),
+        make_samples=fill_mask_samples,
+        note="predict_masks() = bertviz_ui.tasks.fill_mask.predict_masks(text, top_k=5) (encoder, then the "
+             "vocabulary head at the [MASK] position only; the tab's whole result, no rendering); "
+             "pipeline = transformers.pipeline('fill-mask', top_k=5) on the same model and tokenizer objects "
+             "(the head over every position); forward = the encoder alone, model.base_model(**tokenizer(text, "
+             "return_tensors='pt')), the floor under predict_masks(). Each text has one [MASK]; all three run under "
+             "torch.inference_mode() and are warmed up before timing. "
+             f"Default model {RANDOM_BERT_BASE}: BertForMaskedLM(BertConfig()) built in memory with "
+             f"torch.manual_seed({RANDOM_SEED}) (bert-base size, random weights: timing only), with the "
+             f"bert-base-uncased tokenizer of {OFFLINE_MODEL_ID} from the model cache; --mlm-model changes it.",
+        ref=DEFAULT_MLM_MODEL,
+        load=_fill_mask_models,
+        speedup=True,
     ),
 )
 
@@ -213,7 +367,9 @@ class BenchResult:
         task: the tab's compute.
         baseline: what it is compared with.
         extras: further variants, in the case's order.
-        ratio: task.median_s / baseline.median_s (a ratio of medians).
+        ratio: a ratio of medians: task.median_s / baseline.median_s, or for a speed-up (``speedup``)
+            baseline.median_s / task.median_s, how many times faster the task is.
+        speedup: which of the two ``ratio`` is (the case's BenchCase.speedup).
     """
 
     case: str
@@ -224,6 +380,11 @@ class BenchResult:
     baseline: Timing
     extras: tuple[Timing, ...]
     ratio: float
+    speedup: bool = False
+
+    def ratio_over(self, other: Timing) -> float:
+        """The task's ratio against any variant of the row, in the row's direction (see ``ratio``)."""
+        return other.median_s / self.task.median_s if self.speedup else self.task.median_s / other.median_s
 
 
 @dataclass(frozen=True)
@@ -255,6 +416,8 @@ class BenchReport:
     repeats: int
     machine: Machine
     results: tuple[BenchResult, ...]
+    # Cases that ran on another checkpoint than ``model`` (the fill_mask case's masked LM), by case name.
+    case_models: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready form written by ``--json``."""
@@ -312,16 +475,30 @@ def _load_average() -> tuple[float, float, float] | None:
         return None
 
 
+def case_ref(case: BenchCase, ref: str, refs: Mapping[str, str] | None = None) -> str:
+    """The checkpoint a case runs on: ``refs[case.name]``, else the case's own ``ref``, else the run's ``ref``."""
+    return (refs or {}).get(case.name) or case.ref or ref
+
+
+def load_case_models(cache: ModelCache, case: BenchCase, ref: str) -> Models:
+    """The models a case's run functions receive, for the checkpoint ``ref`` (see case_ref)."""
+    if case.load is not None:
+        return case.load(cache, ref)
+    return {head: cache.load(ref, head) for head in case.heads}
+
+
 def run_cases(cache: ModelCache, ref: str, cases: Sequence[BenchCase] = CASES, *, repeats: int = DEFAULT_REPEATS,
-              min_batch_s: float = MIN_BATCH_S) -> tuple[BenchResult, ...]:
+              min_batch_s: float = MIN_BATCH_S, refs: Mapping[str, str] | None = None) -> tuple[BenchResult, ...]:
     """Time every case on every one of its samples, its variants interleaved within each repeat.
 
     Args:
-        cache: the app's model cache; every model comes through it.
+        cache: the app's model cache; every checkpoint on disk comes through it.
         ref: the checkpoint (Hub id, local directory, ``tiny:<head>`` or the offline model's id).
         cases: which cases to run.
         repeats: measurements per variant; the median is reported.
         min_batch_s: fast variants are called repeatedly until one measurement lasts about this long.
+        refs: checkpoints for particular cases, by case name (as ``--mlm-model`` gives the fill_mask case);
+            a case not named runs on its own ``ref``, else on ``ref``.
 
     Returns:
         One BenchResult per case and sample, in order. Raises ValueError for repeats < 1, and
@@ -332,8 +509,9 @@ def run_cases(cache: ModelCache, ref: str, cases: Sequence[BenchCase] = CASES, *
     sync = _synchronizer(cache.device)
     results = []
     for case in cases:
-        models = {head: cache.load(ref, head) for head in case.heads}
-        label = next(iter(models.values())).label if models else ref
+        this_ref = case_ref(case, ref, refs)
+        models = load_case_models(cache, case, this_ref)
+        label = next(iter(models.values())).label if models else this_ref
         tokenizer = _tokenizer_of(models) if models else None
         for sample in case.make_samples(models):
             variants = [(case.task_label, case.run_task), (case.baseline_label, case.run_baseline),
@@ -345,9 +523,10 @@ def run_cases(cache: ModelCache, ref: str, cases: Sequence[BenchCase] = CASES, *
             ]
             tokens = len(tokenizer(sample.text, sample.text_pair)["input_ids"]) if tokenizer is not None else 0
             task, baseline, *extras = timings
+            ratio = baseline.median_s / task.median_s if case.speedup else task.median_s / baseline.median_s
             results.append(BenchResult(case=case.name, sample=sample.name, tokens=tokens, model=label, task=task,
-                                       baseline=baseline, extras=tuple(extras),
-                                       ratio=task.median_s / baseline.median_s))
+                                       baseline=baseline, extras=tuple(extras), ratio=ratio,
+                                       speedup=case.speedup))
     return tuple(results)
 
 
@@ -419,8 +598,18 @@ def _spread(result: BenchResult) -> str:
     return f"{widest:.0%}"
 
 
+def _speedup_line(row: BenchResult) -> str:
+    task, baseline = row.task.label, row.baseline.label
+    if row.ratio >= 1:
+        return f"  {row.sample}, {row.tokens} tokens: {task} runs {_ratio(row.ratio)} faster than {baseline}"
+    return f"  {row.sample}, {row.tokens} tokens: {task} runs at {_ratio(row.ratio)} the speed of {baseline} (slower)"
+
+
 def format_table(report: BenchReport, cases: Sequence[BenchCase] = CASES) -> str:
     """The report as plain text: a machine line, then one table per case (medians in ms, ratios of medians).
+
+    A ratio column is named after what it divides: "tokenize()/forward" is the task's cost in forwards; for a
+    speed-up case "pipeline/predict_masks()" is how many times faster the task is, and a line per input says so.
 
     Args:
         report: what run_cases measured, with the machine.
@@ -430,8 +619,9 @@ def format_table(report: BenchReport, cases: Sequence[BenchCase] = CASES) -> str
         The text, ending with a newline.
     """
     machine = report.machine
+    others = "".join(f"; {name} on {ref}" for name, ref in report.case_models.items())
     lines = [
-        f"model: {report.model}; {report.repeats} repeats, variants interleaved; medians per call",
+        f"model: {report.model}{others}; {report.repeats} repeats, variants interleaved; medians per call",
         f"machine: {machine.device} {machine.dtype}, torch {machine.torch} "
         f"with {_plural(machine.torch_threads, 'thread')} ({machine.torch_interop_threads} interop), "
         f"{machine.cpus} CPUs {machine.arch}, "
@@ -446,17 +636,18 @@ def format_table(report: BenchReport, cases: Sequence[BenchCase] = CASES) -> str
     for name in dict.fromkeys(result.case for result in report.results):
         rows = [result for result in report.results if result.case == name]
         first = rows[0]
-        header = ["input", "tokens", f"{first.task.label} ms", f"{first.baseline.label} ms",
-                  f"{first.task.label}/{first.baseline.label}"]
+        task = first.task.label
+        header = ["input", "tokens", f"{task} ms", f"{first.baseline.label} ms",
+                  _ratio_label(task, first.baseline.label, first.speedup)]
         for extra in first.extras:
-            header += [f"{extra.label} ms", f"{first.task.label}/{extra.label}"]
+            header += [f"{extra.label} ms", _ratio_label(task, extra.label, first.speedup)]
         header.append("spread")
         table = [header]
         for row in rows:
             cells = [row.sample, str(row.tokens), _milliseconds(row.task.median_s),
                      _milliseconds(row.baseline.median_s), _ratio(row.ratio)]
             for extra in row.extras:
-                cells += [_milliseconds(extra.median_s), _ratio(row.task.median_s / extra.median_s)]
+                cells += [_milliseconds(extra.median_s), _ratio(row.ratio_over(extra))]
             cells.append(_spread(row))
             table.append(cells)
         widths = [max(len(line[i]) for line in table) for i in range(len(header))]
@@ -464,6 +655,9 @@ def format_table(report: BenchReport, cases: Sequence[BenchCase] = CASES) -> str
         for line in table:
             lines.append("  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i])
                                    for i, cell in enumerate(line)).rstrip())
+        if first.speedup:
+            lines.append(f"speed-up: X/{task} = X's median / {task}'s; above 1x {task} is faster, below 1x slower.")
+            lines += [_speedup_line(row) for row in rows]
         if notes.get(name):
             lines += textwrap.wrap(notes[name], width=110)
     lines += ["", "spread = the widest interquartile range / median among a row's variants: how far to trust it."]
@@ -483,13 +677,18 @@ def _positive_int(raw: str) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bertviz_ui.bench",
-        description="Time each tab's compute against the bare model forward on the same checkpoint.",
+        description="Time each tab's compute against the bare model forward (or the transformers pipeline it "
+                    "replaces) on the same checkpoint.",
         epilog="Device, cache directory and memory budget come from BERTVIZ_UI_DEVICE, BERTVIZ_UI_CACHE_DIR "
                "and BERTVIZ_UI_CACHE_GB, as for the app.",
         allow_abbrev=False,
     )
     parser.add_argument("--model", default=DEFAULT_MODEL, metavar="REF",
                         help=f"Hub id, local directory or tiny:encoder (default {DEFAULT_MODEL}, offline).")
+    parser.add_argument("--mlm-model", default=DEFAULT_MLM_MODEL, metavar="REF",
+                        help=f"the fill_mask case's masked LM: {RANDOM_BERT_BASE} (default; "
+                             "BertForMaskedLM(BertConfig()) built in memory with random weights, bert-base size) or a "
+                             "checkpoint with a trained masked-LM head (Hub id, local directory, tiny:masked_lm).")
     parser.add_argument("--repeats", type=_positive_int, default=DEFAULT_REPEATS, metavar="N",
                         help=f"measurements per variant; medians are reported (default {DEFAULT_REPEATS}).")
     parser.add_argument("--threads", type=_positive_int, default=None, metavar="N",
@@ -520,14 +719,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(error))
     if args.threads:
         torch.set_num_threads(args.threads)
+    refs = {"fill_mask": args.mlm_model}
     try:
         cache = build_cache(load_settings((), os.environ))
         machine = machine_info(cache)
-        results = run_cases(cache, args.model, cases, repeats=args.repeats)
+        results = run_cases(cache, args.model, cases, repeats=args.repeats, refs=refs)
     except BertvizError as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return 1
-    report = BenchReport(model=args.model, repeats=args.repeats, machine=machine, results=results)
+    case_models = {case.name: case_ref(case, args.model, refs) for case in cases}
+    report = BenchReport(model=args.model, repeats=args.repeats, machine=machine, results=results,
+                         case_models={name: ref for name, ref in case_models.items() if ref != args.model})
     print(format_table(report, cases), end="")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

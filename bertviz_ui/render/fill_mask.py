@@ -29,8 +29,16 @@ def _bars(mask: MaskPrediction, colour: str = BAR_COLOUR) -> go.Bar:
     # Reversed so the best candidate is on top of a horizontal bar chart.
     predictions = mask.predictions[::-1]
     return go.Bar(x=[p.score for p in predictions], y=[p.token or p.piece for p in predictions], orientation="h",
-                  marker_color=colour, text=[percent(p.score) for p in predictions], textposition="auto",
-                  hovertemplate="%{y}: %{x:.4f}<extra></extra>", showlegend=False)
+                  marker_color=colour, text=[percent(p.score) for p in predictions], textposition="outside",
+                  textfont={"size": 12}, cliponaxis=False, hovertemplate="%{y}: %{x:.4g}<extra></extra>",
+                  showlegend=False)
+
+
+def probability_axis(largest: float) -> dict:
+    """Axis settings that stay readable from 90% down to 0.00005 (untrained models spread probability thin)."""
+    if largest >= 0.01:
+        return {"tickformat": ".0%", "range": [0, min(1.0, largest * 1.25)]}
+    return {"tickformat": ".1e", "range": [0, largest * 1.25], "nticks": 4}
 
 
 def predictions_figure(result: FillMaskResult) -> go.Figure:
@@ -47,9 +55,9 @@ def predictions_figure(result: FillMaskResult) -> go.Figure:
                            subplot_titles=[f"mask {i + 1} (token {m.position})" for i, m in enumerate(result.masks)])
     for row, mask in enumerate(result.masks, start=1):
         figure.add_trace(_bars(mask), row=row, col=1)
-        figure.update_xaxes(tickformat=".3~%", row=row, col=1)
+        figure.update_xaxes(**probability_axis(mask.predictions[0].score), row=row, col=1)
     top_k = len(result.masks[0].predictions) if result.masks else 5
-    figure.update_layout(height=max(220, count * (60 + 26 * top_k)), margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    figure.update_layout(height=max(240, count * (70 + 30 * top_k)), margin={"l": 10, "r": 40, "t": 50, "b": 10},
                          title="Top predictions per mask (probability over the whole vocabulary)")
     return figure
 
@@ -89,8 +97,10 @@ def context_figure(comparison: ContextComparison) -> go.Figure:
                            horizontal_spacing=0.18)
     figure.add_trace(_bars(comparison.both_sides), row=1, col=1)
     figure.add_trace(_bars(comparison.left_only, LEFT_COLOUR), row=1, col=2)
-    figure.update_xaxes(tickformat=".3~%")
-    figure.update_layout(height=300, margin={"l": 10, "r": 10, "t": 50, "b": 10},
+    largest = max(comparison.both_sides.predictions[0].score, comparison.left_only.predictions[0].score)
+    figure.update_xaxes(**probability_axis(largest))
+    figure.update_layout(height=120 + 30 * len(comparison.both_sides.predictions),
+                         margin={"l": 10, "r": 40, "t": 60, "b": 10},
                          title=f"Mask {comparison.mask_index + 1}: what the right-hand context changes")
     return figure
 
@@ -103,12 +113,15 @@ def layers_figure(layers: LayerPredictions) -> go.Figure:
         text=[step.top[0].token for step in layers.layers], textposition="top center",
         customdata=[step.final_token_rank for step in layers.layers],
         hovertemplate="layer %{x}: p(final)=%{y:.4f}, rank %{customdata}; top guess %{text}<extra></extra>",
-        line={"color": BAR_COLOUR}))
-    figure.update_layout(height=320, margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        line={"color": BAR_COLOUR}, cliponaxis=False))
+    largest = max(step.final_token_score for step in layers.layers)
+    axis = probability_axis(largest)
+    axis["range"] = [0, axis["range"][1] * 1.1]
+    figure.update_layout(height=340, margin={"l": 10, "r": 20, "t": 70, "b": 10},
                          title=f"Probability of the final answer “{layers.final_token}” layer by layer "
                                "(labels: each layer's top guess)",
                          xaxis={"title": "layer (0 = embeddings)", "dtick": 1},
-                         yaxis={"title": "probability", "tickformat": ".3~%"})
+                         yaxis={"title": "probability", **axis})
     return figure
 
 

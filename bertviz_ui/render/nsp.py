@@ -11,13 +11,15 @@ from bertviz_ui.tasks.nsp import NspResult, ParagraphNsp
 
 def nsp_figure(result: NspResult) -> go.Figure:
     """Two bars: P(IsNext) and P(NotNext) from the NSP head's softmax."""
+    # Listed bottom-up: horizontal bars draw the first category at the bottom, and IsNext belongs on top.
     figure = go.Figure(go.Bar(
-        x=[result.is_next, result.not_next], y=["IsNext", "NotNext"], orientation="h",
-        marker_color=["#2e8b57", "#c0504d"], text=[f"{result.is_next:.1%}", f"{result.not_next:.1%}"],
-        textposition="auto", customdata=list(result.logits),
+        x=[result.not_next, result.is_next], y=["NotNext (index 1)", "IsNext (index 0)"], orientation="h",
+        marker_color=["#c0504d", "#2e8b57"], text=[f"{result.not_next:.1%}", f"{result.is_next:.1%}"],
+        textposition="auto", textfont={"size": 13}, customdata=[result.logits[1], result.logits[0]],
         hovertemplate="%{y}: p=%{x:.4f}, logit %{customdata:.3f}<extra></extra>"))
-    figure.update_layout(height=200, margin={"l": 10, "r": 10, "t": 40, "b": 10}, xaxis={"tickformat": ".0%",
-                         "range": [0, 1]}, title="Does sentence B follow sentence A?")
+    figure.update_layout(height=220, margin={"l": 10, "r": 30, "t": 40, "b": 10},
+                         xaxis={"tickformat": ".0%", "range": [0, 1.0001], "dtick": 0.25},
+                         title="Does sentence B follow sentence A?")
     return figure
 
 
@@ -40,10 +42,10 @@ def paragraph_table(result: ParagraphNsp) -> pd.DataFrame:
     rows = []
     for pair in result.pairs:
         right = (pair.is_next > 0.5) == pair.actually_next
-        rows.append((f"{pair.first + 1} → {pair.second + 1}", result.sentences[pair.first],
-                     result.sentences[pair.second], "consecutive" if pair.actually_next else "shuffled",
-                     round(pair.is_next, 4), "right" if right else "wrong"))
-    return pd.DataFrame(rows, columns=["pair", "sentence A", "sentence B", "truth", "P(IsNext)", "model"])
+        rows.append((f"{pair.first + 1} → {pair.second + 1}", "consecutive" if pair.actually_next else "shuffled",
+                     round(pair.is_next, 4), "right" if right else "wrong", result.sentences[pair.first],
+                     result.sentences[pair.second]))
+    return pd.DataFrame(rows, columns=["pair", "truth", "IsNext", "verdict", "sentence A", "sentence B"])
 
 
 def paragraph_summary_html(result: ParagraphNsp) -> str:

@@ -79,7 +79,8 @@ def _check_length(encoding: Any, tokenizer: Any) -> None:
     length = encoding["input_ids"].shape[1]
     limit = int(min(getattr(tokenizer, "model_max_length", 512) or 512, 4096))
     if length > limit:
-        raise BadInput(f"The two sentences are {length} tokens together; this model reads at most {limit}.")
+        raise BadInput(f"A sentence pair is {length} tokens together; this model reads at most {limit}. "
+                       "Shorten the sentences.")
 
 
 def predict_next_sentence(sentence_a: str, sentence_b: str, *, model: Any, tokenizer: Any, label: str = "",
@@ -158,10 +159,11 @@ def score_paragraph(paragraph: str, *, model: Any, tokenizer: Any, seed: int = 0
     rng = random.Random(seed)
     for i in range(len(sentences) - 1):
         others = [j for j in range(len(sentences)) if j not in (i, i + 1)]
-        if others:
-            pairs.append((i, rng.choice(others), False))
+        # With two sentences the only not-next pair is the reversed one (sentence 2 followed by sentence 1).
+        pairs.append((i, rng.choice(others), False) if others else (i + 1, i, False))
     encoding = tokenizer([sentences[a] for a, _, _ in pairs], [sentences[b] for _, b, _ in pairs],
-                         return_tensors="pt", padding=True, truncation="longest_first")
+                         return_tensors="pt", padding=True, truncation=False)
+    _check_length(encoding, tokenizer)
     _, probs = _probabilities(model, encoding)
     scored = tuple(PairScore(first=a, second=b, actually_next=truth, is_next=float(probs[k, 0]),
                              not_next=float(probs[k, 1])) for k, (a, b, truth) in enumerate(pairs))

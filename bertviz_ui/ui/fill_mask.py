@@ -147,8 +147,11 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
             iterative = gr.Dataframe(label="Iterative fill: the most confident mask first, then re-run",
                                      interactive=False, visible=False, elem_id="fill-mask-iterative")
             gr.Markdown("### Both sides vs. left side only, and the guess layer by layer")
-            mask_number = gr.Number(1, precision=0, minimum=1, maximum=MAX_MASKS, label="Mask number to analyse",
-                                    elem_id="fill-mask-number")
+            with gr.Row():
+                mask_number = gr.Number(1, precision=0, minimum=1, maximum=MAX_MASKS, label="Mask number to analyse",
+                                        info="Press Enter to re-run the analysis for another mask.",
+                                        elem_id="fill-mask-number", scale=1, min_width=200)
+                gr.HTML(padding=False, scale=3)
             context_plot = gr.Plot(label="Both sides vs. left only", elem_id="fill-mask-context")
             left_text = gr.HTML(padding=False, elem_id="fill-mask-left")
             layers_plot = gr.Plot(label="Through the layers", elem_id="fill-mask-layers")

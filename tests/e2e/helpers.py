@@ -42,3 +42,13 @@ def expect_no_script_ran(page: Page) -> None:
     """The injected onerror handler never ran."""
     images_settled(page)
     assert page.evaluate("window.__xss") is None
+
+
+def plot_svg(page: Page, elem_id: str) -> Locator:
+    """The rendered Plotly figure of the gr.Plot with ``elem_id`` (Plotly draws asynchronously: wait for this)."""
+    return page.locator(f"#{elem_id} .main-svg").first
+
+
+def data_rows(page: Page, elem_id: str) -> Locator:
+    """The body rows of the gr.Dataframe with ``elem_id`` (the header row has no grid cells)."""
+    return page.locator(f"#{elem_id}").get_by_role("row").filter(has=page.get_by_role("gridcell"))

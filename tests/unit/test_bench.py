@@ -11,6 +11,8 @@ import torch
 
 from bertviz_ui.bench import (
     CASES,
+    FILL_MASK_TOP_K,
+    RANDOM_BERT_BASE,
     BenchCase,
     BenchReport,
     BenchResult,
@@ -18,9 +20,14 @@ from bertviz_ui.bench import (
     Sample,
     Timing,
     Variant,
+    case_ref,
+    fill_mask_pipeline,
+    fill_mask_samples,
     format_table,
+    load_case_models,
     machine_info,
     main,
+    random_bert_base,
     run_cases,
     select_cases,
     text_of_tokens,
@@ -39,9 +46,19 @@ def bench_cache(cache_dir: Path) -> ModelCache:
     return build_cache(Settings(device="cpu", cache_dir=cache_dir))
 
 
+TOKENIZER_CASE, FILL_MASK_CASE = select_cases(["tokenizer", "fill_mask"])
+
+
 @pytest.fixture(scope="module")
 def results(bench_cache: ModelCache) -> tuple[BenchResult, ...]:
-    return run_cases(bench_cache, "tiny:encoder", CASES, repeats=2, min_batch_s=FAST_BATCH_S)
+    return run_cases(bench_cache, "tiny:encoder", (TOKENIZER_CASE,), repeats=2, min_batch_s=FAST_BATCH_S)
+
+
+@pytest.fixture(scope="module")
+def fill_results(bench_cache: ModelCache) -> tuple[BenchResult, ...]:
+    # tiny:masked_lm stands in for the default bert-base-sized random model, which takes seconds to build and run.
+    return run_cases(bench_cache, "tiny:encoder", (FILL_MASK_CASE,), repeats=2, min_batch_s=FAST_BATCH_S,
+                     refs={"fill_mask": "tiny:masked_lm"})
 
 
 def test_one_result_per_case_and_length(results):
@@ -83,8 +100,10 @@ def test_text_of_tokens_fits_the_budget(bench_cache):
 
 def test_unknown_case_is_a_clear_error():
     assert select_cases(None) == CASES
+    assert [case.name for case in CASES] == ["tokenizer", "fill_mask"]
     assert select_cases(["tokenizer", "tokenizer"]) == CASES[:1]
-    with pytest.raises(ValueError, match=r"Unknown benchmark case 'nope'; known: tokenizer\."):
+    assert select_cases(["fill_mask", "tokenizer"]) == (CASES[1], CASES[0])
+    with pytest.raises(ValueError, match=r"Unknown benchmark case 'nope'; known: tokenizer, fill_mask\."):
         select_cases(["tokenizer", "nope"])
 
 
@@ -92,7 +111,7 @@ def test_cli_rejects_unknown_case_before_loading_anything(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--cases", "tokenizer,nope"])
     assert exit_info.value.code == 2
-    assert "Unknown benchmark case 'nope'; known: tokenizer." in capsys.readouterr().err
+    assert "Unknown benchmark case 'nope'; known: tokenizer, fill_mask." in capsys.readouterr().err
 
 
 def test_cli_rejects_zero_repeats(capsys):
@@ -187,3 +206,142 @@ def test_machine_info_reads_the_cache_and_torch(bench_cache):
     machine = machine_info(bench_cache)
     assert (machine.device, machine.dtype) == ("cpu", "float32")
     assert machine.torch_threads == torch.get_num_threads()
+
+
+# --- fill_mask: predict_masks() against pipeline("fill-mask") on the same model ------------------------------
+
+
+def test_fill_mask_results_per_sample(fill_results):
+    assert [(r.case, r.sample) for r in fill_results] == [("fill_mask", "sentence"), ("fill_mask", "long text")]
+    sentence, long = fill_results
+    assert sentence.tokens == 16  # [CLS] the cat sat on the [MASK] and looked out of the open window . [SEP]
+    # Filler cut at a word boundary (no word of it is more than 4 WordPieces), then the 14 tokens of the sentence.
+    assert 124 <= long.tokens <= 128
+    assert {r.model for r in fill_results} == {
+        "tiny:masked_lm (tiny random-weight checkpoint, bert-base-uncased vocabulary)"}
+
+
+def test_fill_mask_ratio_is_a_speedup_of_task_over_pipeline(fill_results):
+    for result in fill_results:
+        assert (result.task.label, result.baseline.label) == ("predict_masks()", "pipeline")
+        assert [extra.label for extra in result.extras] == ["forward"]
+        assert result.speedup is True
+        for timing in (result.task, result.baseline, *result.extras):
+            assert len(timing.per_repeat_s) == 2
+            assert timing.median_s == statistics.median(timing.per_repeat_s) > 0
+        # pipeline time / predict_masks() time: above 1, predict_masks() is faster.
+        assert result.ratio == result.baseline.median_s / result.task.median_s
+        forward = result.extras[0]
+        assert result.ratio_over(forward) == forward.median_s / result.task.median_s
+
+
+def test_fill_mask_task_and_pipeline_do_the_same_work(bench_cache):
+    models = load_case_models(bench_cache, FILL_MASK_CASE, "tiny:masked_lm")
+    samples = FILL_MASK_CASE.make_samples(models)
+    assert [sample.name for sample in samples] == ["sentence", "long text"]
+    for sample in samples:
+        assert sample.text.count("[MASK]") == 1 and sample.text_pair is None
+        task = FILL_MASK_CASE.run_task(models, sample)
+        pipe = FILL_MASK_CASE.run_baseline(models, sample)
+        assert len(task.masks) == 1 and len(pipe) == FILL_MASK_TOP_K == 5  # one mask: a flat list of candidates
+        predictions = task.masks[0].predictions
+        assert [p.token_id for p in predictions] == [candidate["token"] for candidate in pipe]
+        assert [p.score for p in predictions] == pytest.approx([float(c["score"]) for c in pipe], rel=1e-4)
+        # The extra column runs the same model's encoder on the same input.
+        forward = FILL_MASK_CASE.extras[0].run(models, sample)
+        tokens = len(models[Head.MASKED_LM].tokenizer(sample.text)["input_ids"])
+        assert forward.last_hidden_state.shape[:2] == (1, tokens)
+
+
+def test_fill_mask_pipeline_is_built_once_on_the_same_objects(bench_cache):
+    loaded = load_case_models(bench_cache, FILL_MASK_CASE, "tiny:masked_lm")[Head.MASKED_LM]
+    pipe = fill_mask_pipeline(loaded)
+    assert fill_mask_pipeline(loaded) is pipe
+    assert pipe.model is loaded.model and pipe.tokenizer is loaded.tokenizer.unwrapped
+    assert pipe.device.type == "cpu"  # the model's own device: unset, transformers would pick an accelerator
+
+
+def test_each_case_finds_its_checkpoint():
+    assert case_ref(TOKENIZER_CASE, "tiny:encoder") == "tiny:encoder"
+    assert case_ref(TOKENIZER_CASE, "tiny:encoder", {"fill_mask": "tiny:masked_lm"}) == "tiny:encoder"
+    # The run's --model (an encoder, often without a masked-LM head) never reaches the fill_mask case.
+    assert case_ref(FILL_MASK_CASE, "tiny:encoder") == RANDOM_BERT_BASE
+    assert case_ref(FILL_MASK_CASE, "tiny:encoder", {"fill_mask": "tiny:masked_lm"}) == "tiny:masked_lm"
+
+
+def test_random_masked_lm_is_seeded_and_leaves_the_global_rng_alone(bench_cache):
+    import transformers
+
+    # Same code path as random:bert-base with a small config: the default BertConfig() takes seconds to build.
+    config = transformers.BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                     intermediate_size=64)
+    state = torch.get_rng_state()
+    first, second = random_bert_base(bench_cache, config=config), random_bert_base(bench_cache, config=config)
+    assert torch.equal(torch.get_rng_state(), state)
+    for a, b in zip(first.model.state_dict().values(), second.model.state_dict().values()):
+        assert torch.equal(a, b)
+    assert isinstance(first.model, transformers.BertForMaskedLM) and not first.model.training
+    assert first.head is Head.MASKED_LM and first.newly_initialized == () and first.source.untrained
+    assert first.label.startswith(f"{RANDOM_BERT_BASE} (BertForMaskedLM(a custom BertConfig) built in memory")
+    # The uncased tokenizer comes through the cache, from the offline model.
+    assert first.tokenizer is bench_cache.load("sentence-transformers/all-MiniLM-L6-v2", Head.TOKENIZER).tokenizer
+    assert first.tokenizer("The cat sat on the mat.")["input_ids"] == [101, 1996, 4937, 2938, 2006, 1996, 13523,
+                                                                       1012, 102]
+    sample = fill_mask_samples({Head.MASKED_LM: first})[0]
+    assert len(FILL_MASK_CASE.run_task({Head.MASKED_LM: first}, sample).masks[0].predictions) == 5
+
+
+def _machine() -> Machine:
+    return Machine(device="cpu", dtype="float32", torch_threads=1, torch_interop_threads=2, cpus=2, arch="x86_64",
+                   python="3.11.7", torch="2.13.0+cpu", transformers="5.24.0", load_average=None)
+
+
+def test_table_reports_fill_mask_as_a_speedup_with_its_direction():
+    faster = BenchResult(case="fill_mask", sample="sentence", tokens=16, model="m",
+                         task=_timing("predict_masks()", 0.08), baseline=_timing("pipeline", 0.1),
+                         extras=(_timing("forward", 0.07),), ratio=1.25, speedup=True)
+    slower = BenchResult(case="fill_mask", sample="long text", tokens=127, model="m",
+                         task=_timing("predict_masks()", 0.5), baseline=_timing("pipeline", 0.4),
+                         extras=(_timing("forward", 0.45),), ratio=0.8, speedup=True)
+    report = BenchReport(model="enc", repeats=2, machine=_machine(), results=(faster, slower),
+                         case_models={"fill_mask": "random:bert-base"})
+    lines = format_table(report).splitlines()
+    assert lines[0].startswith("model: enc; fill_mask on random:bert-base; 2 repeats")
+    start = lines.index("[fill_mask] m")
+    header = lines[start + 1]
+    assert "pipeline/predict_masks()" in header and header.endswith("forward/predict_masks()  spread")
+    assert lines[start + 2].split() == ["sentence", "16", "80", "100", "1.25x", "70", "0.875x", "0%"]
+    assert lines[start + 3].split() == ["long", "text", "127", "500", "400", "0.8x", "450", "0.9x", "0%"]
+    assert lines[start + 4].startswith("speed-up: X/predict_masks() = X's median / predict_masks()'s; above 1x")
+    assert lines[start + 5] == "  sentence, 16 tokens: predict_masks() runs 1.25x faster than pipeline"
+    assert lines[start + 6] == "  long text, 127 tokens: predict_masks() runs at 0.8x the speed of pipeline (slower)"
+
+
+def test_cli_runs_fill_mask_on_the_mlm_model(tmp_path, monkeypatch, capsys, cache_dir):
+    monkeypatch.setenv("BERTVIZ_UI_CACHE_DIR", str(cache_dir))
+    monkeypatch.setenv("BERTVIZ_UI_DEVICE", "cpu")
+    path = tmp_path / "bench.json"
+    threads = torch.get_num_threads()
+    try:
+        status = main(["--model", "tiny:encoder", "--mlm-model", "tiny:masked_lm", "--cases", "fill_mask",
+                       "--repeats", "1", "--threads", "1", "--json", str(path)])
+    finally:
+        torch.set_num_threads(threads)
+    assert status == 0
+    out = capsys.readouterr().out
+    assert out.startswith("model: tiny:encoder; fill_mask on tiny:masked_lm; 1 repeats")
+    assert "[fill_mask] tiny:masked_lm" in out and "pipeline/predict_masks()" in out
+    assert "sentence, 16 tokens: predict_masks() runs" in out
+    data = json.loads(path.read_text())
+    assert data["case_models"] == {"fill_mask": "tiny:masked_lm"}
+    for result in data["results"]:
+        assert result["speedup"] is True
+        assert result["ratio"] == result["baseline"]["median_s"] / result["task"]["median_s"]
+
+
+def test_cli_refuses_an_mlm_model_without_a_trained_head(monkeypatch, capsys, cache_dir):
+    monkeypatch.setenv("BERTVIZ_UI_CACHE_DIR", str(cache_dir))
+    monkeypatch.setenv("BERTVIZ_UI_DEVICE", "cpu")
+    # tiny:encoder has no masked-LM weights: the tab refuses its random head, and so does its benchmark.
+    assert main(["--mlm-model", "tiny:encoder", "--cases", "fill_mask", "--repeats", "1"]) == 1
+    assert "no trained masked-language-model head" in capsys.readouterr().err

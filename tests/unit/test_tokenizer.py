@@ -128,6 +128,7 @@ def test_long_text_without_limit_notes_model_maximum(uncased):
 
 @pytest.mark.parametrize("max_length, message", [
     (1, "between 3 and 512"), (100_000, "between 3 and 512"), (3.5, "whole number"), ("abc", "whole number"),
+    (True, "whole number"),
 ])
 def test_max_length_bounds(uncased, max_length, message):
     with pytest.raises(BadInput, match=message):

@@ -1,0 +1,135 @@
+"""Models with known outputs for unit tests: BERT heads with fixed logits and rule-driven fakes."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from transformers import BertConfig, BertForMaskedLM, BertForNextSentencePrediction
+from transformers.modeling_outputs import BaseModelOutput, NextSentencePredictorOutput
+
+VOCAB_SIZE = 30522
+
+
+def tiny_config(vocab_size: int = VOCAB_SIZE) -> BertConfig:
+    return BertConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                      intermediate_size=64, max_position_embeddings=512)
+
+
+def one_hot_probability(logit: float, vocab_size: int = VOCAB_SIZE) -> float:
+    """Softmax probability of the one token with ``logit`` when every other logit is 0."""
+    return math.exp(logit) / (math.exp(logit) + vocab_size - 1)
+
+
+def fixed_mlm(target: int, logit: float = 10.0, vocab_size: int = VOCAB_SIZE) -> BertForMaskedLM:
+    """A BertForMaskedLM whose vocabulary logits are 0 everywhere but ``logit`` at ``target``, at every position.
+
+    BERT ties the decoder weight to the input embeddings, so zeroing it in place would zero the embeddings too:
+    the decoder is replaced by a fresh, untied Linear with zero weight and a one-hot bias.
+    """
+    torch.manual_seed(0)
+    model = BertForMaskedLM(tiny_config(vocab_size))
+    predictions = model.cls.predictions
+    assert predictions.decoder.weight is model.bert.embeddings.word_embeddings.weight  # tied, as in BERT
+    decoder = nn.Linear(predictions.decoder.in_features, vocab_size, bias=True)
+    with torch.no_grad():
+        decoder.weight.zero_()
+        decoder.bias.zero_()
+        decoder.bias[target] = logit
+    predictions.decoder = decoder
+    assert model.bert.embeddings.word_embeddings.weight.abs().sum() > 0  # the embeddings were left alone
+    return model.eval()
+
+
+def fixed_nsp(is_next_logit: float, not_next_logit: float) -> BertForNextSentencePrediction:
+    """A BertForNextSentencePrediction whose logits are [is_next_logit, not_next_logit] for every pair."""
+    torch.manual_seed(0)
+    model = BertForNextSentencePrediction(tiny_config())
+    with torch.no_grad():
+        model.cls.seq_relationship.weight.zero_()
+        model.cls.seq_relationship.bias.copy_(torch.tensor([is_next_logit, not_next_logit]))
+    return model.eval()
+
+
+# A mask rule sees one row of input ids and a mask's position and returns (token id, logit) for that mask.
+MaskRule = Callable[[list[int], int], tuple[int, float]]
+
+
+class _RuleEncoder(nn.Module):
+    """Stands where BertModel is: its "hidden states" are already vocabulary logits, set by a rule at masks."""
+
+    def __init__(self, rule: MaskRule, mask_token_id: int, vocab_size: int):
+        super().__init__()
+        self.rule = rule
+        self.mask_token_id = mask_token_id
+        self.vocab_size = vocab_size
+        self.calls = 0
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                token_type_ids: torch.Tensor | None = None, output_hidden_states: bool = False) -> BaseModelOutput:
+        self.calls += 1
+        batch, length = input_ids.shape
+        hidden = torch.zeros(batch, length, self.vocab_size)
+        for row in range(batch):
+            ids = input_ids[row].tolist()
+            for position, token_id in enumerate(ids):
+                if token_id == self.mask_token_id:
+                    target, logit = self.rule(ids, position)
+                    hidden[row, position, target] = logit
+        return BaseModelOutput(last_hidden_state=hidden, hidden_states=(hidden,) if output_hidden_states else None)
+
+
+class _IdentityHead(nn.Module):
+    """Stands where BERT's ``cls`` is (it has ``predictions``, as the task code looks for)."""
+
+    def __init__(self):
+        super().__init__()
+        self.predictions = nn.Identity()
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.predictions(hidden)
+
+
+class RuleMaskedLM(nn.Module):
+    """A masked-LM fake: at each [MASK] the logit of one token comes from ``rule``; every other logit is 0."""
+
+    def __init__(self, rule: MaskRule, mask_token_id: int, vocab_size: int = VOCAB_SIZE):
+        super().__init__()
+        self.anchor = nn.Parameter(torch.zeros(1))  # the task code reads the device from the first parameter
+        self.base_model = _RuleEncoder(rule, mask_token_id, vocab_size)
+        self.cls = _IdentityHead()
+
+    @property
+    def forward_calls(self) -> int:
+        return self.base_model.calls
+
+
+class RuleNsp(nn.Module):
+    """An NSP fake: IsNext (logits [2, -2]) iff segment B's first token id is larger than segment A's."""
+
+    def __init__(self):
+        super().__init__()
+        self.anchor = nn.Parameter(torch.zeros(1))
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                token_type_ids: torch.Tensor | None = None) -> NextSentencePredictorOutput:
+        rows = []
+        for ids, types in zip(input_ids.tolist(), token_type_ids.tolist()):
+            first_a, first_b = ids[1], ids[types.index(1)]
+            rows.append([2.0, -2.0] if first_b > first_a else [-2.0, 2.0])
+        return NextSentencePredictorOutput(logits=torch.tensor(rows))
+
+
+class FullForwardOnly(nn.Module):
+    """Wraps a masked-LM model so that its vocabulary head can't be found: the task code must run the full forward."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                token_type_ids: torch.Tensor | None = None, output_hidden_states: bool = False):
+        return self.inner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                          output_hidden_states=output_hidden_states)
