@@ -318,6 +318,7 @@ def compare_context(text: str, *, model: Any, tokenizer: Any, mask_index: int = 
     text = normalize_masks(check_text(text, "Text"), tokenizer)
     top_k = _check_top_k(top_k)
     spans = _mask_char_spans(text, str(tokenizer.mask_token))
+    mask_index = check_whole_number(mask_index, "Mask index", low=0, high=MAX_MASKS - 1)
     if not 0 <= mask_index < len(spans):
         raise BadInput(f"There is no mask number {mask_index + 1}; the text has {len(spans)}.")
     full = predict_masks(text, model=model, tokenizer=tokenizer, top_k=top_k).masks[mask_index]
@@ -343,6 +344,7 @@ def predictions_through_layers(text: str, *, model: Any, tokenizer: Any, mask_in
     text = normalize_masks(check_text(text, "Text"), tokenizer)
     top_k = _check_top_k(top_k)
     encoding, positions = _encode_masked(text, tokenizer)
+    mask_index = check_whole_number(mask_index, "Mask index", low=0, high=MAX_MASKS - 1)
     if not 0 <= mask_index < len(positions):
         raise BadInput(f"There is no mask number {mask_index + 1}; the text has {len(positions)}.")
     _, layers = mask_logits(model, encoding, [(0, positions[mask_index])], hidden_states=True)
@@ -481,7 +483,9 @@ def masking_lab(sentence: str, *, model: Any, tokenizer: Any, seed: int = 0, pro
         raise BadInput("The selection rate must be a number between 0.05 and 0.5.") from None
     if not 0.05 <= probability <= 0.5:
         raise BadInput("The selection rate must be between 0.05 and 0.5 (BERT uses 0.15).")
-    encoding = tokenizer(sentence, return_tensors="pt", truncation=False, return_special_tokens_mask=True)
+    # The lab draws its own masks: "[MASK]" or "[SEP]" typed in the sentence is read as plain text.
+    encoding = tokenizer(sentence, return_tensors="pt", truncation=False, return_special_tokens_mask=True,
+                         split_special_tokens=True)
     length = encoding["input_ids"].shape[1]
     limit = int(min(getattr(tokenizer, "model_max_length", 512) or 512, 4096))
     if length > limit:

@@ -292,7 +292,7 @@ def test_compare_context_cuts_the_text_at_the_mask(tiny):
 
 
 @pytest.mark.parametrize("mask_index, message", [(2, "There is no mask number 3; the text has 2"),
-                                                 (-1, "There is no mask number 0; the text has 2")])
+                                                 (-1, "Mask index must be a whole number between 0 and 7")])
 def test_compare_context_refuses_a_missing_mask(crafted, uncased, mask_index, message):
     with pytest.raises(BadInput, match=message):
         compare_context(TWO_MASKS, model=crafted, tokenizer=uncased, mask_index=mask_index)
@@ -511,3 +511,24 @@ def test_lab_result_serializes_to_json(tiny):
                                     "prediction": None, "prediction_score": None, "original_score": None,
                                     "loss": None}
     assert payload["probability"] == 0.5 and payload["seed"] == 3
+
+
+def test_lab_reads_typed_special_tokens_as_text(cache):
+    from bertviz_ui.registry import Head
+    from bertviz_ui.tasks.fill_mask import masking_lab
+
+    loaded = cache.load("tiny:masked_lm", Head.MASKED_LM)
+    result = masking_lab("A [MASK] and a [SEP] typed here.", model=loaded.model, tokenizer=loaded.tokenizer, seed=0)
+    assert [t.original for t in result.tokens][2:5] == ["[", "mask", "]"]
+    assert [t.role for t in result.tokens].count("special") == 2
+
+
+@pytest.mark.parametrize("mask_index", ["x", 1.5, -1])
+def test_bad_mask_index_is_bad_input(cache, mask_index):
+    from bertviz_ui.registry import Head
+    from bertviz_ui.tasks.fill_mask import compare_context, predictions_through_layers
+
+    loaded = cache.load("tiny:masked_lm", Head.MASKED_LM)
+    for function in (compare_context, predictions_through_layers):
+        with pytest.raises(BadInput, match="Mask index"):
+            function("The [MASK] sat.", model=loaded.model, tokenizer=loaded.tokenizer, mask_index=mask_index)
