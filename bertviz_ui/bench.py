@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from bertviz_ui.errors import BertvizError
-from bertviz_ui.models.cache import LoadedModel, ModelCache
+from bertviz_ui.models.cache import LoadedModel, ModelCache, prepare_for_inference
 from bertviz_ui.models.sources import ModelSource
 from bertviz_ui.registry import OFFLINE_MODEL_ID, Head
 from bertviz_ui.tasks.fill_mask import predict_masks
@@ -218,7 +218,7 @@ def random_bert_base(cache: ModelCache, *, config: Any = None) -> LoadedModel:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(RANDOM_SEED)
         model = transformers.BertForMaskedLM(config if config is not None else transformers.BertConfig())
-    model.to(device=cache.device, dtype=cache.dtype).eval()
+    prepare_for_inference(model, Head.MASKED_LM, cache.device, cache.dtype)  # exactly as the cache would
     parameters = sum(p.numel() for p in model.parameters())
     size = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
     label = (f"{RANDOM_BERT_BASE} (BertForMaskedLM({built_with}) built in memory with "
@@ -326,7 +326,7 @@ CASES: tuple[BenchCase, ...] = (
              "vocabulary head at the [MASK] position only; the tab's whole result, no rendering); "
              "pipeline = transformers.pipeline('fill-mask', top_k=5) on the same model and tokenizer objects "
              "(the head over every position); forward = the encoder alone, model.base_model(**tokenizer(text, "
-             "return_tensors='pt')), the floor under predict_masks(). Each text has one [MASK]; all three run under "
+             "return_tensors='pt')), all layers at every position (predict_masks() computes BERT's last layer only at the mask). Each text has one [MASK]; all three run under "
              "torch.inference_mode() and are warmed up before timing. "
              f"Default model {RANDOM_BERT_BASE}: BertForMaskedLM(BertConfig()) built in memory with "
              f"torch.manual_seed({RANDOM_SEED}) (bert-base size, random weights: timing only), with the "

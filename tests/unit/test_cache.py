@@ -287,3 +287,21 @@ def test_thread_safe_tokenizer_serializes_calls(wrap, overlapped):
 def test_a_model_the_user_picked_is_never_replaced(cache):
     with pytest.raises(HubUnreachable, match="google-bert/bert-base-cased"):
         cache.load_for_task(task_by_id("tokenizer"), "google-bert/bert-base-cased")
+
+
+def test_masked_lm_vocabulary_is_stored_column_major_with_identical_outputs(cache):
+    from bertviz_ui.models.cache import column_major_vocabulary
+    from bertviz_ui.tasks.fill_mask import mask_logits
+
+    loaded = cache.load("tiny:masked_lm", Head.MASKED_LM)
+    weight = loaded.model.get_output_embeddings().weight
+    assert not weight.is_contiguous() and weight.t().is_contiguous()
+    assert weight is loaded.model.get_input_embeddings().weight  # still tied
+    encoding = loaded.tokenizer("The cat [MASK] on the mat.", return_tensors="pt")
+    fast, _ = mask_logits(loaded.model, encoding, [(0, 3)])
+    weight.data = weight.data.contiguous()
+    try:
+        slow, _ = mask_logits(loaded.model, encoding, [(0, 3)])
+    finally:
+        column_major_vocabulary(loaded.model)
+    assert torch.allclose(fast, slow, atol=1e-5, rtol=0)
