@@ -7,7 +7,6 @@ same numbers as the full forward, a fraction of the work.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from typing import Any
 import torch
 
 from bertviz_ui.errors import BadInput, ModelUnavailable
+from bertviz_ui.tasks.modeling import model_inputs, model_max_length
 from bertviz_ui.tasks.validation import check_text, check_whole_number
 
 CANONICAL_MASK = "[MASK]"
@@ -135,11 +135,6 @@ def _mlm_head(model: Any) -> Callable[[torch.Tensor], torch.Tensor] | None:
     return None
 
 
-def _model_inputs(module: Any, encoding: Any, device: Any) -> dict[str, torch.Tensor]:
-    accepted = inspect.signature(module.forward).parameters
-    return {k: v.to(device) for k, v in encoding.items() if k in accepted and isinstance(v, torch.Tensor)}
-
-
 def mask_logits(model: Any, encoding: Any, positions: list[tuple[int, int]], *,
                 hidden_states: bool = False) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
     """Vocabulary logits at the given (row, position) pairs only.
@@ -159,7 +154,7 @@ def mask_logits(model: Any, encoding: Any, positions: list[tuple[int, int]], *,
     cols = torch.tensor([c for _, c in positions], dtype=torch.long)
     with torch.inference_mode():
         if head is None:  # unknown architecture: the full forward is correct, just slower
-            outputs = model(**_model_inputs(model, encoding, device), output_hidden_states=hidden_states)
+            outputs = model(**model_inputs(model, encoding), output_hidden_states=hidden_states)
             logits = outputs.logits[rows, cols].float()
             layers = None
             if hidden_states:
@@ -170,7 +165,7 @@ def mask_logits(model: Any, encoding: Any, positions: list[tuple[int, int]], *,
             at_masks = _bert_last_layer_at(base, encoding, positions, device)
             if at_masks is not None:
                 return head(at_masks).float(), None
-        outputs = base(**_model_inputs(base, encoding, device), output_hidden_states=hidden_states)
+        outputs = base(**model_inputs(base, encoding), output_hidden_states=hidden_states)
         logits = head(outputs.last_hidden_state[rows, cols]).float()
         layers = None
         if hidden_states:
@@ -251,7 +246,7 @@ def normalize_masks(text: str, tokenizer: Any) -> str:
 def _encode_masked(text: str, tokenizer: Any) -> tuple[Any, list[int]]:
     encoding = tokenizer(text, return_tensors="pt", truncation=False)
     length = encoding["input_ids"].shape[1]
-    limit = int(min(getattr(tokenizer, "model_max_length", 512) or 512, 4096))
+    limit = model_max_length(tokenizer)
     if length > limit:
         raise BadInput(f"The text is {length} tokens; this model reads at most {limit}. Shorten it.")
     positions = (encoding["input_ids"][0] == tokenizer.mask_token_id).nonzero().flatten().tolist()
@@ -527,7 +522,7 @@ def masking_lab(sentence: str, *, model: Any, tokenizer: Any, seed: int = 0, pro
     encoding = tokenizer(sentence, return_tensors="pt", truncation=False, return_special_tokens_mask=True,
                          split_special_tokens=True)
     length = encoding["input_ids"].shape[1]
-    limit = int(min(getattr(tokenizer, "model_max_length", 512) or 512, 4096))
+    limit = model_max_length(tokenizer)
     if length > limit:
         raise BadInput(f"The sentence is {length} tokens; this model reads at most {limit}. Shorten it.")
     special = encoding.pop("special_tokens_mask")

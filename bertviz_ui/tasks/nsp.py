@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from bertviz_ui.errors import BadInput, ModelUnavailable
+from bertviz_ui.tasks.modeling import model_inputs, model_max_length
 from bertviz_ui.tasks.validation import check_text, check_whole_number
 
 MAX_SENTENCES = 24
@@ -68,16 +69,14 @@ def check_nsp_head(model: Any, newly_initialized: tuple[str, ...]) -> None:
 
 
 def _probabilities(model: Any, encoding: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    device = next(model.parameters()).device
-    inputs = {k: v.to(device) for k, v in encoding.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
     with torch.inference_mode():
-        logits = model(**inputs).logits.float()
+        logits = model(**model_inputs(model, encoding)).logits.float()
     return logits, logits.softmax(-1)
 
 
 def _check_length(encoding: Any, tokenizer: Any) -> None:
     length = encoding["input_ids"].shape[1]
-    limit = int(min(getattr(tokenizer, "model_max_length", 512) or 512, 4096))
+    limit = model_max_length(tokenizer)
     if length > limit:
         raise BadInput(f"A sentence pair is {length} tokens together; this model reads at most {limit}. "
                        "Shorten the sentences.")

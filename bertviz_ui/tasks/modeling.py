@@ -1,0 +1,28 @@
+"""Helpers every task shares for feeding a model: its input limit and the tensors its forward accepts."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import torch
+
+# Tokenizers without a real limit report a huge model_max_length; no encoder here reads more than this.
+LENGTH_CAP = 4096
+
+
+def model_max_length(tokenizer: Any) -> int:
+    """How many tokens the model reads (the tokenizer's model_max_length, capped)."""
+    return int(min(getattr(tokenizer, "model_max_length", 512) or 512, LENGTH_CAP))
+
+
+def model_inputs(module: Any, encoding: Any) -> dict[str, torch.Tensor]:
+    """The tensors of ``encoding`` that ``module.forward`` accepts, on the module's device.
+
+    DistilBERT takes no token_type_ids, for example; passing them would raise.
+    """
+    accepted = inspect.signature(module.forward).parameters
+    parameter = next(module.parameters(), None)
+    device = parameter.device if parameter is not None else None
+    return {k: v.to(device) if device is not None else v for k, v in encoding.items()
+            if k in accepted and isinstance(v, torch.Tensor)}
