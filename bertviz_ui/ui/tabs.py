@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from bertviz_ui.ui import fill_mask, models_panel, nsp, tokenizer
+from bertviz_ui.ui import fill_mask, models_panel, nsp, sentiment, tokenizer
 from bertviz_ui.ui.context import AppContext
 
 
@@ -24,5 +24,6 @@ TABS: tuple[TabSpec, ...] = (
     TabSpec("tokenizer", "Tokenizer", tokenizer.build),
     TabSpec("fill_mask", "Masked words", fill_mask.build),
     TabSpec("nsp", "Next sentence", nsp.build),
+    TabSpec("sentiment", "Sentiment", sentiment.build),
     TabSpec("models", "Models", models_panel.build),
 )

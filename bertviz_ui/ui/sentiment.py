@@ -1,0 +1,129 @@
+"""Sentiment tab: classify one text or many, then explain one line (attributions and the head's arithmetic)."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any
+
+import gradio as gr
+
+from bertviz_ui.registry import task_by_id
+from bertviz_ui.render.html import model_badge_html, notes_html
+from bertviz_ui.render.sentiment import (
+    attribution_figure,
+    batch_table,
+    cost_html,
+    head_html,
+    heatmap_html,
+    scores_figure,
+)
+from bertviz_ui.tasks.sentiment import (
+    LOW_CONFIDENCE,
+    MAX_LINES,
+    MAX_STEPS,
+    attribute,
+    classify,
+    inside_head,
+    parse_lines,
+)
+from bertviz_ui.tasks.validation import check_whole_number
+from bertviz_ui.ui.context import AppContext
+from bertviz_ui.ui.errors import user_errors
+
+TASK = task_by_id("sentiment")
+
+SEED_PIPELINE = "I absolutely loved this product!\nTerrible quality, fell apart after a day.\nIt's okay, nothing special."
+SEED_REVIEWS = "\n".join([
+    "This movie was absolutely fantastic!",
+    "I hated every minute of it.",
+    "An incredible performance by the lead actor.",
+    "Terrible writing, terrible acting.",
+    "One of the best films I've seen this year.",
+    "Complete waste of time and money.",
+    "Beautifully crafted and deeply moving.",
+    "Boring and predictable from start to finish.",
+])
+MIXED = "\n".join([
+    "Oh great, another sequel nobody asked for.",
+    "The acting was superb but the plot made no sense.",
+    "I wanted to hate it, and yet I couldn't stop watching.",
+    "Well, that was two hours I'll never get back. Brilliant.",
+    "Not bad at all.",
+    "It's not that it was bad, it just wasn't good.",
+])
+METHOD_CHOICES = [("Integrated gradients", "integrated_gradients"), ("Gradient × input (fast)", "gradient_x_input")]
+
+
+def run_sentiment(ctx: AppContext, model: str, text: str) -> tuple:
+    """Classify every line in batches; the first line's probabilities as a chart, all lines as a table."""
+    loaded = ctx.cache.load_for_task(TASK, model)
+    batch = classify(text, model=loaded.model, tokenizer=loaded.tokenizer, label=loaded.label,
+                     newly_initialized=loaded.newly_initialized)
+    header = model_badge_html(loaded.label, untrained=loaded.source.untrained) + notes_html(batch.notes)
+    classes = gr.update(choices=[("predicted class", "predicted"), *[(label, label) for label in batch.labels]],
+                        value="predicted")
+    return header, scores_figure(batch.rows[0]), batch_table(batch), classes, batch.to_dict()
+
+
+def run_explain(ctx: AppContext, model: str, text: str, line: Any, target: str, method: str, steps: Any) -> tuple:
+    """Attribute one line's class logit to its words, and open up the classification head for it."""
+    loaded = ctx.cache.load_for_task(TASK, model)
+    lines, _ = parse_lines(text)
+    number = check_whole_number(line, "Line", low=1, high=len(lines))
+    chosen = lines[number - 1]
+    attribution = attribute(chosen, model=loaded.model, tokenizer=loaded.tokenizer, target=target, method=method,
+                            steps=steps, newly_initialized=loaded.newly_initialized)
+    head = inside_head(chosen, model=loaded.model, tokenizer=loaded.tokenizer,
+                       newly_initialized=loaded.newly_initialized)
+    payload = {"line": number, "attributions": dataclasses.asdict(attribution), "head": dataclasses.asdict(head)}
+    return (heatmap_html(chosen, attribution), attribution_figure(attribution), cost_html(attribution),
+            head_html(head), payload)
+
+
+def build(ctx: AppContext, tab: gr.Tab) -> None:
+    """Lay out the Sentiment tab inside the current gr.Blocks context."""
+    choices = ctx.model_choices(TASK)
+    gr.Markdown(
+        "Sentence classification, BERT's most common use: the `[CLS]` vector goes through a small linear layer, "
+        f"and softmax turns its logits into probabilities. Type one text or up to {MAX_LINES} (one per line; "
+        f"they run in batches). Lines below {LOW_CONFIDENCE:.0%} confidence are flagged: that is where the "
+        "model gets confused. Then explain any line: which words pushed it toward a class."
+    )
+    model = gr.Dropdown(choices, value=choices[0], label="Classifier", allow_custom_value=True,
+                        info="Labels come from the model's config.", elem_id="sentiment-model")
+    text = gr.Textbox(SEED_PIPELINE, label="Text (one per line)", lines=5, elem_id="sentiment-text")
+    with gr.Accordion("Examples: the seed text's sentences, its 8 training reviews, mixed and sarcastic reviews",
+                      open=False):
+        gr.Examples([[SEED_PIPELINE], [SEED_REVIEWS], [MIXED]], inputs=[text], label=None)
+    button = gr.Button("Classify", variant="primary", elem_id="sentiment-run")
+    header = gr.HTML(padding=False, elem_id="sentiment-header")
+    bars = gr.Plot(label="Probabilities (line 1)", elem_id="sentiment-plot")
+    table = gr.Dataframe(label="Every line (click a column header to sort)", interactive=False, wrap=True,
+                         elem_id="sentiment-table")
+    with gr.Accordion("Raw output (JSON)", open=False):
+        raw = gr.JSON(elem_id="sentiment-json")
+
+    gr.Markdown("### Why? Explain one line")
+    with gr.Row():
+        line = gr.Number(1, precision=0, minimum=1, maximum=MAX_LINES, label="Line", elem_id="sentiment-line",
+                         min_width=120)
+        target = gr.Dropdown([("predicted class", "predicted")], value="predicted", label="Class to explain",
+                             allow_custom_value=True, elem_id="sentiment-target")
+        method = gr.Radio(METHOD_CHOICES, value="integrated_gradients", label="Method", elem_id="sentiment-method")
+        steps = gr.Slider(4, MAX_STEPS, value=32, step=4, label="Integration steps", elem_id="sentiment-steps")
+    explain_button = gr.Button("Explain", elem_id="sentiment-explain")
+    heatmap = gr.HTML(padding=False, elem_id="sentiment-heatmap")
+    attribution_plot = gr.Plot(label="Word attributions", elem_id="sentiment-attribution")
+    cost = gr.HTML(padding=False, elem_id="sentiment-cost")
+    with gr.Accordion("Inside the head: from the [CLS] vector to probabilities", open=True):
+        head = gr.HTML(padding=False, elem_id="sentiment-head")
+    explain_raw = gr.JSON(visible=False)
+
+    classify_handler = user_errors("classifying")(functools.partial(run_sentiment, ctx))
+    button.click(classify_handler, [model, text], [header, bars, table, target, raw], api_name="sentiment",
+                 concurrency_id="sentiment")
+    explain_handler = user_errors("explaining")(functools.partial(run_explain, ctx))
+    explain_button.click(explain_handler, [model, text, line, target, method, steps],
+                         [heatmap, attribution_plot, cost, head, explain_raw], api_name="sentiment_explain",
+                         concurrency_id="sentiment")
