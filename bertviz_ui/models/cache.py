@@ -201,8 +201,7 @@ class ModelCache:
         except HubUnreachable as error:
             if not task.offline_fallback or ref.strip() != task.default_model:
                 raise HubUnreachable(
-                    f"{error} Or set BERTVIZ_UI_MODEL_{task.id.upper()} to a local copy "
-                    "(a directory saved with save_pretrained)."
+                    f"{error} To start this tab with one, set BERTVIZ_UI_MODEL_{task.id.upper()}."
                 ) from error
             offline = self.load(OFFLINE_MODEL_ID, task.head, attentions=attentions)
             return dataclasses.replace(offline, fallback_from=ref.strip())
@@ -392,7 +391,8 @@ def _explain_load_error(source: ModelSource, head: Head, error: BaseException, h
     if source.kind == "hub" and not hub_online:
         return HubUnreachable(
             f"{source.ref} is not in this machine's Hugging Face cache and the Hub can't be reached. "
-            "Connect to the internet once to download it, or type the path of a local copy."
+            "Connect to the internet once to download it, or use a local copy (a directory saved with "
+            "save_pretrained): type its path in the model box."
         )
     if source.kind == "hub":
         return ModelUnavailable(f"No model named {source.ref} could be loaded from the Hub ({detail}).")
