@@ -123,6 +123,8 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     classify_handler = user_errors("classifying")(functools.partial(run_sentiment, ctx))
     button.click(classify_handler, [model, text], [header, bars, table, target, raw], api_name="sentiment",
                  concurrency_id="sentiment")
+    method.change(lambda chosen: gr.update(interactive=chosen == "integrated_gradients"), method, steps,
+                  api_visibility="private", queue=False)
     explain_handler = user_errors("explaining")(functools.partial(run_explain, ctx))
     explain_button.click(explain_handler, [model, text, line, target, method, steps],
                          [heatmap, attribution_plot, cost, head, explain_raw], api_name="sentiment_explain",
