@@ -243,10 +243,10 @@ def normalize_masks(text: str, tokenizer: Any) -> str:
     return text
 
 
-def _encode_masked(text: str, tokenizer: Any) -> tuple[Any, list[int]]:
+def _encode_masked(text: str, tokenizer: Any, model: Any) -> tuple[Any, list[int]]:
     encoding = tokenizer(text, return_tensors="pt", truncation=False)
     length = encoding["input_ids"].shape[1]
-    limit = model_max_length(tokenizer)
+    limit = model_max_length(tokenizer, model)
     if length > limit:
         raise BadInput(f"The text is {length} tokens; this model reads at most {limit}. Shorten it.")
     positions = (encoding["input_ids"][0] == tokenizer.mask_token_id).nonzero().flatten().tolist()
@@ -288,7 +288,7 @@ def predict_masks(text: str, *, model: Any, tokenizer: Any, top_k: int = 5, labe
     check_mlm_head(newly_initialized)
     text = normalize_masks(check_text(text, "Text"), tokenizer)
     top_k = _check_top_k(top_k)
-    encoding, positions = _encode_masked(text, tokenizer)
+    encoding, positions = _encode_masked(text, tokenizer, model)
     logits, _ = mask_logits(model, encoding, [(0, p) for p in positions])
     masks = tuple(MaskPrediction(position=p, predictions=_predictions(tokenizer, logits[i], top_k))
                   for i, p in enumerate(positions))
@@ -317,7 +317,7 @@ def iterative_fill(text: str, *, model: Any, tokenizer: Any) -> IterativeFill:
         IterativeFill with one step per mask.
     """
     text = normalize_masks(check_text(text, "Text"), tokenizer)
-    encoding, positions = _encode_masked(text, tokenizer)
+    encoding, positions = _encode_masked(text, tokenizer, model)
     input_ids = encoding["input_ids"][0].tolist()
     steps = []
     while positions:
@@ -378,7 +378,7 @@ def predictions_through_layers(text: str, *, model: Any, tokenizer: Any, mask_in
     """
     text = normalize_masks(check_text(text, "Text"), tokenizer)
     top_k = _check_top_k(top_k)
-    encoding, positions = _encode_masked(text, tokenizer)
+    encoding, positions = _encode_masked(text, tokenizer, model)
     mask_index = check_whole_number(mask_index, "Mask index", low=0, high=MAX_MASKS - 1)
     if not 0 <= mask_index < len(positions):
         raise BadInput(f"There is no mask number {mask_index + 1}; the text has {len(positions)}.")
@@ -522,7 +522,7 @@ def masking_lab(sentence: str, *, model: Any, tokenizer: Any, seed: int = 0, pro
     encoding = tokenizer(sentence, return_tensors="pt", truncation=False, return_special_tokens_mask=True,
                          split_special_tokens=True)
     length = encoding["input_ids"].shape[1]
-    limit = model_max_length(tokenizer)
+    limit = model_max_length(tokenizer, model)
     if length > limit:
         raise BadInput(f"The sentence is {length} tokens; this model reads at most {limit}. Shorten it.")
     special = encoding.pop("special_tokens_mask")

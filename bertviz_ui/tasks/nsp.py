@@ -74,9 +74,9 @@ def _probabilities(model: Any, encoding: Any) -> tuple[torch.Tensor, torch.Tenso
     return logits, logits.softmax(-1)
 
 
-def _check_length(encoding: Any, tokenizer: Any) -> None:
+def _check_length(encoding: Any, tokenizer: Any, model: Any) -> None:
     length = encoding["input_ids"].shape[1]
-    limit = model_max_length(tokenizer)
+    limit = model_max_length(tokenizer, model)
     if length > limit:
         raise BadInput(f"A sentence pair is {length} tokens together; this model reads at most {limit}. "
                        "Shorten the sentences.")
@@ -101,7 +101,7 @@ def predict_next_sentence(sentence_a: str, sentence_b: str, *, model: Any, token
     sentence_a = check_text(sentence_a, "Sentence A")
     sentence_b = check_text(sentence_b, "Sentence B")
     encoding = tokenizer(sentence_a, sentence_b, return_tensors="pt", truncation=False)
-    _check_length(encoding, tokenizer)
+    _check_length(encoding, tokenizer, model)
     logits, probs = _probabilities(model, encoding)
     type_ids = encoding.get("token_type_ids")
     return NspResult(
@@ -162,7 +162,7 @@ def score_paragraph(paragraph: str, *, model: Any, tokenizer: Any, seed: int = 0
         pairs.append((i, rng.choice(others), False) if others else (i + 1, i, False))
     encoding = tokenizer([sentences[a] for a, _, _ in pairs], [sentences[b] for _, b, _ in pairs],
                          return_tensors="pt", padding=True, truncation=False)
-    _check_length(encoding, tokenizer)
+    _check_length(encoding, tokenizer, model)
     _, probs = _probabilities(model, encoding)
     scored = tuple(PairScore(first=a, second=b, actually_next=truth, is_next=float(probs[k, 0]),
                              not_next=float(probs[k, 1])) for k, (a, b, truth) in enumerate(pairs))

@@ -124,7 +124,7 @@ def parse_lines(text: Any) -> tuple[list[str], int]:
         raise BadInput("Text is empty: type one review, or several, one per line.")
     if len(kept) > MAX_LINES:
         raise BadInput(f"{len(kept):,} lines: this tab classifies at most {MAX_LINES} at once.")
-    for number, line in enumerate(kept, start=1):
+    for number, line in enumerate(lines, start=1):  # numbered as in the text box, empty lines included
         if len(line) > MAX_TEXT_CHARS:
             raise BadInput(f"Line {number} is {len(line):,} characters; each line may have up to {MAX_TEXT_CHARS:,}.")
     return kept, len(lines) - len(kept)
@@ -165,7 +165,7 @@ def classify(text: str, *, model: Any, tokenizer: Any, label: str = "", batch_si
     check_classifier(newly_initialized)
     lines, skipped = parse_lines(text)
     labels = labels_of(model)
-    limit = model_max_length(tokenizer)
+    limit = model_max_length(tokenizer, model)
     lengths = [len(ids) for ids in tokenizer(lines, truncation=False)["input_ids"]]
     # Sorting by length keeps padding (wasted work) low inside each batch.
     order = sorted(range(len(lines)), key=lambda i: lengths[i])
@@ -250,7 +250,7 @@ def attribute(text: str, *, model: Any, tokenizer: Any, target: Any = None, meth
         raise BadInput(f"Method must be one of {', '.join(METHODS)}.")
     steps = check_whole_number(steps, "Steps", low=1, high=MAX_STEPS)
     started = time.perf_counter()
-    encoding = tokenizer(text, truncation=True, max_length=model_max_length(tokenizer), return_tensors="pt",
+    encoding = tokenizer(text, truncation=True, max_length=model_max_length(tokenizer, model), return_tensors="pt",
                          return_offsets_mapping=True, return_special_tokens_mask=True)
     offsets = encoding.pop("offset_mapping")[0].tolist()
     special = encoding.pop("special_tokens_mask")[0].bool()
@@ -322,9 +322,12 @@ def _head_path(model: Any, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tenso
         return outputs.pooler_output, classifier, ("BERT: the pooled output (the [CLS] hidden state through a "
                                                    "linear layer + tanh), then the final linear layer")
     if isinstance(getattr(classifier, "out_proj", None), torch.nn.Linear) and hasattr(classifier, "dense"):
-        vector = torch.tanh(classifier.dense(first))
-        return vector, classifier.out_proj, ("RoBERTa-style: the first token's hidden state through dense + tanh, "
-                                             "then the final linear layer")
+        # RoBERTa's head applies tanh; ELECTRA's (and others') name their activation.
+        activation = getattr(classifier, "activation", None)
+        vector = (activation or torch.tanh)(classifier.dense(first))
+        name = type(activation).__name__ if activation is not None else "tanh"
+        return vector, classifier.out_proj, (f"{type(model).__name__}: the first token's hidden state through a "
+                                             f"linear layer + {name}, then the final linear layer")
     raise ModelUnavailable(f"{type(model).__name__}'s classification head is not one this view can open up.")
 
 
@@ -343,7 +346,7 @@ def inside_head(text: str, *, model: Any, tokenizer: Any, newly_initialized: tup
     """
     check_classifier(newly_initialized)
     text = check_text(text, "Text")
-    encoding = tokenizer(text, truncation=True, max_length=model_max_length(tokenizer), return_tensors="pt")
+    encoding = tokenizer(text, truncation=True, max_length=model_max_length(tokenizer, model), return_tensors="pt")
     with torch.inference_mode():
         vector, linear, source = _head_path(model, dict(encoding))
         logits = linear(vector)[0].float()

@@ -133,3 +133,22 @@ class FullForwardOnly(nn.Module):
                 token_type_ids: torch.Tensor | None = None, output_hidden_states: bool = False):
         return self.inner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
                           output_hidden_states=output_hidden_states)
+
+
+def fixed_classifier(logits: tuple[float, ...], labels: tuple[str, ...] = ("NEGATIVE", "POSITIVE")):
+    """A BertForSequenceClassification whose logits are ``logits`` for every text (zero weight, bias = logits).
+
+    With a zero weight every gradient reaching the input is zero: integrated gradients must give 0 everywhere.
+    """
+    from transformers import BertForSequenceClassification
+
+    assert len(logits) == len(labels)
+    config = tiny_config()
+    config.id2label = dict(enumerate(labels))
+    config.label2id = {label: i for i, label in enumerate(labels)}
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(config)
+    with torch.no_grad():
+        model.classifier.weight.zero_()
+        model.classifier.bias.copy_(torch.tensor(logits))
+    return model.eval()
