@@ -22,11 +22,13 @@ from typing import Any
 
 import torch
 
-from bertviz_ui.errors import BertvizError
+from bertviz_ui.errors import BadInput, BertvizError
 from bertviz_ui.models.cache import LoadedModel, ModelCache, prepare_for_inference
-from bertviz_ui.models.sources import ModelSource
+from bertviz_ui.models.sources import SENTIMENT_LABELS, ModelSource
 from bertviz_ui.registry import OFFLINE_MODEL_ID, Head
 from bertviz_ui.tasks.fill_mask import predict_masks
+from bertviz_ui.tasks.sentiment import BATCH_SIZE as SENTIMENT_BATCH_SIZE
+from bertviz_ui.tasks.sentiment import classify
 from bertviz_ui.tasks.tokenizer import tokenize
 
 DEFAULT_MODEL = OFFLINE_MODEL_ID
@@ -35,10 +37,49 @@ DEFAULT_MODEL = OFFLINE_MODEL_ID
 RANDOM_BERT_BASE = "random:bert-base"
 RANDOM_SEED = 0
 DEFAULT_MLM_MODEL = RANDOM_BERT_BASE
+# Likewise the sentiment case's classifier: distilbert-base-sized (the tab's default model is a DistilBERT).
+RANDOM_DISTILBERT_BASE = "random:distilbert-base"
+DEFAULT_CLASSIFIER_MODEL = RANDOM_DISTILBERT_BASE
 FILL_MASK_TOP_K = 5
 # 16 tokens with [CLS] and [SEP] in the uncased vocabulary; "[MASK]" becomes the checkpoint's own mask token.
 MASK_SENTENCE = "The cat sat on the [MASK] and looked out of the open window."
 FILL_MASK_LONG_TARGET = 128
+# The seed's eight reviews, then 24 more of the same kind: 8-20 tokens each with [CLS] and [SEP] in the uncased
+# vocabulary (379 in all), of varied lengths, so a batch pads (to 20) as a real one would.
+SENTIMENT_TEXTS = (
+    "This movie was absolutely fantastic!",
+    "I hated every minute of it.",
+    "An incredible performance by the lead actor.",
+    "Terrible writing, terrible acting.",
+    "One of the best films I've seen this year.",
+    "Complete waste of time and money.",
+    "Beautifully crafted and deeply moving.",
+    "Boring and predictable from start to finish.",
+    "I absolutely loved this film!",
+    "This was the worst movie I have ever seen.",
+    "I absolutely loved this product!",
+    "Terrible quality, fell apart after a day.",
+    "It's okay, nothing special.",
+    "The soundtrack alone is worth the ticket price.",
+    "Two hours of my life I will never get back, and the popcorn was stale too.",
+    "A charming little story with a big heart.",
+    "The plot made no sense, the jokes fell flat, and the ending was worse.",
+    "Funny, warm and surprisingly clever.",
+    "Stopped working after a week; the seller never replied.",
+    "Fast delivery, sturdy build, exactly as described, and the instructions were easy to follow.",
+    "The dialogue felt wooden and the pacing dragged badly.",
+    "My kids watched it three times in a row.",
+    "Overhyped and far too long.",
+    "A quiet masterpiece that stays with you for days after the credits roll.",
+    "The battery barely lasts a morning.",
+    "Great value for the price, would buy again.",
+    "Gorgeous visuals, but the characters were paper thin.",
+    "I laughed, I cried, I recommended it to everyone.",
+    "Cheap plastic, a loud motor, and it still smells of glue after a month.",
+    "Not bad for a sequel.",
+    "The customer service team answered at midnight and fixed everything within an hour.",
+    "Predictable twists and a villain nobody will remember.",
+)
 # About 20 s for the tokenizer case on the offline MiniLM with 2 idle cores, loading included (35-40 s on a busy
 # machine), and about 50 s for the fill_mask case on random:bert-base (--threads 1, busy machine).
 DEFAULT_REPEATS = 20
@@ -129,6 +170,16 @@ def standard_samples(models: Models) -> tuple[Sample, ...]:
     return tuple(samples)
 
 
+def sample_tokens(tokenizer: Any, sample: Sample) -> int:
+    """The sample's length in the tokenizer's tokens, specials included (the default BenchCase.count_tokens)."""
+    return len(tokenizer(sample.text, sample.text_pair)["input_ids"])
+
+
+def line_tokens(tokenizer: Any, sample: Sample) -> int:
+    """The tokens of each line of the sample as a text of its own, specials included, summed."""
+    return sum(len(ids) for ids in tokenizer(sample.text.splitlines())["input_ids"])
+
+
 def encoder_forward(models: Models, sample: Sample) -> Any:
     """The bare baseline: tokenize to tensors and run the encoder, nothing else.
 
@@ -164,6 +215,7 @@ class BenchCase:
         load: how the case gets its models for a ref (None: ``cache.load(ref, head)`` for each of ``heads``).
         speedup: report ratios as speed-ups, the other variant's median over the task's (above 1x the task is
             faster), instead of the task's median over the other's (the task's cost in units of the other).
+        count_tokens: the tokens column: a sample's length in the checkpoint's tokens (see sample_tokens).
     """
 
     name: str
@@ -178,6 +230,7 @@ class BenchCase:
     ref: str | None = None
     load: Callable[[ModelCache, str], Models] | None = None
     speedup: bool = False
+    count_tokens: Callable[[Any, Sample], int] = sample_tokens
 
 
 def _ratio_label(task: str, other: str, speedup: bool) -> str:
@@ -192,6 +245,26 @@ def _tokenizer_task(models: Models, sample: Sample) -> Any:
 def _raw_tokenizer(models: Models, sample: Sample) -> Any:
     # The same (locked) tokenizer object tokenize() receives, so the ratio isolates tokenize()'s own work.
     return models[Head.TOKENIZER].tokenizer(sample.text, sample.text_pair)
+
+
+def _random_model(cache: ModelCache, *, ref: str, head: Head, architecture: type, config: Any,
+                  built_with: str) -> LoadedModel:
+    # What every random:* model shares: the seeded build, the cache's placement, the uncased tokenizer, the label.
+    tokenizer = cache.load(OFFLINE_MODEL_ID, Head.TOKENIZER).tokenizer
+    started = time.perf_counter()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(RANDOM_SEED)
+        model = architecture(config)
+    prepare_for_inference(model, head, cache.device, cache.dtype)  # exactly as the cache would
+    parameters = sum(p.numel() for p in model.parameters())
+    size = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
+    label = (f"{ref} ({architecture.__name__}({built_with}) built in memory with "
+             f"torch.manual_seed({RANDOM_SEED}), random weights, {parameters / 1e6:.1f}M parameters; "
+             f"tokenizer of {OFFLINE_MODEL_ID}, bert-base-uncased vocabulary)")
+    source = ModelSource(ref, "(built in memory)", "random", label, untrained=True)
+    return LoadedModel(source=source, head=head, model=model, tokenizer=tokenizer, device=cache.device,
+                       dtype=str(cache.dtype).replace("torch.", ""), size_bytes=size,
+                       load_seconds=time.perf_counter() - started)
 
 
 def random_bert_base(cache: ModelCache, *, config: Any = None) -> LoadedModel:
@@ -212,28 +285,65 @@ def random_bert_base(cache: ModelCache, *, config: Any = None) -> LoadedModel:
     """
     import transformers
 
-    tokenizer = cache.load(OFFLINE_MODEL_ID, Head.TOKENIZER).tokenizer
-    started = time.perf_counter()
-    built_with = "BertConfig()" if config is None else "a custom BertConfig"
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(RANDOM_SEED)
-        model = transformers.BertForMaskedLM(config if config is not None else transformers.BertConfig())
-    prepare_for_inference(model, Head.MASKED_LM, cache.device, cache.dtype)  # exactly as the cache would
-    parameters = sum(p.numel() for p in model.parameters())
-    size = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
-    label = (f"{RANDOM_BERT_BASE} (BertForMaskedLM({built_with}) built in memory with "
-             f"torch.manual_seed({RANDOM_SEED}), random weights, {parameters / 1e6:.1f}M parameters; "
-             f"tokenizer of {OFFLINE_MODEL_ID}, bert-base-uncased vocabulary)")
-    source = ModelSource(RANDOM_BERT_BASE, "(built in memory)", "random", label, untrained=True)
-    return LoadedModel(source=source, head=Head.MASKED_LM, model=model, tokenizer=tokenizer, device=cache.device,
-                       dtype=str(cache.dtype).replace("torch.", ""), size_bytes=size,
-                       load_seconds=time.perf_counter() - started)
+    return _random_model(cache, ref=RANDOM_BERT_BASE, head=Head.MASKED_LM, architecture=transformers.BertForMaskedLM,
+                         config=config if config is not None else transformers.BertConfig(),
+                         built_with="BertConfig()" if config is None else "a custom BertConfig")
 
 
-def _fill_mask_models(cache: ModelCache, ref: str) -> Models:
-    if ref.strip() == RANDOM_BERT_BASE:
-        return {Head.MASKED_LM: random_bert_base(cache)}
-    return {Head.MASKED_LM: cache.load(ref, Head.MASKED_LM)}
+def random_distilbert_base(cache: ModelCache, *, config: Any = None) -> LoadedModel:
+    """A distilbert-base-sized sentiment classifier with random weights, built in memory, as random_bert_base.
+
+    Args:
+        cache: gives the device and dtype, and the uncased tokenizer (DistilBERT-uncased's vocabulary is
+            bert-base-uncased's).
+        config: a DistilBertConfig (default: 6 layers, hidden 768, labels NEGATIVE and POSITIVE, the shape of the
+            tab's default distilbert-base-uncased-finetuned-sst-2-english).
+
+    Returns:
+        LoadedModel with Head.SEQUENCE_CLASSIFICATION, in eval mode; nothing is reported as newly initialized,
+        so classify accepts its (random) head.
+    """
+    import transformers
+
+    if config is None:
+        config = transformers.DistilBertConfig(num_labels=len(SENTIMENT_LABELS),
+                                               id2label=dict(enumerate(SENTIMENT_LABELS)),
+                                               label2id={name: i for i, name in enumerate(SENTIMENT_LABELS)})
+        built_with = f"DistilBertConfig(num_labels={len(SENTIMENT_LABELS)}), labels {'/'.join(SENTIMENT_LABELS)}"
+    else:
+        built_with = "a custom DistilBertConfig"
+    return _random_model(cache, ref=RANDOM_DISTILBERT_BASE, head=Head.SEQUENCE_CLASSIFICATION,
+                         architecture=transformers.DistilBertForSequenceClassification, config=config,
+                         built_with=built_with)
+
+
+# The refs that build a model in memory instead of loading one, with the one head each has.
+RANDOM_MODELS: Mapping[str, tuple[Head, Callable[[ModelCache], LoadedModel]]] = {
+    RANDOM_BERT_BASE: (Head.MASKED_LM, random_bert_base),
+    RANDOM_DISTILBERT_BASE: (Head.SEQUENCE_CLASSIFICATION, random_distilbert_base),
+}
+
+
+def load_one_head(head: Head) -> Callable[[ModelCache, str], Models]:
+    """A BenchCase.load for a case that needs one head: a RANDOM_MODELS ref is built, any other comes from the cache.
+
+    Args:
+        head: what the case's run functions look up.
+
+    Returns:
+        The loader. It raises BadInput for a random ref of another head.
+    """
+
+    def load(cache: ModelCache, ref: str) -> Models:
+        built_in_memory = RANDOM_MODELS.get(ref.strip())
+        if built_in_memory is None:
+            return {head: cache.load(ref, head)}
+        random_head, build = built_in_memory
+        if random_head is not head:
+            raise BadInput(f"{ref.strip()} is a {random_head.value} model; this case needs {head.value}.")
+        return {head: build(cache)}
+
+    return load
 
 
 def fill_mask_samples(models: Models) -> tuple[Sample, ...]:
@@ -256,27 +366,46 @@ def fill_mask_samples(models: Models) -> tuple[Sample, ...]:
     return Sample("sentence", sentence), Sample("long text", f"{filler} {sentence}")
 
 
-_pipelines: weakref.WeakKeyDictionary[LoadedModel, Any] = weakref.WeakKeyDictionary()
+_pipelines: weakref.WeakKeyDictionary[LoadedModel, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def _pipeline(loaded: LoadedModel, task: str, **options: Any) -> Any:
+    # One pipeline per LoadedModel and task, on the very model and tokenizer objects the tab's function gets, on the
+    # model's own device: left unset, transformers would move the shared model to the first accelerator it finds.
+    built = _pipelines.setdefault(loaded, {})
+    pipe = built.get(task)
+    if pipe is None:
+        import transformers
+
+        pipe = transformers.pipeline(task, model=loaded.model, tokenizer=loaded.tokenizer.unwrapped,
+                                     device=next(loaded.model.parameters()).device, **options)
+        built[task] = pipe
+    return pipe
 
 
 def fill_mask_pipeline(loaded: LoadedModel) -> Any:
-    """``pipeline("fill-mask")`` on the very model and tokenizer predict_masks gets, built once per LoadedModel.
+    """``pipeline("fill-mask", top_k=FILL_MASK_TOP_K)`` on the very model and tokenizer predict_masks gets.
 
     Args:
         loaded: a Head.MASKED_LM model.
 
     Returns:
-        The pipeline (top_k=FILL_MASK_TOP_K), on the model's own device: left unset, transformers would move
-        the shared model to the first accelerator it finds.
+        The pipeline, built once per LoadedModel, on the model's own device.
     """
-    pipe = _pipelines.get(loaded)
-    if pipe is None:
-        import transformers
+    return _pipeline(loaded, "fill-mask", top_k=FILL_MASK_TOP_K)
 
-        pipe = transformers.pipeline("fill-mask", model=loaded.model, tokenizer=loaded.tokenizer.unwrapped,
-                                     top_k=FILL_MASK_TOP_K, device=next(loaded.model.parameters()).device)
-        _pipelines[loaded] = pipe
-    return pipe
+
+def sentiment_pipeline(loaded: LoadedModel) -> Any:
+    """``pipeline("text-classification", top_k=None)`` (every class's score) on the very model classify gets.
+
+    Args:
+        loaded: a Head.SEQUENCE_CLASSIFICATION model.
+
+    Returns:
+        The pipeline, built once per LoadedModel, on the model's own device; called on a list with its default
+        batch_size, it runs one forward per text.
+    """
+    return _pipeline(loaded, "text-classification", top_k=None)
 
 
 def _fill_mask_task(models: Models, sample: Sample) -> Any:
@@ -298,6 +427,40 @@ def _masked_lm_encoder_forward(models: Models, sample: Sample) -> Any:
     with torch.inference_mode():
         inputs = loaded.tokenizer(sample.text, sample.text_pair, return_tensors="pt").to(loaded.device)
         return loaded.model.base_model(**inputs)
+
+
+def sentiment_samples(models: Models) -> tuple[Sample, ...]:
+    """SENTIMENT_TEXTS as one text, a review per line: what the tab classifies in one click.
+
+    Args:
+        models: the case's loaded models; their tokenizer measures the lengths, shown in the sample's name.
+
+    Returns:
+        One sample.
+    """
+    lengths = [len(ids) for ids in _tokenizer_of(models)(list(SENTIMENT_TEXTS))["input_ids"]]
+    name = f"{len(SENTIMENT_TEXTS)} reviews ({min(lengths)}-{max(lengths)} tokens)"
+    return (Sample(name, "\n".join(SENTIMENT_TEXTS)),)
+
+
+def _classify(loaded: LoadedModel, text: str) -> Any:
+    return classify(text, model=loaded.model, tokenizer=loaded.tokenizer, label=loaded.label,
+                    newly_initialized=loaded.newly_initialized)
+
+
+def _sentiment_batch(models: Models, sample: Sample) -> Any:
+    return _classify(models[Head.SEQUENCE_CLASSIFICATION], sample.text)
+
+
+def _sentiment_single_calls(models: Models, sample: Sample) -> Any:
+    loaded = models[Head.SEQUENCE_CLASSIFICATION]
+    return [_classify(loaded, line) for line in sample.text.splitlines()]
+
+
+def _sentiment_pipeline(models: Models, sample: Sample) -> Any:
+    pipe = sentiment_pipeline(models[Head.SEQUENCE_CLASSIFICATION])
+    with torch.inference_mode():
+        return pipe(sample.text.splitlines())
 
 
 CASES: tuple[BenchCase, ...] = (
@@ -333,8 +496,34 @@ CASES: tuple[BenchCase, ...] = (
              f"torch.manual_seed({RANDOM_SEED}) (bert-base size, random weights: timing only), with the "
              f"bert-base-uncased tokenizer of {OFFLINE_MODEL_ID} from the model cache; --mlm-model changes it.",
         ref=DEFAULT_MLM_MODEL,
-        load=_fill_mask_models,
+        load=load_one_head(Head.MASKED_LM),
         speedup=True,
+    ),
+    BenchCase(
+        name="sentiment",
+        run_task=_sentiment_batch,
+        run_baseline=_sentiment_single_calls,
+        heads=(Head.SEQUENCE_CLASSIFICATION,),
+        task_label=f"batch of {len(SENTIMENT_TEXTS)}",
+        baseline_label=f"{len(SENTIMENT_TEXTS)} single calls",
+        extras=(Variant("pipeline", _sentiment_pipeline),),
+        make_samples=sentiment_samples,
+        note=f"batch of {len(SENTIMENT_TEXTS)} = bertviz_ui.tasks.sentiment.classify(the {len(SENTIMENT_TEXTS)} "
+             f"reviews joined by newlines) with its default batch_size of {SENTIMENT_BATCH_SIZE}: one forward per "
+             f"{SENTIMENT_BATCH_SIZE} reviews sorted by length, padded to the longest; single calls = classify(review) once per review, one forward each. The tokens "
+             "column counts each review with its own [CLS] and [SEP], what the single calls read. Both give the "
+             "same labels and scores (the tab's whole result, no rendering). pipeline = "
+             "transformers.pipeline('text-classification', top_k=None) on the same model and tokenizer objects, "
+             "called on the list of reviews with its default batch_size (one forward per review). All run under "
+             "torch.inference_mode() and are warmed up before timing. "
+             f"Default model {RANDOM_DISTILBERT_BASE}: DistilBertForSequenceClassification(DistilBertConfig("
+             f"num_labels=2)) built in memory with torch.manual_seed({RANDOM_SEED}) (distilbert-base size, random "
+             f"weights: timing only), with the bert-base-uncased tokenizer of {OFFLINE_MODEL_ID} from the model "
+             "cache; --classifier-model changes it.",
+        ref=DEFAULT_CLASSIFIER_MODEL,
+        load=load_one_head(Head.SEQUENCE_CLASSIFICATION),
+        speedup=True,
+        count_tokens=line_tokens,
     ),
 )
 
@@ -363,7 +552,7 @@ class BenchResult:
     Attributes:
         case: the case's name.
         sample: the sample's name.
-        tokens: the sample's length in the checkpoint's tokens, specials included.
+        tokens: the sample's length in the checkpoint's tokens, specials included (the case's count_tokens).
         model: the checkpoint as the app labels it.
         task: the tab's compute.
         baseline: what it is compared with.
@@ -417,7 +606,7 @@ class BenchReport:
     repeats: int
     machine: Machine
     results: tuple[BenchResult, ...]
-    # Cases that ran on another checkpoint than ``model`` (the fill_mask case's masked LM), by case name.
+    # Cases that ran on another checkpoint than ``model`` (fill_mask's masked LM, sentiment's classifier), by name.
     case_models: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -498,7 +687,8 @@ def run_cases(cache: ModelCache, ref: str, cases: Sequence[BenchCase] = CASES, *
         cases: which cases to run.
         repeats: measurements per variant; the median is reported.
         min_batch_s: fast variants are called repeatedly until one measurement lasts about this long.
-        refs: checkpoints for particular cases, by case name (as ``--mlm-model`` gives the fill_mask case);
+        refs: checkpoints for particular cases, by case name (as ``--mlm-model`` gives the fill_mask case and
+            ``--classifier-model`` the sentiment case);
             a case not named runs on its own ``ref``, else on ``ref``.
 
     Returns:
@@ -522,7 +712,7 @@ def run_cases(cache: ModelCache, ref: str, cases: Sequence[BenchCase] = CASES, *
                 Timing(label=name, median_s=statistics.median(times), per_repeat_s=tuple(times), calls_per_repeat=n)
                 for (name, _), (times, n) in zip(variants, _measure(calls, repeats, min_batch_s, sync))
             ]
-            tokens = len(tokenizer(sample.text, sample.text_pair)["input_ids"]) if tokenizer is not None else 0
+            tokens = case.count_tokens(tokenizer, sample) if tokenizer is not None else 0
             task, baseline, *extras = timings
             ratio = baseline.median_s / task.median_s if case.speedup else task.median_s / baseline.median_s
             results.append(BenchResult(case=case.name, sample=sample.name, tokens=tokens, model=label, task=task,
@@ -623,10 +813,10 @@ def format_table(report: BenchReport, cases: Sequence[BenchCase] = CASES) -> str
     others = "".join(f"; {name} on {ref}" for name, ref in report.case_models.items())
     lines = [
         f"model: {report.model}{others}; {report.repeats} repeats, variants interleaved; medians per call",
-        f"machine: {machine.device} {machine.dtype}, torch {machine.torch} "
-        f"with {_plural(machine.torch_threads, 'thread')} ({machine.torch_interop_threads} interop), "
-        f"{machine.cpus} CPUs {machine.arch}, "
-        f"Python {machine.python}, transformers {machine.transformers}",
+        (f"machine: {machine.device} {machine.dtype}, torch {machine.torch} "
+         f"with {_plural(machine.torch_threads, 'thread')} ({machine.torch_interop_threads} interop), "
+         f"{machine.cpus} CPUs {machine.arch}, "
+         f"Python {machine.python}, transformers {machine.transformers}"),
     ]
     if machine.load_average is not None:
         one_minute = machine.load_average[0]
@@ -690,6 +880,11 @@ def _parser() -> argparse.ArgumentParser:
                         help=f"the fill_mask case's masked LM: {RANDOM_BERT_BASE} (default; "
                              "BertForMaskedLM(BertConfig()) built in memory with random weights, bert-base size) or a "
                              "checkpoint with a trained masked-LM head (Hub id, local directory, tiny:masked_lm).")
+    parser.add_argument("--classifier-model", default=DEFAULT_CLASSIFIER_MODEL, metavar="REF",
+                        help=f"the sentiment case's classifier: {RANDOM_DISTILBERT_BASE} (default; "
+                             "DistilBertForSequenceClassification built in memory with random weights, distilbert-base "
+                             "size) or a checkpoint with a trained sequence-classification head (Hub id, local "
+                             "directory, tiny:sequence_classification).")
     parser.add_argument("--repeats", type=_positive_int, default=DEFAULT_REPEATS, metavar="N",
                         help=f"measurements per variant; medians are reported (default {DEFAULT_REPEATS}).")
     parser.add_argument("--threads", type=_positive_int, default=None, metavar="N",
@@ -720,7 +915,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(error))
     if args.threads:
         torch.set_num_threads(args.threads)
-    refs = {"fill_mask": args.mlm_model}
+    refs = {"fill_mask": args.mlm_model, "sentiment": args.classifier_model}
     try:
         cache = build_cache(load_settings((), os.environ))
         machine = machine_info(cache)

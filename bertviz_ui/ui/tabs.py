@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from bertviz_ui.ui import fill_mask, models_panel, nsp, sentiment, tokenizer
+from bertviz_ui.ui import fill_mask, models_panel, ner, nsp, sentiment, tokenizer
 from bertviz_ui.ui.context import AppContext
 
 
@@ -25,5 +25,6 @@ TABS: tuple[TabSpec, ...] = (
     TabSpec("fill_mask", "Masked words", fill_mask.build),
     TabSpec("nsp", "Next sentence", nsp.build),
     TabSpec("sentiment", "Sentiment", sentiment.build),
+    TabSpec("ner", "Entities", ner.build),
     TabSpec("models", "Models", models_panel.build),
 )

@@ -1,0 +1,70 @@
+"""NER rendering: colour-coded entity spans with a legend, entity and token tables, the alignment table."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pandas as pd
+
+from bertviz_ui.render.html import esc, percent
+from bertviz_ui.tasks.ner import Alignment, Entity, TokenPrediction, entity_type
+
+# displaCy's palette for the CoNLL types; other types get a stable colour from their name.
+COLOURS = {"PER": "#ddd6fe", "ORG": "#7aecec", "LOC": "#ff9561", "MISC": "#feca74", "GPE": "#feca74",
+           "DATE": "#bfe1d9", "NORP": "#c887fb"}
+_FALLBACK = ("#aa9cfc", "#9cc9cc", "#e4e7d2", "#bfeeb7", "#f0d0ff", "#ffeb80", "#c5e8ff", "#ffd3d3")
+
+
+def colour_of(label: str) -> str:
+    """The highlight colour of an entity type (B-PER and PER share PER's)."""
+    kind = entity_type(label)
+    if kind in COLOURS:
+        return COLOURS[kind]
+    return _FALLBACK[int(hashlib.sha1(kind.encode()).hexdigest(), 16) % len(_FALLBACK)]
+
+
+def entities_html(text: str, entities: tuple[Entity, ...], *, title: str = "") -> str:
+    """The text with each entity highlighted by type, its label beside it and its confidence on hover.
+
+    Args:
+        text: the input text.
+        entities: spans into ``text`` (overlaps are skipped; they do not occur in merged output).
+        title: optional heading.
+
+    Returns:
+        HTML; the text, labels and title are escaped.
+    """
+    parts, cursor = [], 0
+    for entity in sorted(entities, key=lambda e: (e.start, -e.end)):
+        if entity.start < cursor:
+            continue
+        parts.append(esc(text[cursor:entity.start]))
+        parts.append(f'<mark class="bv-ent" style="background:{colour_of(entity.label)}" '
+                     f'title="{esc(entity.label)}: {percent(entity.score)}">{esc(text[entity.start:entity.end])}'
+                     f'<span class="bv-ent-label">{esc(entity_type(entity.label))}</span></mark>')
+        cursor = entity.end
+    parts.append(esc(text[cursor:]))
+    kinds = sorted({entity_type(e.label) for e in entities})
+    legend = "".join(f'<span class="bv-ent-key" style="background:{colour_of(k)}">{esc(k)}</span>' for k in kinds)
+    heading = f"<h4>{esc(title)}</h4>" if title else ""
+    empty = "" if entities else '<p class="bv-more">No entities at these settings.</p>'
+    return (f'<div class="bv-entities" data-testid="ner-entities">{heading}<div class="bv-legend">{legend}</div>'
+            f'<p class="bv-ent-text">{"".join(parts)}</p>{empty}</div>')
+
+
+def entity_table(entities: tuple[Entity, ...]) -> pd.DataFrame:
+    """One row per entity: type, text, character span, confidence."""
+    return pd.DataFrame([(entity_type(e.label), e.text, e.start, e.end, round(e.score, 4)) for e in entities],
+                        columns=["type", "text", "start", "end", "confidence"])
+
+
+def token_table(tokens: tuple[TokenPrediction, ...]) -> pd.DataFrame:
+    """One row per token: the piece, the label the model gave it, its score and span."""
+    return pd.DataFrame([(t.index, t.token, t.label, round(t.score, 4), t.start, t.end) for t in tokens],
+                        columns=["#", "token", "label", "score", "start", "end"])
+
+
+def alignment_table(alignment: Alignment) -> pd.DataFrame:
+    """One row per token: its word id, the word, the training label and label id (-100 = ignored by the loss)."""
+    return pd.DataFrame([(t.token, "" if t.word_id is None else t.word_id, t.word, t.label, t.label_id)
+                         for t in alignment.tokens], columns=["token", "word id", "word", "label", "label id"])

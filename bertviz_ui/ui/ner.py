@@ -1,0 +1,144 @@
+"""NER tab: colour-coded entities, what each aggregation strategy does, word-label alignment, spaCy beside it."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import gradio as gr
+
+from bertviz_ui.models.spacy_pipeline import english_pipeline
+from bertviz_ui.registry import task_by_id
+from bertviz_ui.render.html import esc, model_badge_html, notes_html
+from bertviz_ui.render.ner import alignment_table, entities_html, entity_table, token_table
+from bertviz_ui.tasks.ner import (
+    STRATEGIES,
+    Entity,
+    align_labels,
+    entity_type,
+    filter_entities,
+    recognize,
+    spacy_entities,
+)
+from bertviz_ui.tasks.validation import check_text
+from bertviz_ui.ui.context import AppContext
+from bertviz_ui.ui.errors import user_errors
+
+TASK = task_by_id("ner")
+
+EXAMPLES = [
+    ["Apple CEO Tim Cook announced a new product at their Cupertino headquarters."],
+    ["Elon Musk founded Tesla in California."],
+    ["Angela Merkel met Emmanuel Macron in Paris to discuss the European Union's budget."],
+    ["Kraków's Wawel Castle and São Paulo's Ibirapuera Park 🌳 drew visitors from Zürich."],
+]
+STRATEGY_HELP = ("none: every token's own label. simple: neighbouring tokens with the same type merge, even inside a "
+                 "word (## fragments). first / average / max: one label per word, from its first piece, the "
+                 "average of its pieces' scores, or its highest-scoring piece, then words merge.")
+
+
+def _filter(payload: dict | None, types: list[str] | None, min_score: Any) -> tuple:
+    if not payload:
+        return "", None
+    entities = tuple(Entity(**e) for e in payload["entities"])
+    try:
+        threshold = float(min_score or 0.0)
+    except (TypeError, ValueError):
+        threshold = 0.0
+    chosen = tuple(e for e in entities if not types or entity_type(e.label) in types)
+    shown = filter_entities(chosen, min_score=threshold)
+    return entities_html(payload["text"], shown), entity_table(shown)
+
+
+def run_ner(ctx: AppContext, model: str, text: str, strategy: str) -> tuple:
+    """Recognize entities with one strategy; the raw token predictions come from the same forward."""
+    loaded = ctx.cache.load_for_task(TASK, model)
+    result = recognize(text, model=loaded.model, tokenizer=loaded.tokenizer, strategy=strategy or "simple",
+                       label=loaded.label, newly_initialized=loaded.newly_initialized)
+    payload = result.to_dict()
+    types = sorted({entity_type(e.label) for e in result.entities})
+    header = model_badge_html(loaded.label, untrained=loaded.source.untrained) + notes_html(result.notes)
+    view, table = _filter(payload, None, 0.0)
+    return (header, view, table, token_table(result.tokens), gr.update(choices=types, value=[]), payload, payload)
+
+
+def run_alignment(ctx: AppContext, model: str, sentence: str, labels: str, all_subwords: bool) -> Any:
+    """Word-level labels mapped onto the model's tokens, as NER training does."""
+    loaded = ctx.cache.load_for_task(TASK, model)
+    known = {str(k): int(v) for k, v in (loaded.model.config.label2id or {}).items()}
+    wanted = set((labels or "").split()) | {"I-" + tag[2:] for tag in (labels or "").split() if tag.startswith("B-")}
+    # The model's own label ids when it knows every label typed, so the ids are the ones it was trained with.
+    alignment = align_labels(sentence, labels, tokenizer=loaded.tokenizer, label_all_subwords=bool(all_subwords),
+                             label2id=known if wanted <= set(known) else None)
+    return alignment_table(alignment)
+
+
+def run_spacy(text: str) -> str:
+    """Entities from an installed spaCy English pipeline, or how to install one."""
+    text = check_text(text, "Text")
+    name, nlp = english_pipeline()
+    if nlp is None:
+        return ('<p class="bv-notes" data-testid="spacy-missing">No spaCy English pipeline is installed on this '
+                "server, so there is nothing to compare with. Install one with "
+                "<code>python -m spacy download en_core_web_sm</code> and restart; the rest of this tab works "
+                "without it.</p>")
+    return entities_html(text, spacy_entities(text, nlp), title=f"spaCy {esc(name)}")
+
+
+def build(ctx: AppContext, tab: gr.Tab) -> None:
+    """Lay out the NER tab inside the current gr.Blocks context."""
+    choices = ctx.model_choices(TASK)
+    gr.Markdown(
+        "Named-entity recognition labels **every token** (B- begins an entity, I- continues it, O is outside), "
+        "then merges token labels into entity spans. Spans come from character offsets into your text, never "
+        "from the lower-cased tokens. Compare the aggregation strategies to see how the merge changes the result."
+    )
+    model = gr.Dropdown(choices, value=choices[0], label="Token-classification model", allow_custom_value=True,
+                        elem_id="ner-model")
+    text = gr.Textbox(EXAMPLES[0][0], label="Text", lines=3, elem_id="ner-text")
+    with gr.Accordion("Examples", open=False):
+        gr.Examples(EXAMPLES, inputs=[text], label=None)
+    strategy = gr.Radio(list(STRATEGIES), value="simple", label="Aggregation strategy", info=STRATEGY_HELP,
+                        elem_id="ner-strategy")
+    button = gr.Button("Find entities", variant="primary", elem_id="ner-run")
+    header = gr.HTML(padding=False, elem_id="ner-header")
+    with gr.Row():
+        types = gr.CheckboxGroup([], label="Show types (none ticked: all)", elem_id="ner-types")
+        min_score = gr.Slider(0, 1, value=0, step=0.05, label="Minimum confidence", elem_id="ner-min-score")
+    view = gr.HTML(padding=False, elem_id="ner-view")
+    with gr.Row():
+        entities = gr.Dataframe(label="Entities", interactive=False, wrap=True, elem_id="ner-entities-table")
+        tokens = gr.Dataframe(label="Every token's own prediction (before merging)", interactive=False,
+                              elem_id="ner-tokens-table", max_height=420)
+    with gr.Accordion("Raw output (JSON)", open=False):
+        raw = gr.JSON(elem_id="ner-json")
+    result_state = gr.State(None)  # server-side copy of the result, so the filters never trust the browser
+    with gr.Accordion("Alignment: how word labels become token labels for training", open=False):
+        gr.Markdown("Training data labels **words**; the model predicts **tokens**. The first piece of each word "
+                    "takes the word's label, the other pieces and the special tokens get -100 (IGN) so the loss "
+                    "skips them. Words are split as the model's pre-tokenizer splits them (punctuation apart).")
+        with gr.Row():
+            align_words = gr.Textbox("Elon Musk founded Tesla in California.", label="Sentence",
+                                     elem_id="ner-align-words")
+            align_labels_box = gr.Textbox("B-PER I-PER O B-ORG O B-LOC O", label="One label per word",
+                                          elem_id="ner-align-labels")
+        all_subwords = gr.Checkbox(False, label="Label every piece (B- becomes I- after the first piece)",
+                                   elem_id="ner-align-all")
+        align_button = gr.Button("Align", elem_id="ner-align-run")
+        align_table = gr.Dataframe(interactive=False, label="Token labels", elem_id="ner-align-table")
+    with gr.Accordion("Compare with spaCy", open=False):
+        spacy_button = gr.Button("Run spaCy on the same text", elem_id="ner-spacy-run")
+        spacy_view = gr.HTML(padding=False, elem_id="ner-spacy")
+
+    ner = user_errors("finding entities")(functools.partial(run_ner, ctx))
+    button.click(ner, [model, text, strategy], [header, view, entities, tokens, types, raw, result_state],
+                 api_name="ner", concurrency_id="ner")
+    refilter = user_errors("filtering entities")(_filter)
+    for control in (types, min_score):
+        control.change(refilter, [result_state, types, min_score], [view, entities], api_visibility="private",
+                       queue=False)
+    align = user_errors("aligning labels")(functools.partial(run_alignment, ctx))
+    align_button.click(align, [model, align_words, align_labels_box, all_subwords], [align_table],
+                       api_name="ner_alignment", concurrency_id="ner")
+    spacy_button.click(user_errors("running spaCy")(run_spacy), [text], [spacy_view], api_name="ner_spacy",
+                       concurrency_id="ner")
