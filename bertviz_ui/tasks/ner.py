@@ -164,7 +164,7 @@ def recognize(text: str, *, model: Any, tokenizer: Any, strategy: str = "simple"
         entities = tuple(Entity(label=str(e["entity_group"]), text=text[e["start"]:e["end"]], start=int(e["start"]),
                                 end=int(e["end"]), score=float(e["score"])) for e in merged)
     if strategy == "simple" and any(t.token.startswith("##") for t in tokens):
-        fragments = [e.text for e in entities if _starts_inside_word(text, e.start)]
+        fragments = [e.text for e in entities if _cuts_a_word(text, e.start, e.end)]
         if fragments:
             notes.append(f"'simple' merges by label only, so a word can be split into fragments: "
                          f"{', '.join(repr(f) for f in fragments[:5])}. 'first', 'average' and 'max' decide per word.")
@@ -172,8 +172,11 @@ def recognize(text: str, *, model: Any, tokenizer: Any, strategy: str = "simple"
                      windows=len(outputs), notes=tuple(notes))
 
 
-def _starts_inside_word(text: str, start: int) -> bool:
-    return start > 0 and text[start - 1].isalnum() and text[start].isalnum()
+def _cuts_a_word(text: str, start: int, end: int) -> bool:
+    """True when a span starts or ends in the middle of a word (a '##' fragment)."""
+    starts_inside = start > 0 and text[start - 1].isalnum() and text[start].isalnum()
+    ends_inside = 0 < end < len(text) and text[end - 1].isalnum() and text[end].isalnum()
+    return starts_inside or ends_inside
 
 
 def _unique_tokens(raw: list[dict]) -> tuple[TokenPrediction, ...]:

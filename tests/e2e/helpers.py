@@ -52,3 +52,8 @@ def plot_svg(page: Page, elem_id: str) -> Locator:
 def data_rows(page: Page, elem_id: str) -> Locator:
     """The body rows of the gr.Dataframe with ``elem_id`` (the header row has no grid cells)."""
     return page.locator(f"#{elem_id}").get_by_role("row").filter(has=page.get_by_role("gridcell"))
+
+
+def column(page: Page, elem_id: str, index: int) -> Locator:
+    """The body cells of column ``index`` (0-based) of the gr.Dataframe with ``elem_id``, top to bottom."""
+    return page.locator(f"#{elem_id} [role=gridcell][data-col='{index}']")
