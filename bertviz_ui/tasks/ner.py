@@ -20,7 +20,8 @@ from bertviz_ui.tasks.validation import check_text
 
 STRATEGIES = ("none", "simple", "first", "average", "max")
 IGNORED = "IGN"
-_BIO = re.compile(r"^(O|[BIES]-.+)$")
+# transformers merges B-/I- tags only; BIOES (E-, S-) would be split silently, so it counts as not BIO here.
+_BIO = re.compile(r"^(O|[BI]-.+)$")
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ def check_token_classifier(model: Any, newly_initialized: tuple[str, ...]) -> tu
 
 
 def labels_are_bio(labels: tuple[str, ...]) -> bool:
-    """True when every label is O or a B-/I-(/E-/S-) tag, which entity merging relies on."""
+    """True when every label is O or a B-/I- tag, which entity merging relies on."""
     return all(_BIO.match(label) for label in labels)
 
 
@@ -133,7 +134,8 @@ def recognize(text: str, *, model: Any, tokenizer: Any, strategy: str = "simple"
     notes = []
     bio = labels_are_bio(labels)
     if strategy != "none" and not bio:
-        notes.append(f"This model's labels ({', '.join(labels[:6])}…) are not BIO tags, so tokens can't be merged "
+        shown = ", ".join(labels[:6]) + ("…" if len(labels) > 6 else "")
+        notes.append(f"This model's labels ({shown}) are not BIO tags, so tokens can't be merged "
                      "into entities: showing each token's prediction (strategy none).")
         strategy = "none"
 
@@ -147,6 +149,8 @@ def recognize(text: str, *, model: Any, tokenizer: Any, strategy: str = "simple"
     if windowed:
         parameters["stride"] = _stride(limit)
     preprocess, _, postprocess = pipe._sanitize_parameters(**parameters)
+    # Windows as long as the model reads, which a tokenizer saved without a limit would not say.
+    preprocess.setdefault("tokenizer_params", {})["max_length"] = limit
     with torch.inference_mode():
         outputs = [pipe.forward(chunk) for chunk in pipe.preprocess(text, **preprocess)]
     if windowed:
@@ -181,13 +185,13 @@ def _cuts_a_word(text: str, start: int, end: int) -> bool:
 
 def _unique_tokens(raw: list[dict]) -> tuple[TokenPrediction, ...]:
     """Per-token predictions, each character span once (overlapping windows predict some tokens twice)."""
-    seen: dict[tuple[int, int], TokenPrediction] = {}
+    seen: dict[tuple[int, int], dict] = {}
     for item in raw:
-        key = (int(item["start"]), int(item["end"]))
-        if key not in seen:
-            seen[key] = TokenPrediction(index=int(item["index"]), token=str(item["word"]), label=str(item["entity"]),
-                                        score=float(item["score"]), start=key[0], end=key[1])
-    return tuple(sorted(seen.values(), key=lambda t: t.start))
+        seen.setdefault((int(item["start"]), int(item["end"])), item)
+    # Numbered through the whole text (the pipeline's index restarts in every window).
+    return tuple(TokenPrediction(index=number, token=str(item["word"]), label=str(item["entity"]),
+                                 score=float(item["score"]), start=start, end=end)
+                 for number, ((start, end), item) in enumerate(sorted(seen.items()), start=1))
 
 
 def filter_entities(entities: tuple[Entity, ...], *, labels: Any = None, min_score: float = 0.0) -> tuple[Entity, ...]:
@@ -224,7 +228,7 @@ def align_labels(sentence: str, word_labels: str, *, tokenizer: Any, label_all_s
         word_labels: one label per word, separated by spaces.
         tokenizer: a fast tokenizer (for word ids).
         label_all_subwords: label every piece instead of the first only.
-        label2id: label ids; defaults to the labels' first-appearance order.
+        label2id: label ids (e.g. the model's); labels it lacks get the next free ids.
 
     Returns:
         Alignment. Raises BadInput when the counts differ or a label is not BIO.
@@ -237,10 +241,9 @@ def align_labels(sentence: str, word_labels: str, *, tokenizer: Any, label_all_s
     if not labels_are_bio(labels):
         bad = [label for label in labels if not _BIO.match(label)]
         raise BadInput(f"Labels must be O or B-/I- tags (e.g. B-PER I-PER O); got {', '.join(bad[:3])}.")
-    if label2id is None:
-        label2id = {}
-        for tag in ("O", *labels):
-            label2id.setdefault(tag, len(label2id))
+    label2id = dict(label2id or {})  # a copy: the caller's mapping (perhaps a model config's) stays as it was
+    for tag in ("O", *labels):
+        label2id.setdefault(tag, len(label2id))
     encoding = tokenizer(list(words), is_split_into_words=True, truncation=True)
     pieces = tokenizer.convert_ids_to_tokens(encoding["input_ids"])
     rows, previous = [], None

@@ -152,3 +152,39 @@ def fixed_classifier(logits: tuple[float, ...], labels: tuple[str, ...] = ("NEGA
         model.classifier.weight.zero_()
         model.classifier.bias.copy_(torch.tensor(logits))
     return model.eval()
+
+
+# A token rule sees one row of input ids and a position and returns logits by label name for that token; labels it
+# leaves out get logit 0.
+TokenRule = Callable[[list[int], int], dict[str, float]]
+
+
+def rule_token_classifier(rule: TokenRule, labels: tuple[str, ...]):
+    """A tiny BertForTokenClassification whose logits are replaced by ``rule``'s, token by token.
+
+    The real model still runs (transformers' pipeline and the task code see a genuine BertForTokenClassification:
+    config, device, dtype, 512 positions); a forward hook then swaps its logits for the rule's, so every token's
+    label and score is known. ``model.shapes`` records the input_ids shape of each forward.
+    """
+    from transformers import BertForTokenClassification
+
+    config = tiny_config()
+    config.id2label = dict(enumerate(labels))
+    config.label2id = {label: i for i, label in enumerate(labels)}
+    torch.manual_seed(0)
+    model = BertForTokenClassification(config).eval()
+    model.shapes = []
+
+    def replace_logits(module, args, kwargs, output):
+        input_ids = kwargs["input_ids"] if "input_ids" in kwargs else args[0]
+        model.shapes.append(tuple(input_ids.shape))
+        logits = torch.zeros(*input_ids.shape, len(labels))
+        for row, ids in enumerate(input_ids.tolist()):
+            for position in range(len(ids)):
+                for label, logit in rule(ids, position).items():
+                    logits[row, position, config.label2id[label]] = logit
+        output.logits = logits
+        return output
+
+    model.register_forward_hook(replace_logits, with_kwargs=True)
+    return model
