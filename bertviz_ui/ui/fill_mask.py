@@ -148,7 +148,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
                                      interactive=False, visible=False, elem_id="fill-mask-iterative")
             gr.Markdown("### Both sides vs. left side only, and the guess layer by layer")
             with gr.Row():
-                mask_number = gr.Number(1, precision=0, minimum=1, maximum=MAX_MASKS, label="Mask number to analyse",
+                mask_number = gr.Number(1, minimum=1, maximum=MAX_MASKS, label="Mask number to analyse",
                                         info="Press Enter to re-run the analysis for another mask.",
                                         elem_id="fill-mask-number", scale=1, min_width=200)
                 gr.HTML(padding=False, scale=3)
@@ -169,7 +169,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
                         "selected positions only. Change the seed to draw again.")
             lab_sentence = gr.Textbox(LAB_SENTENCE, label="Sentence", lines=2, elem_id="lab-sentence")
             with gr.Row():
-                seed = gr.Number(0, precision=0, minimum=0, label="Seed", elem_id="lab-seed")
+                seed = gr.Number(0, minimum=0, label="Seed", elem_id="lab-seed")
                 rate = gr.Slider(0.05, 0.5, value=0.15, step=0.05, label="Selection rate (BERT: 0.15)",
                                  elem_id="lab-rate")
             lab_button = gr.Button("Draw the masking", variant="primary", elem_id="lab-run")

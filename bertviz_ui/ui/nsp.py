@@ -69,7 +69,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
                       "sentences)", open=False):
         paragraph = gr.Textbox(PARAGRAPH, label="Paragraph (split into sentences by spaCy's sentencizer)",
                                lines=4, elem_id="nsp-paragraph")
-        seed = gr.Number(0, precision=0, minimum=0, label="Seed for the shuffled pairs", elem_id="nsp-seed")
+        seed = gr.Number(0, minimum=0, label="Seed for the shuffled pairs", elem_id="nsp-seed")
         paragraph_button = gr.Button("Score every pair", elem_id="nsp-paragraph-run")
         paragraph_summary = gr.HTML(padding=False, elem_id="nsp-paragraph-summary")
         paragraph_df = gr.Dataframe(interactive=False, wrap=True, label="Pairs", elem_id="nsp-paragraph-table")

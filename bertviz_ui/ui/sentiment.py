@@ -106,7 +106,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
 
     gr.Markdown("### Why? Explain one line")
     with gr.Row():
-        line = gr.Number(1, precision=0, minimum=1, maximum=MAX_LINES, label="Line", elem_id="sentiment-line",
+        line = gr.Number(1, minimum=1, maximum=MAX_LINES, label="Line", elem_id="sentiment-line",
                          min_width=120)
         target = gr.Dropdown([("predicted class", "predicted")], value="predicted", label="Class to explain",
                              allow_custom_value=True, elem_id="sentiment-target")

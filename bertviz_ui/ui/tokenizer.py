@@ -71,7 +71,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
                                elem_id="tokenizer-pair")
     with gr.Accordion("Padding, truncation and special tokens", open=False):
         with gr.Row():
-            max_length = gr.Number(0, precision=0, minimum=0, label="Max length (0 = no limit)",
+            max_length = gr.Number(0, minimum=0, label="Max length (0 = no limit)",
                                    elem_id="tokenizer-max-length")
             padding = gr.Checkbox(False, label="Pad to max length", elem_id="tokenizer-padding")
             truncation = gr.Dropdown([(s.replace("_", " "), s) for s in TRUNCATION_STRATEGIES],
