@@ -14,7 +14,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
                 "Set the budget with `BERTVIZ_UI_CACHE_GB` and the device with `BERTVIZ_UI_DEVICE`.")
     summary = gr.HTML(elem_id="models-summary")
     table = gr.Dataframe(headers=list(COLUMNS), interactive=False, label="Loaded models", elem_id="models-table",
-                         wrap=True)
+                         wrap=True, column_widths=["18%", "12%", "7%", "9%", "11%", "8%", "6%", "29%"])
     with gr.Row():
         refresh = gr.Button("Refresh", elem_id="models-refresh")
         free = gr.Button("Free all models", variant="stop", elem_id="models-free")
