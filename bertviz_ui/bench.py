@@ -81,7 +81,8 @@ SENTIMENT_TEXTS = (
     "Predictable twists and a villain nobody will remember.",
 )
 # About 20 s for the tokenizer case on the offline MiniLM with 2 idle cores, loading included (35-40 s on a busy
-# machine), and about 50 s for the fill_mask case on random:bert-base (--threads 1, busy machine).
+# machine), about 50 s for the fill_mask case on random:bert-base (--threads 1, busy machine), and about 60 s for
+# the sentiment case on random:distilbert-base (--threads 1, idle).
 DEFAULT_REPEATS = 20
 # Fast variants (a tokenizer call takes tens of microseconds) are timed as batches at least this long,
 # so timer resolution and per-measurement overhead stay far below the thing measured.
@@ -772,7 +773,9 @@ def _plural(count: int, noun: str) -> str:
 
 
 def _milliseconds(seconds: float) -> str:
-    return f"{seconds * 1e3:.3g}"
+    # Three significant digits, but whole milliseconds from 100 up: ".3g" would print 1003 ms as "1e+03".
+    value = seconds * 1e3
+    return f"{value:.0f}" if value >= 100 else f"{value:.3g}"
 
 
 def _ratio(value: float) -> str:

@@ -13,6 +13,8 @@ from bertviz_ui.bench import (
     CASES,
     FILL_MASK_TOP_K,
     RANDOM_BERT_BASE,
+    RANDOM_DISTILBERT_BASE,
+    SENTIMENT_TEXTS,
     BenchCase,
     BenchReport,
     BenchResult,
@@ -24,15 +26,20 @@ from bertviz_ui.bench import (
     fill_mask_pipeline,
     fill_mask_samples,
     format_table,
+    line_tokens,
     load_case_models,
+    load_one_head,
     machine_info,
     main,
     random_bert_base,
+    random_distilbert_base,
     run_cases,
     select_cases,
+    sentiment_pipeline,
     text_of_tokens,
 )
 from bertviz_ui.config import Settings
+from bertviz_ui.errors import BadInput
 from bertviz_ui.models import build_cache
 from bertviz_ui.models.cache import ModelCache
 from bertviz_ui.registry import Head
@@ -46,7 +53,7 @@ def bench_cache(cache_dir: Path) -> ModelCache:
     return build_cache(Settings(device="cpu", cache_dir=cache_dir))
 
 
-TOKENIZER_CASE, FILL_MASK_CASE = select_cases(["tokenizer", "fill_mask"])
+TOKENIZER_CASE, FILL_MASK_CASE, SENTIMENT_CASE = select_cases(["tokenizer", "fill_mask", "sentiment"])
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +66,13 @@ def fill_results(bench_cache: ModelCache) -> tuple[BenchResult, ...]:
     # tiny:masked_lm stands in for the default bert-base-sized random model, which takes seconds to build and run.
     return run_cases(bench_cache, "tiny:encoder", (FILL_MASK_CASE,), repeats=2, min_batch_s=FAST_BATCH_S,
                      refs={"fill_mask": "tiny:masked_lm"})
+
+
+@pytest.fixture(scope="module")
+def sentiment_results(bench_cache: ModelCache) -> tuple[BenchResult, ...]:
+    # tiny:sequence_classification stands in for the default distilbert-base-sized random model.
+    return run_cases(bench_cache, "tiny:encoder", (SENTIMENT_CASE,), repeats=2, min_batch_s=FAST_BATCH_S,
+                     refs={"sentiment": "tiny:sequence_classification"})
 
 
 def test_one_result_per_case_and_length(results):
@@ -100,10 +114,10 @@ def test_text_of_tokens_fits_the_budget(bench_cache):
 
 def test_unknown_case_is_a_clear_error():
     assert select_cases(None) == CASES
-    assert [case.name for case in CASES] == ["tokenizer", "fill_mask"]
+    assert [case.name for case in CASES] == ["tokenizer", "fill_mask", "sentiment"]
     assert select_cases(["tokenizer", "tokenizer"]) == CASES[:1]
     assert select_cases(["fill_mask", "tokenizer"]) == (CASES[1], CASES[0])
-    with pytest.raises(ValueError, match=r"Unknown benchmark case 'nope'; known: tokenizer, fill_mask\."):
+    with pytest.raises(ValueError, match=r"Unknown benchmark case 'nope'; known: tokenizer, fill_mask, sentiment\."):
         select_cases(["tokenizer", "nope"])
 
 
@@ -111,7 +125,7 @@ def test_cli_rejects_unknown_case_before_loading_anything(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--cases", "tokenizer,nope"])
     assert exit_info.value.code == 2
-    assert "Unknown benchmark case 'nope'; known: tokenizer, fill_mask." in capsys.readouterr().err
+    assert "Unknown benchmark case 'nope'; known: tokenizer, fill_mask, sentiment." in capsys.readouterr().err
 
 
 def test_cli_rejects_zero_repeats(capsys):
@@ -267,28 +281,89 @@ def test_each_case_finds_its_checkpoint():
     # The run's --model (an encoder, often without a masked-LM head) never reaches the fill_mask case.
     assert case_ref(FILL_MASK_CASE, "tiny:encoder") == RANDOM_BERT_BASE
     assert case_ref(FILL_MASK_CASE, "tiny:encoder", {"fill_mask": "tiny:masked_lm"}) == "tiny:masked_lm"
+    assert case_ref(SENTIMENT_CASE, "tiny:encoder", {"fill_mask": "tiny:masked_lm"}) == RANDOM_DISTILBERT_BASE
+    refs = {"sentiment": "tiny:sequence_classification"}
+    assert case_ref(SENTIMENT_CASE, "tiny:encoder", refs) == "tiny:sequence_classification"
 
 
-def test_random_masked_lm_is_seeded_and_leaves_the_global_rng_alone(bench_cache):
+def _small_bert():
     import transformers
 
-    # Same code path as random:bert-base with a small config: the default BertConfig() takes seconds to build.
-    config = transformers.BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                                     intermediate_size=64)
+    return transformers.BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+
+
+def _small_distilbert():
+    import transformers
+
+    return transformers.DistilBertConfig(dim=32, n_layers=1, n_heads=2, hidden_dim=64,
+                                         id2label={0: "NEGATIVE", 1: "POSITIVE"},
+                                         label2id={"NEGATIVE": 0, "POSITIVE": 1})
+
+
+# Same code path as random:bert-base and random:distilbert-base with small configs: the default ones take seconds.
+RANDOM_BUILDS = [
+    pytest.param(random_bert_base, _small_bert, "BertForMaskedLM", Head.MASKED_LM,
+                 f"{RANDOM_BERT_BASE} (BertForMaskedLM(a custom BertConfig) built in memory", id="bert-base"),
+    pytest.param(random_distilbert_base, _small_distilbert, "DistilBertForSequenceClassification",
+                 Head.SEQUENCE_CLASSIFICATION,
+                 f"{RANDOM_DISTILBERT_BASE} (DistilBertForSequenceClassification(a custom DistilBertConfig) built "
+                 "in memory", id="distilbert-base"),
+]
+
+
+@pytest.mark.parametrize(("build", "config", "architecture", "head", "label"), RANDOM_BUILDS)
+def test_random_models_are_seeded_and_leave_the_global_rng_alone(bench_cache, build, config, architecture, head,
+                                                                  label):
     state = torch.get_rng_state()
-    first, second = random_bert_base(bench_cache, config=config), random_bert_base(bench_cache, config=config)
+    first, second = build(bench_cache, config=config()), build(bench_cache, config=config())
     assert torch.equal(torch.get_rng_state(), state)
-    for a, b in zip(first.model.state_dict().values(), second.model.state_dict().values()):
+    for a, b in zip(first.model.state_dict().values(), second.model.state_dict().values(), strict=True):
         assert torch.equal(a, b)
-    assert isinstance(first.model, transformers.BertForMaskedLM) and not first.model.training
-    assert first.head is Head.MASKED_LM and first.newly_initialized == () and first.source.untrained
-    assert first.label.startswith(f"{RANDOM_BERT_BASE} (BertForMaskedLM(a custom BertConfig) built in memory")
+    assert type(first.model).__name__ == architecture and not first.model.training
+    assert first.head is head and first.newly_initialized == () and first.source.untrained
+    assert first.label.startswith(label)
     # The uncased tokenizer comes through the cache, from the offline model.
     assert first.tokenizer is bench_cache.load("sentence-transformers/all-MiniLM-L6-v2", Head.TOKENIZER).tokenizer
     assert first.tokenizer("The cat sat on the mat.")["input_ids"] == [101, 1996, 4937, 2938, 2006, 1996, 13523,
                                                                        1012, 102]
+
+
+def test_random_masked_lm_runs_the_fill_mask_task(bench_cache):
+    first = random_bert_base(bench_cache, config=_small_bert())
     sample = fill_mask_samples({Head.MASKED_LM: first})[0]
     assert len(FILL_MASK_CASE.run_task({Head.MASKED_LM: first}, sample).masks[0].predictions) == 5
+
+
+def test_random_classifier_runs_the_sentiment_task(bench_cache):
+    models = {Head.SEQUENCE_CLASSIFICATION: random_distilbert_base(bench_cache, config=_small_distilbert())}
+    sample = SENTIMENT_CASE.make_samples(models)[0]
+    batch = SENTIMENT_CASE.run_task(models, sample)
+    assert batch.labels == ("NEGATIVE", "POSITIVE") and len(batch.rows) == 32 and batch.forward_passes == 1
+
+
+def test_default_random_classifier_is_distilbert_base_sized(bench_cache, monkeypatch):
+    import transformers
+
+    from bertviz_ui import bench
+
+    # The default config, checked without building its 67M weights.
+    built = []
+    monkeypatch.setattr(bench, "_random_model", lambda cache, **kwargs: built.append(kwargs) or "loaded")
+    assert random_distilbert_base(bench_cache) == "loaded"
+    (kwargs,) = built
+    config = kwargs["config"]
+    assert kwargs["ref"] == RANDOM_DISTILBERT_BASE and kwargs["head"] is Head.SEQUENCE_CLASSIFICATION
+    assert kwargs["architecture"] is transformers.DistilBertForSequenceClassification
+    assert (config.dim, config.n_layers, config.n_heads, config.hidden_dim, config.vocab_size) == (768, 6, 12, 3072,
+                                                                                                    30522)
+    assert config.id2label == {0: "NEGATIVE", 1: "POSITIVE"} and config.num_labels == 2
+    assert kwargs["built_with"] == "DistilBertConfig(num_labels=2), labels NEGATIVE/POSITIVE"
+
+
+def test_a_random_ref_of_another_head_is_refused(bench_cache):
+    with pytest.raises(BadInput, match="random:bert-base is a masked_lm model; this case needs "
+                                       "sequence_classification"):
+        load_one_head(Head.SEQUENCE_CLASSIFICATION)(bench_cache, RANDOM_BERT_BASE)
 
 
 def _machine() -> Machine:
@@ -315,6 +390,15 @@ def test_table_reports_fill_mask_as_a_speedup_with_its_direction():
     assert lines[start + 4].startswith("speed-up: X/predict_masks() = X's median / predict_masks()'s; above 1x")
     assert lines[start + 5] == "  sentence, 16 tokens: predict_masks() runs 1.25x faster than pipeline"
     assert lines[start + 6] == "  long text, 127 tokens: predict_masks() runs at 0.8x the speed of pipeline (slower)"
+
+
+def test_table_prints_long_times_in_whole_milliseconds():
+    result = BenchResult(case="sentiment", sample="32 reviews", tokens=379, model="m",
+                         task=_timing("batch of 32", 0.3634), baseline=_timing("32 single calls", 2.8249),
+                         extras=(_timing("pipeline", 1.0031),), ratio=2.8249 / 0.3634, speedup=True)
+    lines = format_table(BenchReport(model="m", repeats=2, machine=_machine(), results=(result,))).splitlines()
+    row = lines[lines.index("[sentiment] m") + 2].split()
+    assert row == ["32", "reviews", "379", "363", "2825", "7.77x", "1003", "2.76x", "0%"]  # not 2.82e+03, 1e+03
 
 
 def test_cli_runs_fill_mask_on_the_mlm_model(tmp_path, monkeypatch, capsys, cache_dir):
@@ -345,3 +429,102 @@ def test_cli_refuses_an_mlm_model_without_a_trained_head(monkeypatch, capsys, ca
     # tiny:encoder has no masked-LM weights: the tab refuses its random head, and so does its benchmark.
     assert main(["--mlm-model", "tiny:encoder", "--cases", "fill_mask", "--repeats", "1"]) == 1
     assert "no trained masked-language-model head" in capsys.readouterr().err
+
+
+# --- sentiment: classify() on 32 reviews in one batch against 32 single calls --------------------------------
+
+
+def test_sentiment_texts_are_short_varied_reviews(bench_cache):
+    tokenizer = bench_cache.load("sentence-transformers/all-MiniLM-L6-v2", Head.TOKENIZER).tokenizer
+    lengths = [len(ids) for ids in tokenizer(list(SENTIMENT_TEXTS))["input_ids"]]
+    assert len(SENTIMENT_TEXTS) == len(set(SENTIMENT_TEXTS)) == 32
+    assert SENTIMENT_TEXTS[:2] == ("This movie was absolutely fantastic!", "I hated every minute of it.")  # the seed's
+    assert all("\n" not in text and text.strip() == text for text in SENTIMENT_TEXTS)
+    assert min(lengths) == 8 and max(lengths) == 20 and sum(lengths) == 379
+    assert len(set(lengths)) >= 8  # varied, so the batch pads as a real one would
+
+
+def test_sentiment_result_is_a_speedup_of_the_batch_over_single_calls(sentiment_results):
+    (result,) = sentiment_results
+    assert (result.case, result.sample) == ("sentiment", "32 reviews (8-20 tokens)")
+    assert result.tokens == 379  # each review with its own [CLS] and [SEP], as the single calls read them
+    assert result.model == "tiny:sequence_classification (tiny random-weight checkpoint, bert-base-uncased vocabulary)"
+    assert (result.task.label, result.baseline.label) == ("batch of 32", "32 single calls")
+    assert [extra.label for extra in result.extras] == ["pipeline"]
+    assert result.speedup is True
+    for timing in (result.task, result.baseline, *result.extras):
+        assert len(timing.per_repeat_s) == 2
+        assert timing.median_s == statistics.median(timing.per_repeat_s) > 0
+    # single calls' time / the batch's time: above 1, the batch is faster.
+    assert result.ratio == result.baseline.median_s / result.task.median_s
+    pipeline = result.extras[0]
+    assert result.ratio_over(pipeline) == pipeline.median_s / result.task.median_s
+
+
+def test_sentiment_batch_and_single_calls_do_the_same_work(bench_cache):
+    models = load_case_models(bench_cache, SENTIMENT_CASE, "tiny:sequence_classification")
+    (sample,) = SENTIMENT_CASE.make_samples(models)
+    assert sample.text.splitlines() == list(SENTIMENT_TEXTS) and sample.text_pair is None
+    batch = SENTIMENT_CASE.run_task(models, sample)
+    singles = SENTIMENT_CASE.run_baseline(models, sample)
+    assert batch.forward_passes == 1 and [single.forward_passes for single in singles] == [1] * 32
+    assert [row.text for row in batch.rows] == [single.rows[0].text for single in singles] == list(SENTIMENT_TEXTS)
+    assert sum(row.num_tokens for row in batch.rows) == line_tokens(models[Head.SEQUENCE_CLASSIFICATION].tokenizer,
+                                                                   sample) == 379
+    labels = [row.label for row in batch.rows]
+    assert labels == [single.rows[0].label for single in singles]
+    for row, single in zip(batch.rows, singles, strict=True):
+        (alone,) = single.rows
+        assert [s.label for s in row.scores] == [s.label for s in alone.scores] == ["NEGATIVE", "POSITIVE"]
+        assert [s.score for s in row.scores] == pytest.approx([s.score for s in alone.scores], abs=1e-5)
+        assert row.score == pytest.approx(alone.score, abs=1e-5)
+    # The extra column: the pipeline gives the same classes and scores, every class of every review.
+    pipe = SENTIMENT_CASE.extras[0].run(models, sample)
+    assert len(pipe) == 32
+    for row, candidates in zip(batch.rows, pipe, strict=True):
+        assert candidates[0]["label"] == row.label
+        by_label = {candidate["label"]: float(candidate["score"]) for candidate in candidates}
+        assert [by_label[s.label] for s in row.scores] == pytest.approx([s.score for s in row.scores], abs=1e-5)
+
+
+def test_sentiment_pipeline_is_built_once_per_model_and_task(bench_cache):
+    loaded = load_case_models(bench_cache, SENTIMENT_CASE, "tiny:sequence_classification")[
+        Head.SEQUENCE_CLASSIFICATION]
+    pipe = sentiment_pipeline(loaded)
+    assert sentiment_pipeline(loaded) is pipe
+    # No batch_size set: called on a list, the pipeline runs one text per forward.
+    assert pipe.task == "text-classification" and pipe._batch_size is None
+    assert pipe.model is loaded.model and pipe.tokenizer is loaded.tokenizer.unwrapped
+    assert pipe.device.type == "cpu"
+    masked = load_case_models(bench_cache, FILL_MASK_CASE, "tiny:masked_lm")[Head.MASKED_LM]
+    assert fill_mask_pipeline(masked) is not pipe
+
+
+def test_cli_runs_sentiment_on_the_classifier_model(tmp_path, monkeypatch, capsys, cache_dir):
+    monkeypatch.setenv("BERTVIZ_UI_CACHE_DIR", str(cache_dir))
+    monkeypatch.setenv("BERTVIZ_UI_DEVICE", "cpu")
+    path = tmp_path / "bench.json"
+    threads = torch.get_num_threads()
+    try:
+        status = main(["--model", "tiny:encoder", "--classifier-model", "tiny:sequence_classification",
+                       "--cases", "sentiment", "--repeats", "1", "--threads", "1", "--json", str(path)])
+    finally:
+        torch.set_num_threads(threads)
+    assert status == 0
+    out = capsys.readouterr().out
+    assert out.startswith("model: tiny:encoder; sentiment on tiny:sequence_classification; 1 repeats")
+    assert "32 single calls/batch of 32" in out and "pipeline/batch of 32" in out
+    assert "32 reviews (8-20 tokens), 379 tokens: batch of 32 runs" in out
+    data = json.loads(path.read_text())
+    assert data["case_models"] == {"sentiment": "tiny:sequence_classification"}
+    (result,) = data["results"]
+    assert result["speedup"] is True and result["tokens"] == 379
+    assert result["ratio"] == result["baseline"]["median_s"] / result["task"]["median_s"]
+
+
+def test_cli_refuses_a_classifier_without_a_trained_head(monkeypatch, capsys, cache_dir):
+    monkeypatch.setenv("BERTVIZ_UI_CACHE_DIR", str(cache_dir))
+    monkeypatch.setenv("BERTVIZ_UI_DEVICE", "cpu")
+    # tiny:encoder has no classification weights: the tab refuses its random head, and so does its benchmark.
+    assert main(["--classifier-model", "tiny:encoder", "--cases", "sentiment", "--repeats", "1"]) == 1
+    assert "no trained classification head" in capsys.readouterr().err
