@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -171,12 +172,17 @@ def classify(text: str, *, model: Any, tokenizer: Any, label: str = "", batch_si
     order = sorted(range(len(lines)), key=lambda i: lengths[i])
     probabilities: dict[int, list[float]] = {}
     passes = 0
-    for start in range(0, len(order), batch_size):
-        chunk = order[start:start + batch_size]
-        encoding = tokenizer([lines[i] for i in chunk], padding=True, truncation=True, max_length=limit,
-                             return_tensors="pt")
+    packing = _packable(model)
+    groups = _packs(order, lengths, limit, batch_size) if packing else [
+        order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+    for chunk in groups:
+        encoding = tokenizer([lines[i] for i in chunk], padding=not packing, truncation=True, max_length=limit,
+                             return_tensors=None if packing else "pt")
         with torch.inference_mode():
-            logits = model(**model_inputs(model, encoding)).logits.float()
+            if packing:
+                logits = _packed_logits(model, encoding["input_ids"])
+            else:
+                logits = model(**model_inputs(model, encoding)).logits.float()
         passes += 1
         for row, index in enumerate(chunk):
             probabilities[index] = logits[row].softmax(-1).tolist()
@@ -200,6 +206,57 @@ def classify(text: str, *, model: Any, tokenizer: Any, label: str = "", batch_si
         notes.append(f"{len(rows)} lines classified in {passes} batched forward pass(es).")
     return SentimentBatch(model=label, labels=labels, rows=tuple(rows), skipped_empty_lines=skipped,
                           forward_passes=passes, notes=tuple(notes))
+
+
+def _packable(model: Any) -> bool:
+    """Whether texts can share one sequence: a plain BERT or DistilBERT encoder with a head _head_from_first knows.
+
+    RoBERTa-family positions start after the padding index, so those models take padded batches.
+    """
+    base = getattr(model, "base_model", None)
+    return type(base).__name__ in ("BertModel", "DistilBertModel") and (
+        hasattr(model, "pre_classifier") or getattr(base, "pooler", None) is not None)
+
+
+def _packs(order: list[int], lengths: list[int], limit: int, batch_size: int) -> list[list[int]]:
+    """Greedy groups of length-sorted texts, each at most ``limit`` tokens together and ``batch_size`` texts."""
+    groups: list[list[int]] = []
+    used = 0
+    for index in order:
+        length = min(lengths[index], limit)
+        if not groups or used + length > limit or len(groups[-1]) >= batch_size:
+            groups.append([])
+            used = 0
+        groups[-1].append(index)
+        used += length
+    return groups
+
+
+def _packed_logits(model: Any, sequences: list[list[int]]) -> torch.Tensor:
+    """Logits for several texts run as one sequence, without padding.
+
+    The texts are concatenated (each keeps its [CLS] ... [SEP]), positions restart at 0 for each, and a
+    block-diagonal attention mask keeps every text from seeing the others: the same arithmetic as one
+    forward per text, with none of the padding rows a padded batch would compute.
+    """
+    base = model.base_model
+    device = next(model.parameters()).device
+    dtype = next(model.parameters()).dtype
+    ids = torch.tensor([token for sequence in sequences for token in sequence], device=device)[None]
+    positions = torch.cat([torch.arange(len(sequence), device=device) for sequence in sequences])[None]
+    total = ids.shape[1]
+    mask = torch.full((total, total), torch.finfo(dtype).min, dtype=dtype, device=device)
+    starts, cursor = [], 0
+    for sequence in sequences:
+        mask[cursor:cursor + len(sequence), cursor:cursor + len(sequence)] = 0
+        starts.append(cursor)
+        cursor += len(sequence)
+    inputs = {"input_ids": ids, "attention_mask": mask[None, None], "position_ids": positions}
+    if "token_type_ids" in inspect.signature(base.forward).parameters:
+        inputs["token_type_ids"] = torch.zeros_like(ids)
+    hidden = base(**inputs)[0][0]
+    vector, linear, _ = _head_from_first(model, hidden[starts])
+    return linear(vector).float()
 
 
 # --- Attributions ---------------------------------------------------------------------------------------
@@ -304,23 +361,21 @@ def attribute(text: str, *, model: Any, tokenizer: Any, target: Any = None, meth
 
 # --- Inside the head ------------------------------------------------------------------------------------
 
-def _head_path(model: Any, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.nn.Linear, str]:
-    """The vector entering the final linear layer, that layer, and how the vector was made.
+def _head_from_first(model: Any, first: torch.Tensor) -> tuple[torch.Tensor, torch.nn.Linear, str]:
+    """From each text's final first-token hidden state ([n, hidden]) to the vector entering the final linear layer.
 
-    Computed explicitly per architecture rather than with a forward hook: hooks on a model shared by
-    concurrent requests would capture other requests' tensors.
+    Written out per architecture rather than with a forward hook: hooks on a model shared by concurrent
+    requests would capture other requests' tensors.
     """
     classifier = getattr(model, "classifier", None)
-    base = model.base_model
-    outputs = base(**model_inputs(base, inputs))
-    first = outputs[0][:, 0]
     if isinstance(classifier, torch.nn.Linear) and hasattr(model, "pre_classifier"):
         vector = torch.relu(model.pre_classifier(first))
         return vector, classifier, ("DistilBERT: the [CLS] hidden state through pre_classifier (linear + ReLU), "
                                     "then the final linear layer")
-    if isinstance(classifier, torch.nn.Linear) and getattr(outputs, "pooler_output", None) is not None:
-        return outputs.pooler_output, classifier, ("BERT: the pooled output (the [CLS] hidden state through a "
-                                                   "linear layer + tanh), then the final linear layer")
+    pooler = getattr(model.base_model, "pooler", None)
+    if isinstance(classifier, torch.nn.Linear) and pooler is not None:
+        return pooler(first[:, None]), classifier, ("BERT: the pooled output (the [CLS] hidden state through a "
+                                                    "linear layer + tanh), then the final linear layer")
     if isinstance(getattr(classifier, "out_proj", None), torch.nn.Linear) and hasattr(classifier, "dense"):
         # RoBERTa's head applies tanh; ELECTRA's (and others') name their activation.
         activation = getattr(classifier, "activation", None)
@@ -329,6 +384,12 @@ def _head_path(model: Any, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tenso
         return vector, classifier.out_proj, (f"{type(model).__name__}: the first token's hidden state through a "
                                              f"linear layer + {name}, then the final linear layer")
     raise ModelUnavailable(f"{type(model).__name__}'s classification head is not one this view can open up.")
+
+
+def _head_path(model: Any, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.nn.Linear, str]:
+    """The vector entering the final linear layer for one encoded text, that layer, and how the vector was made."""
+    base = model.base_model
+    return _head_from_first(model, base(**model_inputs(base, inputs))[0][:, 0])
 
 
 def inside_head(text: str, *, model: Any, tokenizer: Any, newly_initialized: tuple[str, ...] = ()) -> HeadInside:

@@ -216,14 +216,14 @@ def test_sharp_models_spread_and_padding_would_show(models, uncased):
 def test_batches_run_sorted_by_length_and_rows_come_back_in_input_order(models, uncased):
     model = models["bert_sharp"]
     shapes = []
-    handle = model.register_forward_pre_hook(lambda module, args, kwargs: shapes.append(
+    handle = model.base_model.register_forward_pre_hook(lambda module, args, kwargs: shapes.append(
         tuple(kwargs["input_ids"].shape)), with_kwargs=True)
     try:
         result = classify(MIXED, model=model, tokenizer=uncased, batch_size=2, label="tiny sharp")
     finally:
         handle.remove()
-    # Sorted lengths 3, 5 | 8, 10 | 12: each batch padded to its own longest.
-    assert shapes == [(2, 5), (2, 10), (1, 12)]
+    # Sorted lengths 3, 5 | 8, 10 | 12: each group packed into one sequence, no padding.
+    assert shapes == [(1, 8), (1, 18), (1, 12)]
     assert result.forward_passes == 3
     assert tuple(row.text for row in result.rows) == MIXED_LINES
     assert tuple(row.num_tokens for row in result.rows) == MIXED_LENGTHS
