@@ -26,6 +26,7 @@ from bertviz_ui.errors import BadInput, BertvizError
 from bertviz_ui.models.cache import LoadedModel, ModelCache, prepare_for_inference
 from bertviz_ui.models.sources import SENTIMENT_LABELS, ModelSource
 from bertviz_ui.registry import OFFLINE_MODEL_ID, Head
+from bertviz_ui.seed import SEED_REVIEWS
 from bertviz_ui.tasks.fill_mask import predict_masks
 from bertviz_ui.tasks.sentiment import BATCH_SIZE as SENTIMENT_BATCH_SIZE
 from bertviz_ui.tasks.sentiment import classify
@@ -47,14 +48,7 @@ FILL_MASK_LONG_TARGET = 128
 # The seed's eight reviews, then 24 more of the same kind: 8-20 tokens each with [CLS] and [SEP] in the uncased
 # vocabulary (379 in all), of varied lengths, so a batch pads (to 20) as a real one would.
 SENTIMENT_TEXTS = (
-    "This movie was absolutely fantastic!",
-    "I hated every minute of it.",
-    "An incredible performance by the lead actor.",
-    "Terrible writing, terrible acting.",
-    "One of the best films I've seen this year.",
-    "Complete waste of time and money.",
-    "Beautifully crafted and deeply moving.",
-    "Boring and predictable from start to finish.",
+    *SEED_REVIEWS,
     "I absolutely loved this film!",
     "This was the worst movie I have ever seen.",
     "I absolutely loved this product!",

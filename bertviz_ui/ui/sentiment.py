@@ -8,6 +8,7 @@ from typing import Any
 
 import gradio as gr
 
+from bertviz_ui import seed
 from bertviz_ui.registry import task_by_id
 from bertviz_ui.render.html import model_badge_html, notes_html
 from bertviz_ui.render.sentiment import (
@@ -34,16 +35,7 @@ from bertviz_ui.ui.errors import user_errors
 TASK = task_by_id("sentiment")
 
 SEED_PIPELINE = "I absolutely loved this product!\nTerrible quality, fell apart after a day.\nIt's okay, nothing special."
-SEED_REVIEWS = "\n".join([
-    "This movie was absolutely fantastic!",
-    "I hated every minute of it.",
-    "An incredible performance by the lead actor.",
-    "Terrible writing, terrible acting.",
-    "One of the best films I've seen this year.",
-    "Complete waste of time and money.",
-    "Beautifully crafted and deeply moving.",
-    "Boring and predictable from start to finish.",
-])
+SEED_REVIEWS = "\n".join(seed.SEED_REVIEWS)
 MIXED = "\n".join([
     "Oh great, another sequel nobody asked for.",
     "The acting was superb but the plot made no sense.",

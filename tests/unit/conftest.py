@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from bertviz_ui.config import Settings
 from bertviz_ui.models import build_cache
@@ -26,3 +27,13 @@ def cache(settings: Settings) -> ModelCache:
 def uncased(cache: ModelCache):
     """bert-base-uncased's tokenizer, as shipped with the offline all-MiniLM-L6-v2."""
     return cache.load("sentence-transformers/all-MiniLM-L6-v2", Head.TOKENIZER).tokenizer
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models gain nothing from intra-op threads, and on a loaded 2-core machine their spin-waits made
+    model-heavy test files 3-6x slower; modules opt in with usefixtures, and the setting is restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

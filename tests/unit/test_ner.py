@@ -108,13 +108,8 @@ def assert_consistent(result, text: str) -> None:
     assert all(a.end <= b.start for a, b in zip(result.tokens, result.tokens[1:]))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models gain nothing from intra-op threads (see test_sentiment.py); restored after the module."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,14 @@
+"""Examples from the seed text (the BERT tutorial this app grew from), shared by the tabs and the benchmark."""
+
+# The eight labelled reviews its fine-tuning example trains on (1 = positive, 0 = negative).
+SEED_REVIEWS = (
+    "This movie was absolutely fantastic!",
+    "I hated every minute of it.",
+    "An incredible performance by the lead actor.",
+    "Terrible writing, terrible acting.",
+    "One of the best films I've seen this year.",
+    "Complete waste of time and money.",
+    "Beautifully crafted and deeply moving.",
+    "Boring and predictable from start to finish.",
+)
+SEED_REVIEW_LABELS = (1, 0, 1, 0, 1, 0, 1, 0)
