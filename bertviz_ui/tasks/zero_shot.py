@@ -1,0 +1,206 @@
+"""Zero-shot classification: every label becomes an NLI hypothesis, scored in one batched forward (pure compute).
+
+Also the offline alternative: cosine similarity of mean-pooled sentence embeddings (all-MiniLM-L6-v2),
+a different method, labelled as such.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import string
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from bertviz_ui.errors import BadInput, ModelUnavailable
+from bertviz_ui.tasks.modeling import model_inputs, model_max_length
+from bertviz_ui.tasks.validation import check_text
+
+DEFAULT_TEMPLATE = "This example is {}."
+MAX_LABELS = 50
+MAX_LABEL_CHARS = 100
+METHOD_NLI = "nli"
+METHOD_EMBEDDING = "embedding similarity"
+
+
+@dataclass(frozen=True)
+class LabelScore:
+    """One candidate label: the hypothesis fed to the model, its raw logits, and the score shown."""
+
+    label: str
+    hypothesis: str
+    score: float
+    logits: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class ZeroShotResult:
+    """Candidate labels ranked by score (``labels`` and ``scores`` in the same order, best first)."""
+
+    model: str
+    method: str
+    text: str
+    template: str
+    multi_label: bool
+    labels: tuple[str, ...]
+    scores: tuple[float, ...]
+    hypotheses: tuple[str, ...]
+    logits: tuple[tuple[float, ...], ...]
+    logit_names: tuple[str, ...]
+    details: tuple[LabelScore, ...]
+    forward_passes: int
+    seconds: float
+    notes: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def parse_labels(raw: Any) -> tuple[list[str], list[str]]:
+    """Candidate labels from comma- or newline-separated text: trimmed, blanks dropped, duplicates merged.
+
+    Returns:
+        (labels in first-seen order, notes about what was dropped).
+    """
+    if raw is None:
+        raw = ""
+    if not isinstance(raw, str):
+        raise BadInput("Labels must be text.")
+    parts = [part.strip() for part in re.split(r"[,\n]", raw)]
+    labels: list[str] = []
+    notes = []
+    for part in parts:
+        if not part:
+            continue
+        if len(part) > MAX_LABEL_CHARS:
+            raise BadInput(f"A label is {len(part)} characters; labels may have up to {MAX_LABEL_CHARS}.")
+        if part.lower() in (label.lower() for label in labels):
+            notes.append(f"Duplicate label {part!r} ignored.")
+            continue
+        labels.append(part)
+    if not labels:
+        raise BadInput("Give at least one candidate label (comma-separated or one per line).")
+    if len(labels) > MAX_LABELS:
+        raise BadInput(f"{len(labels)} labels: this tab scores at most {MAX_LABELS} (one NLI pair each).")
+    return labels, notes
+
+
+def check_template(template: Any) -> str:
+    """A hypothesis template with exactly one ``{}`` and no other braces."""
+    if not isinstance(template, str) or not template.strip():
+        raise BadInput(f"The hypothesis template is empty; use one like {DEFAULT_TEMPLATE!r}.")
+    try:
+        fields = [field for _, field, _, _ in string.Formatter().parse(template) if field is not None]
+    except ValueError:
+        raise BadInput("The template has unbalanced braces: write {} once where the label goes.") from None
+    if fields != [""]:
+        raise BadInput("The template must contain {} exactly once (where the label goes) and no other braces, "
+                       f"e.g. {DEFAULT_TEMPLATE!r}.")
+    return template
+
+
+def entailment_index(model: Any) -> int:
+    """The id of the model's entailment label (a label starting with "entail"); refuses models without one."""
+    for label, index in (model.config.label2id or {}).items():
+        if str(label).lower().startswith("entail"):
+            return int(index)
+    labels = ", ".join(str(label) for label in (model.config.label2id or {}))
+    raise ModelUnavailable(f"This model's labels ({labels}) name no entailment label, so it is not an NLI model "
+                           "zero-shot classification can use. Choose one trained on MNLI, e.g. facebook/bart-large-mnli.")
+
+
+def classify_zero_shot(text: str, labels: Any, *, model: Any, tokenizer: Any, template: str = DEFAULT_TEMPLATE,
+                       multi_label: bool = False, label: str = "",
+                       newly_initialized: tuple[str, ...] = ()) -> ZeroShotResult:
+    """Score each candidate label as the hypothesis "template.format(label)" against ``text``, in one forward.
+
+    Single-label: softmax of the entailment logits across labels (scores sum to 1). Multi-label: for each
+    label independently, softmax of [contradiction, entailment] — the same rules as
+    `pipeline("zero-shot-classification")`.
+
+    Args:
+        text: the text to classify (premise).
+        labels: candidate labels, comma- or newline-separated text or a list.
+        model: an NLI sequence-classification model.
+        tokenizer: its tokenizer.
+        template: hypothesis template with one {}.
+        multi_label: score labels independently.
+        label: the model's label, shown with the result.
+        newly_initialized: weights the checkpoint lacked; a random head is refused.
+
+    Returns:
+        ZeroShotResult, best label first.
+    """
+    if any("classifier" in key or "classification_head" in key for key in newly_initialized):
+        raise ModelUnavailable("This checkpoint has no trained NLI classification head (it would be random).")
+    entail = entailment_index(model)
+    text = check_text(text, "Text")
+    names, notes = parse_labels(labels if isinstance(labels, str) else "\n".join(map(str, labels or [])))
+    template = check_template(template)
+    hypotheses = [template.format(name) for name in names]
+    started = time.perf_counter()
+    encoding = tokenizer([text] * len(names), hypotheses, padding=True, truncation="only_first",
+                         max_length=model_max_length(tokenizer, model), return_tensors="pt")
+    with torch.inference_mode():
+        logits = model(**model_inputs(model, encoding)).logits.float()
+    contradiction = -1 if entail == 0 else 0
+    multi = bool(multi_label) or len(names) == 1
+    if multi:
+        scores = logits[:, [contradiction, entail]].softmax(-1)[:, 1]
+    else:
+        scores = logits[:, entail].softmax(0)
+    if multi and not multi_label:
+        notes.append("With one label, the score is entailment vs. contradiction for that label alone.")
+    id2label = model.config.id2label
+    logit_names = tuple(str(id2label[i]) for i in range(logits.shape[1]))
+    details = [LabelScore(name, hypothesis, float(score), tuple(row.tolist()))
+               for name, hypothesis, score, row in zip(names, hypotheses, scores.tolist(), logits)]
+    ranked = sorted(details, key=lambda d: -d.score)
+    return ZeroShotResult(
+        model=label, method=METHOD_NLI, text=text, template=template, multi_label=multi,
+        labels=tuple(d.label for d in ranked), scores=tuple(d.score for d in ranked),
+        hypotheses=tuple(d.hypothesis for d in ranked), logits=tuple(d.logits for d in ranked),
+        logit_names=logit_names, details=tuple(ranked), forward_passes=1,
+        seconds=time.perf_counter() - started, notes=tuple(notes))
+
+
+def _mean_pooled(model: Any, tokenizer: Any, texts: list[str]) -> torch.Tensor:
+    encoding = tokenizer(texts, padding=True, truncation=True, max_length=model_max_length(tokenizer, model),
+                         return_tensors="pt")
+    inputs = model_inputs(model, encoding)
+    with torch.inference_mode():
+        hidden = model(**inputs)[0].float()
+    mask = inputs["attention_mask"].unsqueeze(-1).float()
+    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+    return torch.nn.functional.normalize(pooled, dim=-1)
+
+
+def classify_by_similarity(text: str, labels: Any, *, model: Any, tokenizer: Any, template: str = DEFAULT_TEMPLATE,
+                           label: str = "") -> ZeroShotResult:
+    """Offline alternative: cosine similarity between the text's and each label description's mean-pooled
+    embedding (all-MiniLM-L6-v2 is trained for exactly this), softmaxed with temperature 0.05 for display.
+
+    Not NLI: scores say how close the meanings are, not whether the text entails the hypothesis.
+    """
+    text = check_text(text, "Text")
+    names, notes = parse_labels(labels if isinstance(labels, str) else "\n".join(map(str, labels or [])))
+    template = check_template(template)
+    hypotheses = [template.format(name) for name in names]
+    started = time.perf_counter()
+    vectors = _mean_pooled(model, tokenizer, [text, *hypotheses])
+    cosines = vectors[1:] @ vectors[0]
+    scores = (cosines / 0.05).softmax(0)
+    details = [LabelScore(name, hypothesis, float(score), (float(cosine),))
+               for name, hypothesis, score, cosine in zip(names, hypotheses, scores.tolist(), cosines.tolist())]
+    ranked = sorted(details, key=lambda d: -d.score)
+    notes.insert(0, "Embedding similarity, not NLI: the cosine between the text's and each hypothesis's sentence "
+                    "embedding, softmaxed (temperature 0.05). A different method, for when no NLI model can be had.")
+    return ZeroShotResult(
+        model=label, method=METHOD_EMBEDDING, text=text, template=template, multi_label=False,
+        labels=tuple(d.label for d in ranked), scores=tuple(d.score for d in ranked),
+        hypotheses=tuple(d.hypothesis for d in ranked), logits=tuple(d.logits for d in ranked),
+        logit_names=("cosine",), details=tuple(ranked), forward_passes=1,
+        seconds=time.perf_counter() - started, notes=tuple(notes))

@@ -1,0 +1,82 @@
+"""Zero-shot tab: candidate labels become NLI hypotheses; the hypotheses, logits and the arithmetic are shown."""
+
+from __future__ import annotations
+
+import functools
+
+import gradio as gr
+
+from bertviz_ui.registry import OFFLINE_MODEL_ID, Head, task_by_id
+from bertviz_ui.render.html import model_badge_html, notes_html
+from bertviz_ui.render.zero_shot import explanation_html, hypotheses_table, scores_figure
+from bertviz_ui.tasks.zero_shot import (
+    DEFAULT_TEMPLATE,
+    MAX_LABELS,
+    METHOD_EMBEDDING,
+    METHOD_NLI,
+    classify_by_similarity,
+    classify_zero_shot,
+)
+from bertviz_ui.ui.context import AppContext
+from bertviz_ui.ui.errors import user_errors
+
+TASK = task_by_id("zero_shot")
+
+EXAMPLES = [
+    ["The government announced new economic policies today.", "politics, technology, sports, entertainment"],
+    ["The new phone has a brighter screen and a faster chip.", "technology, politics, sports, food"],
+    ["The striker scored twice in the final minutes.", "sports, finance, music"],
+]
+METHODS = [("NLI model (entailment)", METHOD_NLI), ("Embedding similarity (offline, all-MiniLM-L6-v2)", METHOD_EMBEDDING)]
+
+
+def run_zero_shot(ctx: AppContext, model: str, method: str, text: str, labels: str, template: str,
+                  multi_label: bool) -> tuple:
+    """Score every label in one batched forward with the chosen method."""
+    if method == METHOD_EMBEDDING:
+        loaded = ctx.cache.load(OFFLINE_MODEL_ID, Head.ENCODER)
+        result = classify_by_similarity(text, labels, model=loaded.model, tokenizer=loaded.tokenizer,
+                                        template=template, label=loaded.label)
+    else:
+        loaded = ctx.cache.load_for_task(TASK, model)
+        result = classify_zero_shot(text, labels, model=loaded.model, tokenizer=loaded.tokenizer, template=template,
+                                    multi_label=bool(multi_label), label=loaded.label,
+                                    newly_initialized=loaded.newly_initialized)
+    header = model_badge_html(loaded.label, untrained=loaded.source.untrained) + notes_html(result.notes)
+    return (header + explanation_html(result), scores_figure(result), hypotheses_table(result), result.to_dict())
+
+
+def build(ctx: AppContext, tab: gr.Tab) -> None:
+    """Lay out the Zero-shot tab inside the current gr.Blocks context."""
+    choices = ctx.model_choices(TASK)
+    gr.Markdown(
+        "No training for your labels: each candidate label becomes a **hypothesis** (\"This example is "
+        "politics.\") and a model trained on natural-language inference says whether your text **entails** it. "
+        f"All hypotheses go through the model in one batch (up to {MAX_LABELS} labels). Without the Hub, use "
+        "the offline embedding-similarity method: a different technique, labelled as such."
+    )
+    with gr.Row():
+        model = gr.Dropdown(choices, value=choices[0], label="NLI model", allow_custom_value=True,
+                            info="Its config must name an entailment label.", elem_id="zero-shot-model", scale=2)
+        method = gr.Radio(METHODS, value=METHOD_NLI, label="Method", elem_id="zero-shot-method", scale=2)
+    text = gr.Textbox(EXAMPLES[0][0], label="Text", lines=2, elem_id="zero-shot-text")
+    with gr.Row():
+        labels = gr.Textbox(EXAMPLES[0][1], label="Candidate labels (comma-separated or one per line)",
+                            elem_id="zero-shot-labels", scale=3)
+        template = gr.Textbox(DEFAULT_TEMPLATE, label="Hypothesis template ({} = the label)",
+                              elem_id="zero-shot-template", scale=2)
+    multi_label = gr.Checkbox(False, label="Multi-label: score each label on its own (entailment vs. contradiction)",
+                              elem_id="zero-shot-multi")
+    with gr.Accordion("Examples (the seed text's first)", open=False):
+        gr.Examples(EXAMPLES, inputs=[text, labels], label=None)
+    button = gr.Button("Classify", variant="primary", elem_id="zero-shot-run")
+    header = gr.HTML(padding=False, elem_id="zero-shot-header")
+    bars = gr.Plot(label="Scores", elem_id="zero-shot-plot")
+    table = gr.Dataframe(label="Behind the score: each hypothesis and its raw logits", interactive=False, wrap=True,
+                         elem_id="zero-shot-table")
+    with gr.Accordion("Raw output (JSON)", open=False):
+        raw = gr.JSON(elem_id="zero-shot-json")
+
+    handler = user_errors("classifying")(functools.partial(run_zero_shot, ctx))
+    button.click(handler, [model, method, text, labels, template, multi_label], [header, bars, table, raw],
+                 api_name="zero_shot", concurrency_id="zero_shot")
