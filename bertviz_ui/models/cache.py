@@ -339,7 +339,7 @@ def load_pretrained(source: ModelSource, head: Head, device: str, dtype: Any, hu
             prepare_for_inference(model, head, device, dtype)
     except BertvizError:
         raise
-    except (OSError, ValueError, KeyError, EnvironmentError) as error:
+    except (OSError, ValueError, KeyError) as error:
         raise _explain_load_error(source, head, error, hub_online) from error
     size = 0
     if model is not None:

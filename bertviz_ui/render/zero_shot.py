@@ -53,5 +53,5 @@ def explanation_html(result: ZeroShotResult) -> str:
             body = (f"Single-label: softmax of the {esc(names[entail])} logits across all labels, so scores sum to 1. "
                     f"“{esc(top.label)}”: e^{top.logits[entail]:.3f} / ({total}{more}) = {percent(top.score)}.")
     cost = f" {len(result.details)} hypotheses scored in {result.forward_passes} batched forward pass in " \
-           f"{result.seconds:.2f} s."
+           f"{result.seconds * 1000:.0f} ms."
     return f'<p class="bv-zs-explain" data-testid="zero-shot-explain">{body}{esc(cost)}</p>'

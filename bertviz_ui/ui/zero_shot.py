@@ -77,6 +77,8 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     with gr.Accordion("Raw output (JSON)", open=False):
         raw = gr.JSON(elem_id="zero-shot-json")
 
+    method.change(lambda chosen: gr.update(interactive=chosen == METHOD_NLI), method, model,
+                  api_visibility="private", queue=False)
     handler = user_errors("classifying")(functools.partial(run_zero_shot, ctx))
     button.click(handler, [model, method, text, labels, template, multi_label], [header, bars, table, raw],
                  api_name="zero_shot", concurrency_id="zero_shot")

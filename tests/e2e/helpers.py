@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page
 
 # The first request of a session builds the tiny checkpoint (or extracts the offline model): allow for it.
 FIRST_LOAD_MS = 30_000
@@ -57,3 +57,8 @@ def data_rows(page: Page, elem_id: str) -> Locator:
 def column(page: Page, elem_id: str, index: int) -> Locator:
     """The body cells of column ``index`` (0-based) of the gr.Dataframe with ``elem_id``, top to bottom."""
     return page.locator(f"#{elem_id} [role=gridcell][data-col='{index}']")
+
+
+def headers(page: Page, elem_id: str) -> Locator:
+    """The column names of the gr.Dataframe with ``elem_id``, left to right (without the cell-menu buttons)."""
+    return page.locator(f"#{elem_id} [role=columnheader] .header")

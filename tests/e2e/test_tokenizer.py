@@ -14,8 +14,8 @@ from tests.e2e.helpers import (
     XSS,
     chip_flow,
     expect_no_script_ran,
-    tokenize,
     toast,
+    tokenize,
 )
 
 pytestmark = pytest.mark.e2e
