@@ -22,6 +22,7 @@ from bertviz_ui.tasks.validation import check_text
 DEFAULT_TEMPLATE = "This example is {}."
 MAX_LABELS = 50
 MAX_LABEL_CHARS = 100
+MAX_TEMPLATE_CHARS = 200
 METHOD_NLI = "nli"
 METHOD_EMBEDDING = "embedding similarity"
 
@@ -60,16 +61,20 @@ class ZeroShotResult:
 
 
 def parse_labels(raw: Any) -> tuple[list[str], list[str]]:
-    """Candidate labels from comma- or newline-separated text: trimmed, blanks dropped, duplicates merged.
+    """Candidate labels from comma- or newline-separated text (or a list, each item one whole label):
+    trimmed, blanks dropped, duplicates merged.
 
     Returns:
         (labels in first-seen order, notes about what was dropped).
     """
     if raw is None:
         raw = ""
-    if not isinstance(raw, str):
-        raise BadInput("Labels must be text.")
-    parts = [part.strip() for part in re.split(r"[,\n]", raw)]
+    if isinstance(raw, str):
+        parts = [part.strip() for part in re.split(r"[,\n]", raw)]
+    elif isinstance(raw, (list, tuple)) and all(isinstance(item, str) for item in raw):
+        parts = [item.strip() for item in raw]
+    else:
+        raise BadInput("Labels must be text (comma-separated or one per line) or a list of strings.")
     labels: list[str] = []
     notes = []
     for part in parts:
@@ -92,11 +97,15 @@ def check_template(template: Any) -> str:
     """A hypothesis template with exactly one ``{}`` and no other braces."""
     if not isinstance(template, str) or not template.strip():
         raise BadInput(f"The hypothesis template is empty; use one like {DEFAULT_TEMPLATE!r}.")
+    if len(template) > MAX_TEMPLATE_CHARS:
+        raise BadInput(f"The template is {len(template)} characters; it may have up to {MAX_TEMPLATE_CHARS}.")
     try:
-        fields = [field for _, field, _, _ in string.Formatter().parse(template) if field is not None]
+        fields = [(field, spec, conversion) for _, field, spec, conversion in string.Formatter().parse(template)
+                  if field is not None]
     except ValueError:
         raise BadInput("The template has unbalanced braces: write {} once where the label goes.") from None
-    if fields != [""]:
+    # Exactly one bare {}: a format spec or conversion ({:>12}, {!r}) would change or break the hypothesis.
+    if fields != [("", "", None)]:
         raise BadInput("The template must contain {} exactly once (where the label goes) and no other braces, "
                        f"e.g. {DEFAULT_TEMPLATE!r}.")
     return template
@@ -138,12 +147,16 @@ def classify_zero_shot(text: str, labels: Any, *, model: Any, tokenizer: Any, te
         raise ModelUnavailable("This checkpoint has no trained NLI classification head (it would be random).")
     entail = entailment_index(model)
     text = check_text(text, "Text")
-    names, notes = parse_labels(labels if isinstance(labels, str) else "\n".join(map(str, labels or [])))
+    names, notes = parse_labels(labels)
     template = check_template(template)
     hypotheses = [template.format(name) for name in names]
     started = time.perf_counter()
-    encoding = tokenizer([text] * len(names), hypotheses, padding=True, truncation="only_first",
-                         max_length=model_max_length(tokenizer, model), return_tensors="pt")
+    try:
+        encoding = tokenizer([text] * len(names), hypotheses, padding=True, truncation="only_first",
+                             max_length=model_max_length(tokenizer, model), return_tensors="pt")
+    except Exception as error:  # the Rust tokenizer raises a bare Exception when a hypothesis can't fit
+        raise BadInput("A hypothesis is too long for the model to read beside the text; shorten the template "
+                       "or the labels.") from error
     with torch.inference_mode():
         logits = model(**model_inputs(model, encoding)).logits.float()
     contradiction = -1 if entail == 0 else 0
@@ -186,7 +199,7 @@ def classify_by_similarity(text: str, labels: Any, *, model: Any, tokenizer: Any
     Not NLI: scores say how close the meanings are, not whether the text entails the hypothesis.
     """
     text = check_text(text, "Text")
-    names, notes = parse_labels(labels if isinstance(labels, str) else "\n".join(map(str, labels or [])))
+    names, notes = parse_labels(labels)
     template = check_template(template)
     hypotheses = [template.format(name) for name in names]
     started = time.perf_counter()

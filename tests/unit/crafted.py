@@ -188,3 +188,36 @@ def rule_token_classifier(rule: TokenRule, labels: tuple[str, ...]):
 
     model.register_forward_hook(replace_logits, with_kwargs=True)
     return model
+
+
+def scaled_copy(model: nn.Module, layer: str, factor: float) -> nn.Module:
+    """A deep copy of ``model`` with the weight of the submodule at ``layer`` multiplied by ``factor``.
+
+    Random tiny heads give logits that barely depend on the input; scaling the last layer spreads them so that
+    a wrong pairing, padding or index shows beyond a test's tolerance.
+    """
+    import copy
+
+    model = copy.deepcopy(model)
+    with torch.no_grad():
+        model.get_submodule(layer).weight.mul_(factor)
+    return model.eval()
+
+
+def relabelled_classifier(model: nn.Module, labels: tuple[str, ...]) -> nn.Module:
+    """A deep copy of a sequence classifier whose output rows are reordered to ``labels`` (names from its config).
+
+    The copy computes the same logit for each label name as ``model``, only at a different index: any result
+    keyed by label name must not change.
+    """
+    import copy
+
+    old = model.config.label2id
+    order = [old[label] for label in labels]
+    model = copy.deepcopy(model)
+    with torch.no_grad():
+        model.classifier.weight.copy_(model.classifier.weight[order].clone())
+        model.classifier.bias.copy_(model.classifier.bias[order].clone())
+    model.config.id2label = dict(enumerate(labels))
+    model.config.label2id = {label: i for i, label in enumerate(labels)}
+    return model.eval()
