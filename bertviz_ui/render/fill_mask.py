@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from bertviz_ui.render.html import esc, percent
+from bertviz_ui.render.html import esc, percent, plot_text
 from bertviz_ui.tasks.fill_mask import (
     ROLE_MASKED,
     ROLE_RANDOM,
@@ -29,7 +29,8 @@ def _bars(mask: MaskPrediction, colour: str = BAR_COLOUR) -> go.Bar:
     # Reversed so the best candidate is on top of a horizontal bar chart.
     predictions = mask.predictions[::-1]
     # Escaped: plotly.js reads axis text as pseudo-HTML, and vocabularies hold tokens like "<s>".
-    return go.Bar(x=[p.score for p in predictions], y=[esc(p.token or p.piece) for p in predictions], orientation="h",
+    return go.Bar(x=[p.score for p in predictions], y=[plot_text(p.token or p.piece) for p in predictions],
+                  orientation="h",
                   marker_color=colour, text=[percent(p.score) for p in predictions], textposition="outside",
                   textfont={"size": 12}, cliponaxis=False, hovertemplate="%{y}: %{x:.4g}<extra></extra>",
                   showlegend=False)
@@ -111,7 +112,7 @@ def layers_figure(layers: LayerPredictions) -> go.Figure:
     x = [step.layer for step in layers.layers]
     figure = go.Figure(go.Scatter(
         x=x, y=[step.final_token_score for step in layers.layers], mode="lines+markers+text",
-        text=[esc(step.top[0].token) for step in layers.layers], textposition="top center",
+        text=[plot_text(step.top[0].token) for step in layers.layers], textposition="top center",
         customdata=[step.final_token_rank for step in layers.layers],
         hovertemplate="layer %{x}: p(final)=%{y:.4f}, rank %{customdata}; top guess %{text}<extra></extra>",
         line={"color": BAR_COLOUR}, cliponaxis=False))
@@ -119,7 +120,7 @@ def layers_figure(layers: LayerPredictions) -> go.Figure:
     axis = probability_axis(largest)
     axis["range"] = [0, axis["range"][1] * 1.1]
     figure.update_layout(height=340, margin={"l": 10, "r": 20, "t": 70, "b": 10},
-                         title=f"Probability of the final answer “{esc(layers.final_token)}” layer by layer "
+                         title=f"Probability of the final answer “{plot_text(layers.final_token)}” layer by layer "
                                "(labels: each layer's top guess)",
                          xaxis={"title": "layer (0 = embeddings)", "dtick": 1},
                          yaxis={"title": "probability", **axis})

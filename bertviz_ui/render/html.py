@@ -31,3 +31,9 @@ def model_badge_html(label: str, *, untrained: bool) -> str:
 def percent(score: float) -> str:
     """A probability for display: 42.0% normally, scientific notation when it would round to 0.0%."""
     return f"{score:.1%}" if score >= 0.0005 else f"{score:.1e}"
+
+
+def plot_text(value: object) -> str:
+    """Text for a plotly label or title: plotly.js reads it as pseudo-HTML and decodes &lt; &gt; &amp; but not
+    &quot;, so only those three are escaped; the label then shows exactly as typed."""
+    return html.escape(str(value), quote=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from bertviz_ui.render.html import esc, percent
+from bertviz_ui.render.html import esc, percent, plot_text
 from bertviz_ui.tasks.sentiment import Attribution, Classification, HeadInside, SentimentBatch
 
 POSITIVE_RGB = (46, 139, 87)
@@ -16,13 +16,13 @@ def scores_figure(row: Classification) -> go.Figure:
     """Every class's probability for one text, best on top."""
     ordered = sorted(row.scores, key=lambda s: s.score)
     # Escaped: plotly.js reads axis text as pseudo-HTML.
-    figure = go.Figure(go.Bar(x=[s.score for s in ordered], y=[esc(s.label) for s in ordered], orientation="h",
+    figure = go.Figure(go.Bar(x=[s.score for s in ordered], y=[plot_text(s.label) for s in ordered], orientation="h",
                               marker_color=["#4a7bd0" if s.label == row.label else "#9db5e0" for s in ordered],
                               text=[percent(s.score) for s in ordered], textposition="auto", textfont={"size": 13},
                               hovertemplate="%{y}: %{x:.4f}<extra></extra>"))
     figure.update_layout(height=100 + 34 * len(ordered), margin={"l": 10, "r": 20, "t": 40, "b": 10},
                          xaxis={"tickformat": ".0%", "range": [0, 1.0001]},
-                         title=f"Line 1: {esc(row.label)} ({percent(row.score)})")
+                         title=f"Line 1: {plot_text(row.label)} ({percent(row.score)})")
     return figure
 
 
@@ -75,11 +75,11 @@ def attribution_figure(attribution: Attribution) -> go.Figure:
     """Word attributions as bars, in reading order."""
     words = attribution.words
     figure = go.Figure(go.Bar(
-        x=[f"{i + 1}. {esc(w.text)}" for i, w in enumerate(words)], y=[w.score for w in words],
+        x=[f"{i + 1}. {plot_text(w.text)}" for i, w in enumerate(words)], y=[w.score for w in words],
         marker_color=[f"rgb{POSITIVE_RGB}" if w.score >= 0 else f"rgb{NEGATIVE_RGB}" for w in words],
         hovertemplate="%{x}: %{y:+.4f}<extra></extra>"))
     figure.update_layout(height=320, margin={"l": 10, "r": 10, "t": 50, "b": 10},
-                         title=f"Contribution of each word to the {esc(attribution.target_label)} logit",
+                         title=f"Contribution of each word to the {plot_text(attribution.target_label)} logit",
                          yaxis={"title": "attribution", "zeroline": True, "exponentformat": "e"})
     return figure
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from bertviz_ui.render.html import esc, percent
+from bertviz_ui.render.html import esc, percent, plot_text
 from bertviz_ui.tasks.zero_shot import METHOD_NLI, ZeroShotResult
 
 
 def scores_figure(result: ZeroShotResult) -> go.Figure:
     """Label scores as horizontal bars, best on top."""
     # Escaped: plotly.js reads axis text as pseudo-HTML (<b> would turn bold instead of showing as typed).
-    labels, scores = [esc(label) for label in result.labels][::-1], list(result.scores)[::-1]
+    labels, scores = [plot_text(label) for label in result.labels][::-1], list(result.scores)[::-1]
     figure = go.Figure(go.Bar(x=scores, y=labels, orientation="h", marker_color="#4a7bd0",
                               text=[percent(s) for s in scores], textposition="auto", textfont={"size": 13},
                               hovertemplate="%{y}: %{x:.4f}<extra></extra>"))
