@@ -46,25 +46,30 @@ def app_server(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory):
                                    stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 120
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"The app exited with {process.returncode}:\n{log_path.read_text()}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
+    while not _answers(url):
         if time.monotonic() > deadline:
             process.kill()
             pytest.fail(f"The app did not answer within 120 s:\n{log_path.read_text()}")
-        time.sleep(0.2)  # polling a starting server, not waiting on a result
+        # Paces the polling and returns at once if the app dies, so a crash is reported immediately.
+        try:
+            process.wait(timeout=0.2)
+        except subprocess.TimeoutExpired:
+            continue
+        pytest.fail(f"The app exited with {process.returncode}:\n{log_path.read_text()}")
     yield url
     process.terminate()
     try:
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
 
 
 def chromium_executable() -> str | None:

@@ -32,6 +32,7 @@ from bertviz_ui.tasks.fill_mask import (
     sentence_words,
 )
 from bertviz_ui.tasks.validation import check_whole_number
+from bertviz_ui.ui.components import raw_output
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import user_errors
 
@@ -156,8 +157,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
             left_text = gr.HTML(padding=False, elem_id="fill-mask-left")
             layers_plot = gr.Plot(label="Through the layers", elem_id="fill-mask-layers")
             layers_df = gr.Dataframe(label="Top guesses per layer", interactive=False, elem_id="fill-mask-layer-table")
-            with gr.Accordion("Raw output (JSON)", open=False):
-                raw = gr.JSON(elem_id="fill-mask-json")
+            raw = raw_output("fill-mask-json")
         with gr.Tab("Click to mask", id="click"):
             sentence = gr.Textbox(CLICK_SENTENCE, label="A plain sentence", elem_id="click-sentence")
             words = gr.Radio([], label="Click a word to mask it", elem_id="click-words")

@@ -21,6 +21,7 @@ from bertviz_ui.tasks.ner import (
     spacy_entities,
 )
 from bertviz_ui.tasks.validation import check_text
+from bertviz_ui.ui.components import raw_output
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import user_errors
 
@@ -110,8 +111,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
         entities = gr.Dataframe(label="Entities", interactive=False, wrap=True, elem_id="ner-entities-table")
         tokens = gr.Dataframe(label="Every token's own prediction (before merging)", interactive=False,
                               elem_id="ner-tokens-table", max_height=420)
-    with gr.Accordion("Raw output (JSON)", open=False):
-        raw = gr.JSON(elem_id="ner-json")
+    raw = raw_output("ner-json")
     result_state = gr.State(None)  # server-side copy of the result, so the filters never trust the browser
     with gr.Accordion("Alignment: how word labels become token labels for training", open=False):
         gr.Markdown("Training data labels **words**; the model predicts **tokens**. The first piece of each word "

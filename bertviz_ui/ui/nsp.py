@@ -11,6 +11,7 @@ from bertviz_ui.registry import task_by_id
 from bertviz_ui.render.html import model_badge_html
 from bertviz_ui.render.nsp import nsp_figure, paragraph_summary_html, paragraph_table, segment_chips_html
 from bertviz_ui.tasks.nsp import MAX_SENTENCES, predict_next_sentence, score_paragraph
+from bertviz_ui.ui.components import raw_output
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import user_errors
 
@@ -63,8 +64,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     button = gr.Button("Predict", variant="primary", elem_id="nsp-run")
     header = gr.HTML(padding=False, elem_id="nsp-header")
     bars = gr.Plot(label="IsNext vs NotNext", elem_id="nsp-plot")
-    with gr.Accordion("Raw output (JSON)", open=False):
-        raw = gr.JSON(elem_id="nsp-json")
+    raw = raw_output("nsp-json")
     with gr.Accordion(f"A whole paragraph: every consecutive pair and shuffled pairs (up to {MAX_SENTENCES} "
                       "sentences)", open=False):
         paragraph = gr.Textbox(PARAGRAPH, label="Paragraph (split into sentences by spaCy's sentencizer)",

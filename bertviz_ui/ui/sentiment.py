@@ -29,12 +29,14 @@ from bertviz_ui.tasks.sentiment import (
     parse_lines,
 )
 from bertviz_ui.tasks.validation import check_whole_number
+from bertviz_ui.ui.components import raw_output
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import user_errors
 
 TASK = task_by_id("sentiment")
 
-SEED_PIPELINE = "I absolutely loved this product!\nTerrible quality, fell apart after a day.\nIt's okay, nothing special."
+SEED_PIPELINE = "\n".join(["I absolutely loved this product!", "Terrible quality, fell apart after a day.",
+                           "It's okay, nothing special."])
 SEED_REVIEWS = "\n".join(seed.SEED_REVIEWS)
 MIXED = "\n".join([
     "Oh great, another sequel nobody asked for.",
@@ -93,8 +95,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     bars = gr.Plot(label="Probabilities (line 1)", elem_id="sentiment-plot")
     table = gr.Dataframe(label="Every line (click a column header to sort)", interactive=False, wrap=True,
                          elem_id="sentiment-table")
-    with gr.Accordion("Raw output (JSON)", open=False):
-        raw = gr.JSON(elem_id="sentiment-json")
+    raw = raw_output("sentiment-json")
 
     gr.Markdown("### Why? Explain one line")
     with gr.Row():

@@ -11,6 +11,7 @@ from bertviz_ui.registry import task_by_id
 from bertviz_ui.render.html import model_badge_html, notes_html
 from bertviz_ui.render.tokenizer import TABLE_COLUMNS, chips_html, comparison_html, summary_html, token_table
 from bertviz_ui.tasks.tokenizer import TRUNCATION_STRATEGIES, tokenize
+from bertviz_ui.ui.components import raw_output
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import user_errors
 
@@ -88,8 +89,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     summary = gr.HTML(elem_id="tokenizer-summary", padding=False)
     table = gr.Dataframe(headers=list(TABLE_COLUMNS), label="Tokens", interactive=False, wrap=True,
                          elem_id="tokenizer-table", max_height=640)
-    with gr.Accordion("Raw output (JSON)", open=False):
-        raw = gr.JSON(label="Tokenization", elem_id="tokenizer-json")
+    raw = raw_output("tokenizer-json")
 
     handler = user_errors("tokenizing")(functools.partial(run_tokenizer, ctx))
     inputs = [model, text, text_pair, max_length, padding, truncation, split_special, compare_with]

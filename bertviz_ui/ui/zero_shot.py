@@ -17,6 +17,7 @@ from bertviz_ui.tasks.zero_shot import (
     classify_by_similarity,
     classify_zero_shot,
 )
+from bertviz_ui.ui.components import raw_output
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import user_errors
 
@@ -27,7 +28,8 @@ EXAMPLES = [
     ["The new phone has a brighter screen and a faster chip.", "technology, politics, sports, food"],
     ["The striker scored twice in the final minutes.", "sports, finance, music"],
 ]
-METHODS = [("NLI model (entailment)", METHOD_NLI), ("Embedding similarity (offline, all-MiniLM-L6-v2)", METHOD_EMBEDDING)]
+METHODS = [("NLI model (entailment)", METHOD_NLI),
+           ("Embedding similarity (offline, all-MiniLM-L6-v2)", METHOD_EMBEDDING)]
 
 
 def run_zero_shot(ctx: AppContext, model: str, method: str, text: str, labels: str, template: str,
@@ -74,8 +76,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     bars = gr.Plot(label="Scores", elem_id="zero-shot-plot")
     table = gr.Dataframe(label="Behind the score: each hypothesis and its raw logits", interactive=False, wrap=True,
                          elem_id="zero-shot-table")
-    with gr.Accordion("Raw output (JSON)", open=False):
-        raw = gr.JSON(elem_id="zero-shot-json")
+    raw = raw_output("zero-shot-json")
 
     method.change(lambda chosen: gr.update(interactive=chosen == METHOD_NLI), method, model,
                   api_visibility="private", queue=False)

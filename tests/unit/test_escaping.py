@@ -1,0 +1,106 @@
+"""Every HTML renderer escapes what users and models control: text, labels, tokens, model names.
+
+gr.HTML does not sanitize, and inline handlers such as onerror run in the browser. Each renderer gets
+hand-built results (as displaCy's manual=True) whose every string is a markup payload, including the
+strings a model's config or vocabulary supplies, which a crafted checkpoint controls.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bertviz_ui.models.cache import CacheEntryInfo, CacheReport
+from bertviz_ui.render import fill_mask as fill_mask_render
+from bertviz_ui.render import ner as ner_render
+from bertviz_ui.render import nsp as nsp_render
+from bertviz_ui.render import sentiment as sentiment_render
+from bertviz_ui.render import zero_shot as zero_shot_render
+from bertviz_ui.render.html import model_badge_html, notes_html
+from bertviz_ui.render.models import cache_summary_html
+from bertviz_ui.tasks.fill_mask import FillMaskResult, LabToken, MaskingLabResult, MaskPrediction, Prediction
+from bertviz_ui.tasks.ner import Entity
+from bertviz_ui.tasks.nsp import NspResult, PairScore, ParagraphNsp
+from bertviz_ui.tasks.sentiment import Attribution, HeadInside, TokenScore
+from bertviz_ui.tasks.zero_shot import LabelScore, ZeroShotResult
+
+XSS = '<img src=x onerror="window.__xss=1">'
+
+
+def assert_escaped(html: str, *, shown: bool = True) -> None:
+    assert "<img" not in html and "onerror=\"" not in html
+    if shown:
+        assert "&lt;img" in html
+
+
+def _prediction() -> Prediction:
+    return Prediction(token=XSS, piece=XSS, token_id=1, score=0.5)
+
+
+def _fill_mask() -> FillMaskResult:
+    return FillMaskResult(model=XSS, text=f"{XSS} [MASK] {XSS}", mask_token="[MASK]", tokens=(XSS,),
+                          masks=(MaskPrediction(position=1, predictions=(_prediction(),)),), completed=XSS,
+                          notes=(XSS,))
+
+
+def _masking_lab() -> MaskingLabResult:
+    tokens = (LabToken(0, XSS, XSS, "masked", XSS, 0.5, 0.1, 2.3), LabToken(1, XSS, XSS, "not selected"))
+    return MaskingLabResult(model=XSS, sentence=XSS, seed=0, probability=0.15, tokens=tokens,
+                            counts={"masked": 1, "random": 0, "unchanged": 0}, mean_loss=2.3, notes=(XSS,))
+
+
+def _nsp() -> NspResult:
+    return NspResult(model=XSS, sentence_a=XSS, sentence_b=XSS, tokens=("[CLS]", XSS, "[SEP]", XSS, "[SEP]"),
+                     token_type_ids=(0, 0, 0, 1, 1), logits=(1.0, -1.0), is_next=0.88, not_next=0.12)
+
+
+def _attribution() -> Attribution:
+    word = TokenScore(text=XSS, score=0.3, start=0, end=len(XSS))
+    return Attribution(method="integrated_gradients", target_label=XSS, steps=8, tokens=(word,), words=(word,),
+                       target_logit=1.0, baseline_logit=0.7, sum_of_attributions=0.3, delta=0.0,
+                       forward_passes=3, seconds=0.01)
+
+
+def _head() -> HeadInside:
+    return HeadInside(source=XSS, vector_size=2, vector_norm=1.0, vector_mean=0.0, vector_min=-1.0, vector_max=1.0,
+                      vector_head=(1.0, -1.0), weight_shape=(2, 2), bias=(0.0, 0.0), logits=(1.0, 0.0),
+                      probabilities=(0.73, 0.27), labels=(XSS, "other"))
+
+
+def _zero_shot(multi_label: bool, method: str = "nli") -> ZeroShotResult:
+    detail = LabelScore(label=XSS, hypothesis=f"This is {XSS}.", score=0.9, logits=(0.1, 0.2, 0.3))
+    return ZeroShotResult(model=XSS, method=method, text=XSS, template="This is {}.", multi_label=multi_label,
+                          labels=(XSS,), scores=(0.9,), hypotheses=(detail.hypothesis,), logits=(detail.logits,),
+                          logit_names=(XSS, "neutral", "entailment"), details=(detail,), forward_passes=1,
+                          seconds=0.01, notes=(XSS,))
+
+
+RENDERERS = {
+    "model badge": lambda: model_badge_html(XSS, untrained=True),
+    "notes": lambda: notes_html([XSS]),
+    "cache summary": lambda: cache_summary_html(CacheReport(
+        device=XSS, dtype=XSS, budget_bytes=1, used_bytes=0,
+        entries=(CacheEntryInfo(XSS, XSS, XSS, XSS, XSS, 0, 0.0, 0),))),
+    "fill-mask completed sentence": lambda: fill_mask_render.completed_html(_fill_mask()),
+    "masking lab": lambda: fill_mask_render.masking_lab_html(_masking_lab()),
+    "NSP pair": lambda: nsp_render.segment_chips_html(_nsp()),
+    "entities": lambda: ner_render.entities_html(f"{XSS} and {XSS}", (Entity(XSS, XSS, 0, len(XSS), 0.9),),
+                                                 title=XSS),
+    "attribution heatmap": lambda: sentiment_render.heatmap_html(XSS, _attribution()),
+    "attribution cost": lambda: sentiment_render.cost_html(_attribution()),
+    "inside the head": lambda: sentiment_render.head_html(_head()),
+    "zero-shot single-label": lambda: zero_shot_render.explanation_html(_zero_shot(False)),
+    "zero-shot multi-label": lambda: zero_shot_render.explanation_html(_zero_shot(True)),
+    "zero-shot similarity": lambda: zero_shot_render.explanation_html(_zero_shot(False, "embedding similarity")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RENDERERS))
+def test_renderer_escapes_markup_from_users_and_models(name):
+    assert_escaped(RENDERERS[name]())
+
+
+def test_paragraph_summary_shows_counts_only():
+    html = nsp_render.paragraph_summary_html(ParagraphNsp(
+        model=XSS, sentences=(XSS, XSS), pairs=(PairScore(0, 1, True, 0.9, 0.1),), seed=0, accuracy=1.0))
+    assert_escaped(html, shown=False)
+    assert "2 sentences, 1 pairs" in html
