@@ -221,3 +221,37 @@ def relabelled_classifier(model: nn.Module, labels: tuple[str, ...]) -> nn.Modul
     model.config.id2label = dict(enumerate(labels))
     model.config.label2id = {label: i for i, label in enumerate(labels)}
     return model.eval()
+
+
+class FixedSpanModel(nn.Module):
+    """An extractive QA model whose start and end logits depend only on each token's id: ``start[token_id]`` and
+    ``end[token_id]`` (0 for every other token), wherever the token stands. It counts its forward calls and the
+    rows it read."""
+
+    def __init__(self, start: dict[int, float], end: dict[int, float], vocab_size: int = VOCAB_SIZE):
+        super().__init__()
+        self.start_table = nn.Parameter(torch.zeros(vocab_size), requires_grad=False)
+        self.end_table = nn.Parameter(torch.zeros(vocab_size), requires_grad=False)
+        with torch.no_grad():
+            for token_id, logit in start.items():
+                self.start_table[token_id] = logit
+            for token_id, logit in end.items():
+                self.end_table[token_id] = logit
+        self.calls = 0
+        self.rows = 0
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                token_type_ids: torch.Tensor | None = None):
+        from transformers.modeling_outputs import QuestionAnsweringModelOutput
+
+        self.calls += 1
+        self.rows += input_ids.shape[0]
+        return QuestionAnsweringModelOutput(start_logits=self.start_table[input_ids],
+                                            end_logits=self.end_table[input_ids])
+
+
+def fixed_span_model(tokenizer, start: dict[str, float], end: dict[str, float]) -> FixedSpanModel:
+    """FixedSpanModel with its logits given per token string (e.g. {"paris": 10.0, "[CLS]": 3.0})."""
+    ids = tokenizer.convert_tokens_to_ids
+    return FixedSpanModel({ids(t): v for t, v in start.items()}, {ids(t): v for t, v in end.items()},
+                          vocab_size=len(tokenizer)).eval()

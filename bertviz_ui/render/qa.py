@@ -1,0 +1,178 @@
+"""Question-answering rendering: the answer in its passage, segment-coloured tokens, start/end logit plots, the
+candidate spans and the windows of a long context."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from bertviz_ui.render.html import esc, percent, plot_text
+from bertviz_ui.tasks.qa import QaResult, QaWindow
+
+# A passage longer than this is shown as an excerpt around the answer (the table and JSON keep the offsets).
+MAX_PASSAGE_CHARS = 6000
+EXCERPT_MARGIN = 1500
+# Context tokens visible at once in the logit plots; the range slider under them scrolls through the rest.
+VISIBLE_TOKENS = 80
+START_COLOUR = "#2f6fdf"
+END_COLOUR = "#d9641e"
+
+
+def _excerpt(context: str, start: int, end: int) -> tuple[int, int]:
+    if len(context) <= MAX_PASSAGE_CHARS:
+        return 0, len(context)
+    return max(0, start - EXCERPT_MARGIN), min(len(context), end + EXCERPT_MARGIN)
+
+
+def answer_html(result: QaResult) -> str:
+    """The answer (or "no answer") and the passage with the answer highlighted; long passages as an excerpt.
+
+    Args:
+        result: the QA result.
+
+    Returns:
+        HTML; the question, the context and the answer are escaped.
+    """
+    if result.no_answer:
+        if result.null_score is not None and result.candidates:
+            why = (f"the null score P([CLS] start) &times; P([CLS] end) = {percent(result.null_score)} beats the "
+                   f"best span, &ldquo;{esc(result.candidates[0].answer)}&rdquo; at "
+                   f"{percent(result.candidates[0].score)}")
+        else:
+            why = "no span of the context could be scored"
+        headline = f'<p class="bv-qa-answer" data-testid="qa-answer"><b>No answer</b>: {why}.</p>'
+        lo, hi = _excerpt(result.context, 0, 0)
+        passage = esc(result.context[lo:hi])
+    else:
+        where = (f"window {result.window + 1} of {len(result.windows)}, " if len(result.windows) > 1 else "")
+        headline = (f'<p class="bv-qa-answer" data-testid="qa-answer"><b>Answer</b>: '
+                    f'<mark class="bv-qa-mark">{esc(result.answer)}</mark> '
+                    f"<span>score {percent(result.score)} ({where}characters {result.start}&ndash;{result.end})</span></p>")
+        lo, hi = _excerpt(result.context, result.start, result.end)
+        passage = (esc(result.context[lo:result.start]) + '<mark class="bv-qa-mark" data-testid="qa-highlight">'
+                   + esc(result.context[result.start:result.end]) + "</mark>" + esc(result.context[result.end:hi]))
+    cut = ""
+    if (lo, hi) != (0, len(result.context)):
+        cut = (f'<p class="bv-more">Showing characters {lo:,}&ndash;{hi:,} of {len(result.context):,} around the '
+               "answer.</p>")
+        passage = ("&hellip;" if lo else "") + passage + ("&hellip;" if hi < len(result.context) else "")
+    return (f'<div class="bv-qa">{headline}<p class="bv-qa-question"><b>Question</b>: {esc(result.question)}</p>'
+            f'{cut}<div class="bv-qa-passage" data-testid="qa-passage">{passage}</div></div>')
+
+
+def tokens_html(window: QaWindow, result: QaResult) -> str:
+    """The window's tokens as BERT read them, coloured by segment (question, context, special); the answer's
+    tokens outlined."""
+    answer = set()
+    if result.window == window.index and not result.no_answer:
+        best = result.candidates[0]
+        answer = set(range(best.token_start, best.token_end + 1))
+    css = {"question": "bv-a", "context": "bv-b", "special": "bv-special"}
+    chips = []
+    for i, (token, segment) in enumerate(zip(window.tokens, window.segments)):
+        outline = " bv-qa-in" if i in answer else ""
+        chips.append(f'<span class="bv-chip {css[segment]}{outline}" title="#{i} · {segment}">{esc(token)}'
+                     f"<small>{i}</small></span>")
+    legend = ('<div class="bv-legend"><span class="bv-chip bv-a">question</span><span class="bv-chip bv-b">'
+              'context</span><span class="bv-chip bv-special">special</span><span class="bv-chip bv-b bv-qa-in">'
+              "answer</span><span>Only context tokens can start or end an answer.</span></div>")
+    return f'<div class="bv-tokens" data-testid="qa-tokens">{legend}<div class="bv-chip-flow">{"".join(chips)}</div></div>'
+
+
+def logits_figure(window: QaWindow, result: QaResult) -> go.Figure:
+    """Start and end logits over the window's context tokens (two rows, one shared token axis), the chosen start
+    and end marked; long windows open on the answer and scroll with the range slider."""
+    positions = [i for i, segment in enumerate(window.segments) if segment == "context"]
+    labels = [f"{plot_text(window.tokens[i])} <sub>{i}</sub>" for i in positions]
+    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                           subplot_titles=("Start logits: where the answer begins",
+                                           "End logits: where the answer ends"))
+    for row, (values, colour, name) in enumerate(((window.start_logits, START_COLOUR, "start"),
+                                                  (window.end_logits, END_COLOUR, "end")), start=1):
+        figure.add_trace(go.Bar(
+            x=positions, y=[values[i] for i in positions], marker_color=colour, name=f"{name} logit",
+            customdata=[plot_text(window.tokens[i]) for i in positions],
+            hovertemplate=f"token #%{{x}} %{{customdata}}<br>{name} logit %{{y:.3f}}<extra></extra>"),
+            row=row, col=1)
+    chosen = not result.no_answer and result.window == window.index
+    if chosen:
+        best = result.candidates[0]
+        for row, index, values, colour in ((1, best.token_start, window.start_logits, START_COLOUR),
+                                           (2, best.token_end, window.end_logits, END_COLOUR)):
+            figure.add_trace(go.Scatter(
+                x=[index], y=[values[index]], mode="markers+text", text=["chosen " + ("start" if row == 1 else "end")],
+                textposition="middle right", marker={"symbol": "star", "size": 16, "color": "#111"},
+                name="chosen start" if row == 1 else "chosen end", hoverinfo="skip"), row=row, col=1)
+            figure.add_vrect(x0=best.token_start - 0.5, x1=best.token_end + 0.5, fillcolor="#ffd54a", opacity=0.35,
+                             line_width=0, row=row, col=1)
+    figure.update_xaxes(tickmode="array", tickvals=positions, ticktext=labels, tickangle=-60, row=2, col=1)
+    if len(positions) > VISIBLE_TOKENS:
+        centre = result.candidates[0].token_start if chosen else positions[0]
+        first = min(max(positions[0], centre - VISIBLE_TOKENS // 2), positions[-1] - VISIBLE_TOKENS + 1)
+        figure.update_xaxes(range=[first - 0.5, first + VISIBLE_TOKENS - 0.5], row=2, col=1)
+        figure.update_xaxes(rangeslider={"visible": True, "thickness": 0.06}, row=2, col=1)
+    title = f"{len(positions)} context tokens"
+    if len(result.windows) > 1:
+        title = f"Window {window.index + 1} of {len(result.windows)}: {title}"
+    if len(positions) > VISIBLE_TOKENS:
+        title += f" ({VISIBLE_TOKENS} shown; drag the slider below to scroll)"
+    figure.update_layout(height=520, margin={"l": 40, "r": 20, "t": 70, "b": 10}, showlegend=False, title=title,
+                         bargap=0.15)
+    return figure
+
+
+def candidates_table(result: QaResult) -> pd.DataFrame:
+    """The top-k spans (and the null answer when it is allowed): where each lies and how it scored."""
+    rows = [{"rank": rank, "answer": c.answer, "characters": f"{c.start}–{c.end}",
+             "window": ", ".join(str(w + 1) for w in c.windows), "tokens": f"{c.token_start}–{c.token_end}",
+             "start logit": round(c.start_logit, 4), "end logit": round(c.end_logit, 4), "score": round(c.score, 6)}
+            for rank, c in enumerate(result.candidates, start=1)]
+    if result.null_score is not None:
+        rows.append({"rank": "null", "answer": "(no answer: [CLS] as start and end)", "characters": "",
+                     "window": "lowest of all", "tokens": "0–0", "start logit": None, "end logit": None,
+                     "score": round(result.null_score, 6)})
+    columns = ["rank", "answer", "characters", "window", "tokens", "start logit", "end logit", "score"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def windows_html(result: QaResult) -> str:
+    """Which part of the context each window covers, as bars over the context's length, and the answer's place."""
+    length = max(1, len(result.context))
+    bars = []
+    for w in result.windows:
+        left, width = 100 * w.char_start / length, max(0.4, 100 * (w.char_end - w.char_start) / length)
+        holds = " bv-qa-win-answer" if w.index == result.window and not result.no_answer else ""
+        bars.append(f'<div class="bv-qa-win-row"><span>window {w.index + 1}</span><div class="bv-qa-win-track">'
+                    f'<div class="bv-qa-win{holds}" style="left:{left:.2f}%;width:{width:.2f}%" '
+                    f'title="characters {w.char_start}–{w.char_end}, best span {percent(w.best_score)}"></div></div>'
+                    f"<small>chars {w.char_start:,}&ndash;{w.char_end:,} · best span {percent(w.best_score)}</small>"
+                    "</div>")
+    if not result.no_answer:
+        at = 100 * result.start / length
+        bars.append(f'<div class="bv-qa-win-row"><span>answer</span><div class="bv-qa-win-track">'
+                    f'<div class="bv-qa-win-pin" style="left:{at:.2f}%"></div></div>'
+                    f"<small>character {result.start:,}</small></div>")
+    unread = ""
+    if result.total_windows > len(result.windows):
+        unread = (f"<p>{result.total_windows - len(result.windows)} more windows were not read; the bars cover "
+                  f"characters 0&ndash;{result.windows[-1].char_end:,} of {len(result.context):,}.</p>")
+    intro = (f"<p>{len(result.windows)} windows of {result.window_tokens} tokens (question included), "
+             f"consecutive windows sharing {result.stride} context tokens, scored in one batched forward.</p>")
+    return f'<div class="bv-qa-windows" data-testid="qa-windows">{intro}{unread}{"".join(bars)}</div>'
+
+
+def independent_argmax_html(result: QaResult) -> str:
+    """What the seed's argmax(start), argmax(end) recipe would return here, and why the span search differs."""
+    seed = result.independent_argmax
+    if seed is None:
+        return ""
+    window = result.windows[0]
+    verdict = "same answer" if seed.valid and seed.text.lower() == result.answer.lower() else seed.reason
+    return (f'<div class="bv-qa-seed" data-testid="qa-seed"><p>The seed text\'s recipe takes <code>argmax</code> of the '
+            f"start logits and of the end logits separately over all tokens: here token {seed.token_start} "
+            f"(<code>{esc(window.tokens[seed.token_start])}</code>) to token {seed.token_end} "
+            f"(<code>{esc(window.tokens[seed.token_end])}</code>), giving &ldquo;{esc(seed.text)}&rdquo; "
+            f"({esc(verdict)}). It also joins tokens back into text, so an uncased model answers in lower case; "
+            "the span search above keeps only context tokens, requires end &ge; start within the length limit, "
+            "and cuts the answer from your text by character offsets.</p></div>")

@@ -1,0 +1,121 @@
+"""Question-answering tab: the answer highlighted in its passage, start/end logit plots, candidates and windows."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import gradio as gr
+
+from bertviz_ui.registry import task_by_id
+from bertviz_ui.render.html import model_badge_html, notes_html
+from bertviz_ui.render.qa import (
+    answer_html,
+    candidates_table,
+    independent_argmax_html,
+    logits_figure,
+    tokens_html,
+    windows_html,
+)
+from bertviz_ui.tasks.qa import (
+    DEFAULT_MAX_ANSWER_TOKENS,
+    DEFAULT_TOP_K,
+    MAX_TOP_K,
+    MAX_WINDOWS,
+    QaResult,
+    answer_question,
+)
+from bertviz_ui.tasks.validation import check_whole_number
+from bertviz_ui.ui.components import raw_output
+from bertviz_ui.ui.context import AppContext
+from bertviz_ui.ui.errors import user_errors
+
+TASK = task_by_id("qa")
+
+# The seed text's passage and its three questions.
+EIFFEL = ("The Eiffel Tower is a wrought-iron lattice tower on the Champ de Mars in Paris, France.\n"
+          "It is named after the engineer Gustave Eiffel, whose company designed and built the tower.\n"
+          "Constructed from 1887 to 1889 as the entrance arch to the 1889 World's Fair, it was initially\n"
+          "criticized by some of France's leading artists and intellectuals but has become a global\n"
+          "cultural icon of France and one of the most recognisable structures in the world.")
+EXAMPLES = [
+    ["Where is the Eiffel Tower located?", EIFFEL],
+    ["Who designed the Eiffel Tower?", EIFFEL],
+    ["When was the Eiffel Tower built?", EIFFEL],
+]
+
+
+def _views(result: QaResult, window_number: Any) -> tuple:
+    """The plot and token chips of one window (1-based, as shown), from the kept result: no model run."""
+    number = check_whole_number(window_number, "Window", low=1, high=len(result.windows))
+    window = result.windows[number - 1]
+    return logits_figure(window, result), tokens_html(window, result)
+
+
+def run_qa(ctx: AppContext, model: str, question: str, context: str, max_answer_len: Any, top_k: Any,
+           handle_impossible: bool) -> tuple:
+    """Answer the question: every window in one forward, the span search over all of them."""
+    loaded = ctx.cache.load_for_task(TASK, model)
+    result = answer_question(question, context, model=loaded.model, tokenizer=loaded.tokenizer,
+                             max_answer_len=max_answer_len, top_k=top_k, handle_impossible=bool(handle_impossible),
+                             label=loaded.label, newly_initialized=loaded.newly_initialized)
+    header = model_badge_html(loaded.label, untrained=loaded.source.untrained) + notes_html(result.notes)
+    shown = (result.window if result.window is not None else 0) + 1
+    plot, chips = _views(result, shown)
+    window_control = gr.update(maximum=max(2, len(result.windows)), value=shown, visible=len(result.windows) > 1)
+    return (header, answer_html(result), plot, chips, candidates_table(result), windows_html(result),
+            independent_argmax_html(result), window_control, result.to_dict(), result)
+
+
+def show_window(result: QaResult | None, window_number: Any) -> tuple:
+    """Re-plot another window of the last result (kept on the server)."""
+    if result is None:
+        return gr.update(), gr.update()
+    return _views(result, window_number)
+
+
+def build(ctx: AppContext, tab: gr.Tab) -> None:
+    """Lay out the Question answering tab inside the current gr.Blocks context."""
+    choices = ctx.model_choices(TASK)
+    gr.Markdown(
+        "Extractive QA: the model reads `[CLS] question [SEP] context [SEP]` and gives **every context token** two "
+        "scores, how likely the answer **starts** there and how likely it **ends** there. The answer is the span "
+        "with the best P(start) × P(end), with end ≥ start and at most the maximum length, cut from your text by "
+        f"character offsets. Long contexts are read in overlapping windows (up to {MAX_WINDOWS}, one batched "
+        "forward)."
+    )
+    model = gr.Dropdown(choices, value=choices[0], label="Question-answering model (SQuAD)", allow_custom_value=True,
+                        elem_id="qa-model")
+    question = gr.Textbox(EXAMPLES[1][0], label="Question", elem_id="qa-question")
+    context = gr.Textbox(EIFFEL, label="Context", lines=6, max_lines=16, elem_id="qa-context")
+    with gr.Accordion("Examples (the seed text's three questions)", open=False):
+        gr.Examples(EXAMPLES, inputs=[question, context], label=None)
+    with gr.Row():
+        max_answer_len = gr.Slider(1, 64, value=DEFAULT_MAX_ANSWER_TOKENS, step=1, label="Maximum answer length "
+                                   "(tokens)", elem_id="qa-max-len")
+        top_k = gr.Slider(1, MAX_TOP_K, value=DEFAULT_TOP_K, step=1, label="Candidates to list", elem_id="qa-top-k")
+        handle_impossible = gr.Checkbox(False, label="Allow \"no answer\" (models trained on SQuAD 2.0)",
+                                        info="The answer is empty when [CLS] as start and end outscores every span.",
+                                        elem_id="qa-impossible")
+    button = gr.Button("Answer", variant="primary", elem_id="qa-run")
+    header = gr.HTML(padding=False, elem_id="qa-header")
+    answer = gr.HTML(padding=False, elem_id="qa-view")
+    window = gr.Slider(1, 2, value=1, step=1, label="Window to plot", visible=False, elem_id="qa-window")
+    plot = gr.Plot(label="Start and end logits", elem_id="qa-plot")
+    candidates = gr.Dataframe(label="Top candidate spans", interactive=False, wrap=True, elem_id="qa-candidates",
+                              column_widths=["7%", "37%", "10%", "8%", "9%", "10%", "10%", "9%"])
+    with gr.Accordion("Tokens as the model read them", open=False):
+        chips = gr.HTML(padding=False, elem_id="qa-tokens")
+    with gr.Accordion("Windows of the context", open=False):
+        windows = gr.HTML(padding=False, elem_id="qa-windows")
+    with gr.Accordion("Why not argmax(start), argmax(end)?", open=False):
+        seed = gr.HTML(padding=False, elem_id="qa-seed")
+    raw = raw_output("qa-json")
+    result_state = gr.State(None)  # the result stays on the server; the window slider re-plots from it
+
+    handler = user_errors("answering")(functools.partial(run_qa, ctx))
+    button.click(handler, [model, question, context, max_answer_len, top_k, handle_impossible],
+                 [header, answer, plot, chips, candidates, windows, seed, window, raw, result_state],
+                 api_name="qa", concurrency_id="qa")
+    window.input(user_errors("showing a window")(show_window), [result_state, window], [plot, chips],
+                   api_visibility="private", queue=False)
