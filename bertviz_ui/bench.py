@@ -28,6 +28,9 @@ from bertviz_ui.models.sources import SENTIMENT_LABELS, ModelSource
 from bertviz_ui.registry import OFFLINE_MODEL_ID, Head
 from bertviz_ui.seed import SEED_REVIEWS
 from bertviz_ui.tasks.fill_mask import predict_masks
+from bertviz_ui.tasks.modeling import model_max_length
+from bertviz_ui.tasks.qa import WINDOW_TOKENS as QA_WINDOW_TOKENS
+from bertviz_ui.tasks.qa import answer_question, window_stride
 from bertviz_ui.tasks.sentiment import BATCH_SIZE as SENTIMENT_BATCH_SIZE
 from bertviz_ui.tasks.sentiment import classify
 from bertviz_ui.tasks.tokenizer import tokenize
@@ -41,6 +44,11 @@ DEFAULT_MLM_MODEL = RANDOM_BERT_BASE
 # Likewise the sentiment case's classifier: distilbert-base-sized (the tab's default model is a DistilBERT).
 RANDOM_DISTILBERT_BASE = "random:distilbert-base"
 DEFAULT_CLASSIFIER_MODEL = RANDOM_DISTILBERT_BASE
+# And the qa case's extractive QA model: distilbert-base-sized, like the tab's fast distilled-SQuAD choice.
+RANDOM_DISTILBERT_QA = "random:distilbert-base-qa"
+DEFAULT_QA_MODEL = RANDOM_DISTILBERT_QA
+QA_WINDOWS = 8
+QA_QUESTION = "Which cities do researchers fine-tune such encoders in?"
 FILL_MASK_TOP_K = 5
 # 16 tokens with [CLS] and [SEP] in the uncased vocabulary; "[MASK]" becomes the checkpoint's own mask token.
 MASK_SENTENCE = "The cat sat on the [MASK] and looked out of the open window."
@@ -312,10 +320,31 @@ def random_distilbert_base(cache: ModelCache, *, config: Any = None) -> LoadedMo
                          built_with=built_with)
 
 
+def random_distilbert_qa(cache: ModelCache, *, config: Any = None) -> LoadedModel:
+    """A distilbert-base-sized extractive QA model with random weights, built in memory, as random_bert_base.
+
+    Args:
+        cache: gives the device and dtype, and the uncased tokenizer.
+        config: a DistilBertConfig (default ``DistilBertConfig()``: 6 layers, hidden 768, the shape of the tab's
+            distilbert-base-cased-distilled-squad).
+
+    Returns:
+        LoadedModel with Head.QUESTION_ANSWERING, in eval mode; nothing is reported as newly initialized, so
+        answer_question accepts its (random) span head.
+    """
+    import transformers
+
+    return _random_model(cache, ref=RANDOM_DISTILBERT_QA, head=Head.QUESTION_ANSWERING,
+                         architecture=transformers.DistilBertForQuestionAnswering,
+                         config=config if config is not None else transformers.DistilBertConfig(),
+                         built_with="DistilBertConfig()" if config is None else "a custom DistilBertConfig")
+
+
 # The refs that build a model in memory instead of loading one, with the one head each has.
 RANDOM_MODELS: Mapping[str, tuple[Head, Callable[[ModelCache], LoadedModel]]] = {
     RANDOM_BERT_BASE: (Head.MASKED_LM, random_bert_base),
     RANDOM_DISTILBERT_BASE: (Head.SEQUENCE_CLASSIFICATION, random_distilbert_base),
+    RANDOM_DISTILBERT_QA: (Head.QUESTION_ANSWERING, random_distilbert_qa),
 }
 
 
@@ -458,6 +487,41 @@ def _sentiment_pipeline(models: Models, sample: Sample) -> Any:
         return pipe(sample.text.splitlines())
 
 
+def qa_samples(models: Models) -> tuple[Sample, ...]:
+    """QA_QUESTION and a context of filler prose that the tab reads as exactly QA_WINDOWS windows."""
+    loaded = models[Head.QUESTION_ANSWERING]
+    tokenizer = loaded.tokenizer
+    window = min(model_max_length(tokenizer, loaded.model), QA_WINDOW_TOKENS)
+    specials = tokenizer.num_special_tokens_to_add(pair=True)
+    question = len(tokenizer(QA_QUESTION, add_special_tokens=False)["input_ids"])
+    room = window - question - specials
+    step = room - window_stride(window, question, specials)
+    # The last window is full: QA_WINDOWS windows of ``window`` tokens, every one the same length.
+    context = text_of_tokens(tokenizer, room + (QA_WINDOWS - 1) * step + 2)
+    return (Sample(f"{QA_WINDOWS} windows", QA_QUESTION, context),)
+
+
+def qa_window_tokens(tokenizer: Any, sample: Sample) -> int:
+    """The tokens the model reads for a QA sample: every window's, question and specials included."""
+    question = len(tokenizer(sample.text, add_special_tokens=False)["input_ids"])
+    stride = window_stride(QA_WINDOW_TOKENS, question, tokenizer.num_special_tokens_to_add(pair=True))
+    encoding = tokenizer(sample.text, sample.text_pair, truncation="only_second", max_length=QA_WINDOW_TOKENS,
+                         return_overflowing_tokens=True, stride=stride)
+    return sum(len(ids) for ids in encoding["input_ids"])
+
+
+def _qa_batched(models: Models, sample: Sample) -> Any:
+    loaded = models[Head.QUESTION_ANSWERING]
+    return answer_question(sample.text, sample.text_pair, model=loaded.model, tokenizer=loaded.tokenizer,
+                           newly_initialized=loaded.newly_initialized)
+
+
+def _qa_one_window_per_call(models: Models, sample: Sample) -> Any:
+    loaded = models[Head.QUESTION_ANSWERING]
+    return answer_question(sample.text, sample.text_pair, model=loaded.model, tokenizer=loaded.tokenizer,
+                           newly_initialized=loaded.newly_initialized, window_batch=1)
+
+
 CASES: tuple[BenchCase, ...] = (
     BenchCase(
         name="tokenizer",
@@ -519,6 +583,27 @@ CASES: tuple[BenchCase, ...] = (
         load=load_one_head(Head.SEQUENCE_CLASSIFICATION),
         speedup=True,
         count_tokens=line_tokens,
+    ),
+    BenchCase(
+        name="qa",
+        run_task=_qa_batched,
+        run_baseline=_qa_one_window_per_call,
+        heads=(Head.QUESTION_ANSWERING,),
+        task_label=f"{QA_WINDOWS} windows batched",
+        baseline_label=f"{QA_WINDOWS} sequential calls",
+        make_samples=qa_samples,
+        note=f"{QA_WINDOWS} windows batched = bertviz_ui.tasks.qa.answer_question(question, context) on a context "
+             f"that fills exactly {QA_WINDOWS} windows of {QA_WINDOW_TOKENS} tokens: one forward of all "
+             f"{QA_WINDOWS}; {QA_WINDOWS} sequential calls = the same with window_batch=1, one forward per window. "
+             "Both give the same answer and candidates (the tab's whole result, no rendering); the tokens column "
+             "counts every window's tokens. Both run under torch.inference_mode() and are warmed up. "
+             f"Default model {RANDOM_DISTILBERT_QA}: DistilBertForQuestionAnswering(DistilBertConfig()) built in "
+             f"memory with torch.manual_seed({RANDOM_SEED}) (distilbert-base size, random weights: timing only), "
+             f"with the bert-base-uncased tokenizer of {OFFLINE_MODEL_ID}; --qa-model changes it.",
+        ref=DEFAULT_QA_MODEL,
+        load=load_one_head(Head.QUESTION_ANSWERING),
+        speedup=True,
+        count_tokens=qa_window_tokens,
     ),
 )
 
@@ -882,6 +967,11 @@ def _parser() -> argparse.ArgumentParser:
                              "DistilBertForSequenceClassification built in memory with random weights, distilbert-base "
                              "size) or a checkpoint with a trained sequence-classification head (Hub id, local "
                              "directory, tiny:sequence_classification).")
+    parser.add_argument("--qa-model", default=DEFAULT_QA_MODEL, metavar="REF",
+                        help=f"the qa case's extractive QA model: {RANDOM_DISTILBERT_QA} (default; "
+                             "DistilBertForQuestionAnswering built in memory with random weights, distilbert-base "
+                             "size) or a checkpoint with a trained span head (Hub id, local directory, "
+                             "tiny:question_answering).")
     parser.add_argument("--repeats", type=_positive_int, default=DEFAULT_REPEATS, metavar="N",
                         help=f"measurements per variant; medians are reported (default {DEFAULT_REPEATS}).")
     parser.add_argument("--threads", type=_positive_int, default=None, metavar="N",
@@ -912,7 +1002,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(error))
     if args.threads:
         torch.set_num_threads(args.threads)
-    refs = {"fill_mask": args.mlm_model, "sentiment": args.classifier_model}
+    refs = {"fill_mask": args.mlm_model, "sentiment": args.classifier_model, "qa": args.qa_model}
     try:
         cache = build_cache(load_settings((), os.environ))
         machine = machine_info(cache)

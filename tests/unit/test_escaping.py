@@ -13,6 +13,7 @@ from bertviz_ui.models.cache import CacheEntryInfo, CacheReport
 from bertviz_ui.render import fill_mask as fill_mask_render
 from bertviz_ui.render import ner as ner_render
 from bertviz_ui.render import nsp as nsp_render
+from bertviz_ui.render import qa as qa_render
 from bertviz_ui.render import sentiment as sentiment_render
 from bertviz_ui.render import zero_shot as zero_shot_render
 from bertviz_ui.render.html import model_badge_html, notes_html
@@ -20,6 +21,7 @@ from bertviz_ui.render.models import cache_summary_html
 from bertviz_ui.tasks.fill_mask import FillMaskResult, LabToken, MaskingLabResult, MaskPrediction, Prediction
 from bertviz_ui.tasks.ner import Entity
 from bertviz_ui.tasks.nsp import NspResult, PairScore, ParagraphNsp
+from bertviz_ui.tasks.qa import Candidate, IndependentArgmax, QaResult, QaWindow
 from bertviz_ui.tasks.sentiment import Attribution, HeadInside, TokenScore
 from bertviz_ui.tasks.zero_shot import LabelScore, ZeroShotResult
 
@@ -74,6 +76,21 @@ def _zero_shot(multi_label: bool, method: str = "nli") -> ZeroShotResult:
                           seconds=0.01, notes=(XSS,))
 
 
+def _qa(no_answer: bool = False) -> QaResult:
+    window = QaWindow(index=0, tokens=("[CLS]", XSS, "[SEP]", XSS, "[SEP]"),
+                      segments=("special", "question", "special", "context", "special"),
+                      offsets=((0, 0), (0, 5), (0, 0), (0, len(XSS)), (0, 0)), start_logits=(0.0, 0.0, 0.0, 3.0, 0.0),
+                      end_logits=(0.0, 0.0, 0.0, 3.0, 0.0), char_start=0, char_end=len(XSS), null_score=0.1,
+                      best_score=0.8)
+    candidate = Candidate(answer=XSS, start=0, end=len(XSS), score=0.8, window=0, token_start=3, token_end=3,
+                          start_logit=3.0, end_logit=3.0, windows=(0,))
+    return QaResult(model=XSS, question=XSS, context=XSS, answer="" if no_answer else XSS, start=0,
+                    end=0 if no_answer else len(XSS), score=0.8, no_answer=no_answer, null_score=0.9 if no_answer else None,
+                    window=None if no_answer else 0, candidates=(candidate,), windows=(window,), total_windows=1,
+                    window_tokens=384, stride=128, max_answer_len=15, handle_impossible=no_answer,
+                    independent_argmax=IndependentArgmax(1, 3, XSS, False, XSS), forward_passes=1, notes=(XSS,))
+
+
 RENDERERS = {
     "model badge": lambda: model_badge_html(XSS, untrained=True),
     "notes": lambda: notes_html([XSS]),
@@ -91,6 +108,10 @@ RENDERERS = {
     "zero-shot single-label": lambda: zero_shot_render.explanation_html(_zero_shot(False)),
     "zero-shot multi-label": lambda: zero_shot_render.explanation_html(_zero_shot(True)),
     "zero-shot similarity": lambda: zero_shot_render.explanation_html(_zero_shot(False, "embedding similarity")),
+    "QA answer": lambda: qa_render.answer_html(_qa()),
+    "QA no answer": lambda: qa_render.answer_html(_qa(no_answer=True)),
+    "QA tokens": lambda: qa_render.tokens_html(_qa().windows[0], _qa()),
+    "QA argmax recipe": lambda: qa_render.independent_argmax_html(_qa()),
 }
 
 
@@ -104,3 +125,13 @@ def test_paragraph_summary_shows_counts_only():
         model=XSS, sentences=(XSS, XSS), pairs=(PairScore(0, 1, True, 0.9, 0.1),), seed=0, accuracy=1.0))
     assert_escaped(html, shown=False)
     assert "2 sentences, 1 pairs" in html
+
+
+def test_qa_windows_show_numbers_only():
+    assert_escaped(qa_render.windows_html(_qa()), shown=False)
+
+
+def test_qa_plot_labels_show_markup_as_typed():
+    figure = qa_render.logits_figure(_qa().windows[0], _qa())
+    ticks = figure.layout.xaxis2.ticktext
+    assert ticks and all("<img" not in t and "&lt;img" in t for t in ticks)
