@@ -11,6 +11,7 @@ from typing import Any
 import gradio as gr
 
 from bertviz_ui.errors import BertvizError
+from bertviz_ui.models.zerogpu import gpu_work
 
 log = logging.getLogger("bertviz_ui")
 
@@ -40,5 +41,15 @@ def user_errors(action: str) -> Callable[[Callable[..., Any]], Callable[..., Any
                                "try other input or another model.", print_exception=False) from None
 
         return wrapper
+
+    return decorate
+
+
+def model_work(action: str, duration: int = 60) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """user_errors for a handler that runs a model; on a ZeroGPU Space its work also gets a GPU (spaces.GPU) for at
+    most ``duration`` seconds. Elsewhere it is user_errors alone."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        return user_errors(action)(gpu_work(duration)(fn))
 
     return decorate

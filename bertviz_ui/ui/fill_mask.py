@@ -34,7 +34,7 @@ from bertviz_ui.tasks.fill_mask import (
 from bertviz_ui.tasks.validation import check_whole_number
 from bertviz_ui.ui.components import raw_output
 from bertviz_ui.ui.context import AppContext
-from bertviz_ui.ui.errors import user_errors
+from bertviz_ui.ui.errors import model_work, user_errors
 
 TASK = task_by_id("fill_mask")
 
@@ -176,8 +176,8 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
             lab_view = gr.HTML(padding=False, elem_id="lab-view")
             lab_raw = gr.JSON(visible=False)
 
-    fill = user_errors("predicting masked words")(functools.partial(run_fill_mask, ctx))
-    analyse = user_errors("analysing the mask")(functools.partial(run_analysis, ctx))
+    fill = model_work("predicting masked words")(functools.partial(run_fill_mask, ctx))
+    analyse = model_work("analysing the mask")(functools.partial(run_analysis, ctx))
     event = button.click(fill, [model, text, top_k], [header, bars, iterative, raw], api_name="fill_mask",
                          concurrency_id="fill_mask")
     event.success(analyse, [model, text, mask_number, top_k], [context_plot, left_text, layers_plot, layers_df],
@@ -189,10 +189,10 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     for trigger in (sentence.change, tab.select):
         trigger(words_for, [model, sentence], [words], api_visibility="private", concurrency_id="fill_mask",
                 trigger_mode="always_last")
-    clicked = user_errors("predicting the masked word")(functools.partial(run_click_to_mask, ctx))
+    clicked = model_work("predicting the masked word")(functools.partial(run_click_to_mask, ctx))
     words.input(clicked, [model, sentence, words, top_k], [click_header, click_plot], api_visibility="private",
                  concurrency_id="fill_mask")
 
-    lab = user_errors("drawing the masking")(functools.partial(run_masking_lab, ctx))
+    lab = model_work("drawing the masking")(functools.partial(run_masking_lab, ctx))
     lab_button.click(lab, [model, lab_sentence, seed, rate], [lab_view, lab_raw], api_name="masking_lab",
                      concurrency_id="fill_mask")

@@ -23,7 +23,7 @@ from bertviz_ui.tasks.ner import (
 from bertviz_ui.tasks.validation import check_text
 from bertviz_ui.ui.components import raw_output
 from bertviz_ui.ui.context import AppContext
-from bertviz_ui.ui.errors import user_errors
+from bertviz_ui.ui.errors import model_work, user_errors
 
 TASK = task_by_id("ner")
 
@@ -130,7 +130,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
         spacy_button = gr.Button("Run spaCy on the same text", elem_id="ner-spacy-run")
         spacy_view = gr.HTML(padding=False, elem_id="ner-spacy")
 
-    ner = user_errors("finding entities")(functools.partial(run_ner, ctx))
+    ner = model_work("finding entities")(functools.partial(run_ner, ctx))
     button.click(ner, [model, text, strategy], [header, view, entities, tokens, types, raw, result_state],
                  api_name="ner", concurrency_id="ner")
     refilter = user_errors("filtering entities")(_filter)

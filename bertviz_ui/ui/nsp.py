@@ -13,7 +13,7 @@ from bertviz_ui.render.nsp import nsp_figure, paragraph_summary_html, paragraph_
 from bertviz_ui.tasks.nsp import MAX_SENTENCES, predict_next_sentence, score_paragraph
 from bertviz_ui.ui.components import raw_output
 from bertviz_ui.ui.context import AppContext
-from bertviz_ui.ui.errors import user_errors
+from bertviz_ui.ui.errors import model_work
 
 TASK = task_by_id("nsp")
 
@@ -75,9 +75,9 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
         paragraph_df = gr.Dataframe(interactive=False, wrap=True, label="Pairs", elem_id="nsp-paragraph-table")
         paragraph_raw = gr.JSON(visible=False)
 
-    predict = user_errors("predicting the next sentence")(functools.partial(run_nsp, ctx))
+    predict = model_work("predicting the next sentence")(functools.partial(run_nsp, ctx))
     button.click(predict, [model, sentence_a, sentence_b], [header, bars, raw], api_name="nsp",
                  concurrency_id="nsp")
-    score = user_errors("scoring the paragraph")(functools.partial(run_paragraph, ctx))
+    score = model_work("scoring the paragraph")(functools.partial(run_paragraph, ctx))
     paragraph_button.click(score, [model, paragraph, seed], [paragraph_summary, paragraph_df, paragraph_raw],
                            api_name="nsp_paragraph", concurrency_id="nsp")

@@ -28,7 +28,7 @@ from bertviz_ui.tasks.qa import (
 from bertviz_ui.tasks.validation import check_whole_number
 from bertviz_ui.ui.components import raw_output
 from bertviz_ui.ui.context import AppContext
-from bertviz_ui.ui.errors import user_errors
+from bertviz_ui.ui.errors import model_work, user_errors
 
 TASK = task_by_id("qa")
 
@@ -113,7 +113,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     raw = raw_output("qa-json")
     result_state = gr.State(None)  # the result stays on the server; the window slider re-plots from it
 
-    handler = user_errors("answering")(functools.partial(run_qa, ctx))
+    handler = model_work("answering")(functools.partial(run_qa, ctx))
     button.click(handler, [model, question, context, max_answer_len, top_k, handle_impossible],
                  [header, answer, plot, chips, candidates, windows, seed, window, raw, result_state],
                  api_name="qa", concurrency_id="qa")

@@ -31,7 +31,7 @@ from bertviz_ui.tasks.sentiment import (
 from bertviz_ui.tasks.validation import check_whole_number
 from bertviz_ui.ui.components import raw_output
 from bertviz_ui.ui.context import AppContext
-from bertviz_ui.ui.errors import user_errors
+from bertviz_ui.ui.errors import model_work
 
 TASK = task_by_id("sentiment")
 
@@ -113,12 +113,12 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
         head = gr.HTML(padding=False, elem_id="sentiment-head")
     explain_raw = gr.JSON(visible=False)
 
-    classify_handler = user_errors("classifying")(functools.partial(run_sentiment, ctx))
+    classify_handler = model_work("classifying")(functools.partial(run_sentiment, ctx))
     button.click(classify_handler, [model, text], [header, bars, table, target, raw], api_name="sentiment",
                  concurrency_id="sentiment")
     method.change(lambda chosen: gr.update(interactive=chosen == "integrated_gradients"), method, steps,
                   api_visibility="private", queue=False)
-    explain_handler = user_errors("explaining")(functools.partial(run_explain, ctx))
+    explain_handler = model_work("explaining")(functools.partial(run_explain, ctx))
     explain_button.click(explain_handler, [model, text, line, target, method, steps],
                          [heatmap, attribution_plot, cost, head, explain_raw], api_name="sentiment_explain",
                          concurrency_id="sentiment")

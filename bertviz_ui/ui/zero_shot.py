@@ -19,7 +19,7 @@ from bertviz_ui.tasks.zero_shot import (
 )
 from bertviz_ui.ui.components import raw_output
 from bertviz_ui.ui.context import AppContext
-from bertviz_ui.ui.errors import user_errors
+from bertviz_ui.ui.errors import model_work
 
 TASK = task_by_id("zero_shot")
 
@@ -80,6 +80,6 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
 
     method.change(lambda chosen: gr.update(interactive=chosen == METHOD_NLI), method, model,
                   api_visibility="private", queue=False)
-    handler = user_errors("classifying")(functools.partial(run_zero_shot, ctx))
+    handler = model_work("classifying")(functools.partial(run_zero_shot, ctx))
     button.click(handler, [model, method, text, labels, template, multi_label], [header, bars, table, raw],
                  api_name="zero_shot", concurrency_id="zero_shot")
