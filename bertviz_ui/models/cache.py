@@ -206,6 +206,35 @@ class ModelCache:
             offline = self.load(OFFLINE_MODEL_ID, task.head, attentions=attentions)
             return dataclasses.replace(offline, fallback_from=ref.strip())
 
+    def load_config(self, ref: str) -> Any:
+        """Only the model's configuration (config.json, a few kB), never its weights; nothing is cached here.
+
+        Args:
+            ref: Hub id, local directory, ``tiny:<head>`` or the offline model's id.
+
+        Returns:
+            A transformers PretrainedConfig. Raises BadInput for a malformed reference, HubUnreachable when
+            the config is not on this machine and the Hub can't be reached, ModelUnavailable otherwise.
+        """
+        import transformers
+
+        source = resolve(ref, self.cache_dir)
+        online = self._probe.reachable()
+        kwargs = {"local_files_only": True} if source.kind == "hub" and not online else {}
+        try:
+            return transformers.AutoConfig.from_pretrained(source.location, **kwargs)
+        except (OSError, ValueError, KeyError) as error:
+            if source.kind == "hub" and not online:
+                raise HubUnreachable(f"The configuration of {source.ref} is not on this machine and the Hub can't "
+                                     "be reached.") from error
+            raise ModelUnavailable(f"No configuration could be read for {source.ref} ({_first_line(error)}).") \
+                from error
+
+    def held(self) -> tuple[LoadedModel, ...]:
+        """The models loaded now (not tokenizers alone), most recently used first; loads nothing."""
+        with self._lock:
+            return tuple(e.loaded for e in reversed(self._entries.values()) if e.loaded.model is not None)
+
     def report(self) -> CacheReport:
         """A snapshot for the Models panel."""
         with self._lock:

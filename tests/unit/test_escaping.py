@@ -7,6 +7,8 @@ strings a model's config or vocabulary supplies, which a crafted checkpoint cont
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from bertviz_ui.models.cache import CacheEntryInfo, CacheReport
@@ -113,6 +115,45 @@ RENDERERS = {
     "QA tokens": lambda: qa_render.tokens_html(_qa().windows[0], _qa()),
     "QA argmax recipe": lambda: qa_render.independent_argmax_html(_qa()),
 }
+
+
+def _encoder_run():
+    import numpy as np
+
+    from bertviz_ui.tasks.attention import EncoderRun, _summaries
+
+    tokens = ("[CLS]", XSS, "[SEP]")
+    kinds = ("cls", "word", "sep")
+    attentions = np.full((1, 1, 3, 3), 1 / 3, dtype=np.float32)
+    return EncoderRun(model=XSS, model_type="bert", text=XSS, text_pair="", tokens=tokens, token_ids=(101, 1, 102),
+                      segments=(0, 0, 0), word_ids=(None, 0, None), kinds=kinds, attentions=attentions,
+                      hidden_states=np.ones((2, 3, 4), dtype=np.float32), embedding_parts=None,
+                      summaries=_summaries(attentions, kinds), total_tokens=3, notes=(XSS,), seconds=0.01)
+
+
+def _inside_renderers() -> dict:
+    from bertviz_ui.render import attention as attention_render
+    from bertviz_ui.render import embeddings as embeddings_render
+    from bertviz_ui.render import parameters as parameters_render
+    from bertviz_ui.tasks.attention import attention_view
+    from bertviz_ui.tasks.embeddings import embeddings_view
+    from bertviz_ui.tasks.parameters import Comparison, ModuleCount, ParameterCount, seed_check
+
+    count = ParameterCount(model=XSS, architecture=XSS, head=XSS, modules=(ModuleCount(XSS, XSS, 1, 1),), total=1,
+                           trainable=1, encoder=0, notes=(XSS,))
+    view = attention_view(_encoder_run(), 0, None)
+    return {
+        "attention run header": lambda: attention_render.run_header_html(_encoder_run(), untrained=True),
+        "attention view notes": lambda: attention_render.view_notes_html(dataclasses.replace(view, notes=(XSS,))),
+        "embeddings check": lambda: embeddings_render.embeddings_header_html(
+            dataclasses.replace(embeddings_view(_encoder_run(), 1), notes=(XSS,))),
+        "parameter summary": lambda: parameters_render.count_summary_html(count),
+        "seed check": lambda: parameters_render.seed_check_html(dataclasses.replace(seed_check(), notes=(XSS,))),
+        "comparison notes": lambda: parameters_render.comparison_html(Comparison((), XSS, 1, (XSS,))),
+    }
+
+
+RENDERERS.update(_inside_renderers())
 
 
 @pytest.mark.parametrize("name", sorted(RENDERERS))

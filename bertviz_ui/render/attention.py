@@ -1,0 +1,258 @@
+"""Attention rendering: head view (weighted lines), model view (layers x heads grid), a large heatmap, head summaries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+from plotly.subplots import make_subplots
+
+from bertviz_ui.render.html import esc, model_badge_html, notes_html, plot_text
+from bertviz_ui.tasks.attention import (
+    HEAD_VIEW_TOKENS,
+    HEATMAP_TOKENS,
+    MODEL_VIEW_TOKENS,
+    AttentionView,
+    EncoderRun,
+    HeadSummaries,
+)
+
+HEAD_COLOURS = qualitative.Dark24
+# Weight bins of the head view: lines of a bin share one trace (opacity and width grow with the weight).
+BINS = ((0.02, 0.1, 0.18, 1.0), (0.1, 0.25, 0.35, 1.6), (0.25, 0.5, 0.6, 2.4), (0.5, 1.01, 0.95, 3.4))
+MIN_LINE_WEIGHT = BINS[0][0]
+HOVER_CELL_LIMIT = 200_000
+
+
+def head_colour(head: int) -> str:
+    """The colour of ``head`` in every attention figure."""
+    return HEAD_COLOURS[head % len(HEAD_COLOURS)]
+
+
+def token_label(tokens: Sequence[str], index: int) -> str:
+    """A token for a plotly label, with its position (the same word can appear twice)."""
+    return plot_text(f"{tokens[index]} ·{index}")
+
+
+def _caption(view: AttentionView, cap: int) -> str:
+    heads = ("all heads" if len(view.heads_shown) == view.heads
+             else "heads " + ", ".join(str(h) for h in view.heads_shown))
+    cut = ""
+    if len(view.rows) > cap or len(view.cols) > cap:
+        cut = f" (first {cap} of {max(len(view.rows), len(view.cols))} tokens drawn)"
+    return f"layer {view.layer}, {heads}{cut}"
+
+
+def head_view_figure(view: AttentionView, *, cap: int = HEAD_VIEW_TOKENS) -> go.Figure:
+    """BertViz's head view: tokens on the left attend to tokens on the right, one colour per head.
+
+    Lines whose weight is below 2% are left out; opacity and width grow with the weight. With ``view.token`` set,
+    only that token's lines are drawn.
+
+    Args:
+        view: one layer's attention after the filters.
+        cap: draw at most this many rows and columns.
+    """
+    rows, cols = view.rows[:cap], view.cols[:cap]
+    figure = go.Figure()
+    y_row = {r: -k for k, r in enumerate(rows)}
+    y_col = {c: -k for k, c in enumerate(cols)}
+    for h_index, head in enumerate(view.heads_shown):
+        weights = view.weights[h_index, :len(rows), :len(cols)]
+        first = True
+        for low, high, opacity, width in BINS:
+            xs: list[float | None] = []
+            ys: list[float | None] = []
+            for i, row in enumerate(rows):
+                if view.token is not None and row != view.token:
+                    continue
+                for j in np.flatnonzero((weights[i] >= low) & (weights[i] < high)):
+                    xs += [0.0, 1.0, None]
+                    ys += [y_row[row], y_col[cols[j]], None]
+            if not xs:
+                continue
+            figure.add_trace(go.Scatter(x=xs, y=ys, mode="lines", hoverinfo="skip", legendgroup=f"h{head}",
+                                        showlegend=first, name=f"head {head}", opacity=opacity,
+                                        line={"color": head_colour(head), "width": width}))
+            first = False
+    mean = view.mean_weights()[:len(rows), :len(cols)]
+    hover = []
+    for i, row in enumerate(rows):
+        best = np.argsort(-mean[i])[:3]
+        hover.append("<br>".join(f"{plot_text(view.tokens[cols[j]])}: {mean[i, j]:.3f}" for j in best))
+    selected = [view.token == r for r in rows]
+    figure.add_trace(go.Scatter(
+        x=[0.0] * len(rows), y=[y_row[r] for r in rows], mode="text", showlegend=False,
+        text=[token_label(view.tokens, r) for r in rows], textposition="middle left",
+        textfont={"color": ["#c0392b" if s else "#222" for s in selected], "size": 12},
+        customdata=hover, hovertemplate="%{text} attends to<br>%{customdata}<extra>mean of heads shown</extra>"))
+    figure.add_trace(go.Scatter(
+        x=[1.0] * len(cols), y=[y_col[c] for c in cols], mode="text", showlegend=False, hoverinfo="skip",
+        text=[token_label(view.tokens, c) for c in cols], textposition="middle right",
+        textfont={"size": 12, "color": "#222"}))
+    height = max(260, 22 * max(len(rows), len(cols)) + 110)
+    figure.update_layout(
+        height=height, margin={"l": 10, "r": 10, "t": 50, "b": 10}, plot_bgcolor="white",
+        title=f"Head view: {_caption(view, cap)}",
+        xaxis={"range": [-0.75, 1.75], "visible": False, "fixedrange": True},
+        yaxis={"range": [-max(len(rows), len(cols)) + 0.5, 0.8], "visible": False, "fixedrange": True},
+        legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0, "font": {"size": 11}},
+    )
+    return figure
+
+
+def _tiles(views: Sequence[AttentionView], cap: int) -> tuple[np.ndarray, list[int], list[int]]:
+    rows, cols = list(views[0].rows[:cap]), list(views[0].cols[:cap])
+    layers, heads = len(views), views[0].weights.shape[0]
+    grid = np.full((layers * (len(rows) + 1) - 1, heads * (len(cols) + 1) - 1), np.nan)
+    for layer, view in enumerate(views):
+        for head in range(heads):
+            top, left = layer * (len(rows) + 1), head * (len(cols) + 1)
+            grid[top:top + len(rows), left:left + len(cols)] = view.weights[head, :len(rows), :len(cols)]
+    return grid, rows, cols
+
+
+def model_view_figure(views: Sequence[AttentionView], *, layer: int | None = None, head: int | None = None,
+                      cap: int = MODEL_VIEW_TOKENS) -> go.Figure:
+    """BertViz's model view: a small heatmap per layer (rows) and head (columns), from the top-left layer 0 head 0.
+
+    Args:
+        views: one AttentionView per layer, every head, the same filters.
+        layer, head: the tile to outline (the one shown large).
+        cap: tokens per tile.
+    """
+    grid, rows, cols = _tiles(views, cap)
+    tokens = views[0].tokens
+    heads = views[0].weights.shape[0]
+    width_r, width_c = len(rows) + 1, len(cols) + 1
+    text = None
+    if grid.size <= HOVER_CELL_LIMIT:
+        text = np.full(grid.shape, "", dtype=object)
+        for li in range(len(views)):
+            for hi in range(heads):
+                for i, r in enumerate(rows):
+                    for j, c in enumerate(cols):
+                        text[li * width_r + i, hi * width_c + j] = (
+                            f"layer {li} head {hi}<br>{plot_text(tokens[r])} → {plot_text(tokens[c])}")
+    figure = go.Figure(go.Heatmap(
+        z=grid, colorscale="Blues", zmin=0, zmax=float(np.nanmax(grid)) if np.isfinite(grid).any() else 1,
+        showscale=False, text=text, hovertemplate="%{text}: %{z:.3f}<extra></extra>" if text is not None else None,
+        hoverinfo=None if text is not None else "skip", xgap=0, ygap=0))
+    if layer is not None and head is not None:
+        figure.add_shape(type="rect", x0=head * width_c - 0.5, x1=head * width_c + len(cols) - 0.5,
+                         y0=layer * width_r - 0.5, y1=layer * width_r + len(rows) - 0.5,
+                         line={"color": "#c0392b", "width": 2})
+    cut = f" (first {cap} tokens per tile)" if len(views[0].rows) > cap or len(views[0].cols) > cap else ""
+    tile = 44 if heads <= 12 else 34
+    figure.update_layout(
+        height=max(300, tile * len(views) + 90), margin={"l": 60, "r": 10, "t": 60, "b": 10},
+        title=f"Model view: {len(views)} layers x {heads} heads{cut}", plot_bgcolor="white",
+        xaxis={"tickvals": [h * width_c + (len(cols) - 1) / 2 for h in range(heads)],
+               "ticktext": [f"h{h}" for h in range(heads)], "side": "top", "showgrid": False, "zeroline": False},
+        yaxis={"tickvals": [li * width_r + (len(rows) - 1) / 2 for li in range(len(views))],
+               "ticktext": [f"layer {li}" for li in range(len(views))], "autorange": "reversed",
+               "showgrid": False, "zeroline": False, "scaleanchor": "x", "constrain": "domain"},
+    )
+    return figure
+
+
+def heatmap_figure(view: AttentionView, *, cap: int = HEATMAP_TOKENS) -> go.Figure:
+    """One layer's attention as a large heatmap (the mean of the heads shown, or one head); rows attend to columns."""
+    rows, cols = view.rows[:cap], view.cols[:cap]
+    weights = view.mean_weights()[:len(rows), :len(cols)]
+    which = (f"head {view.heads_shown[0]}" if len(view.heads_shown) == 1
+             else f"mean of {len(view.heads_shown)} heads")
+    figure = go.Figure(go.Heatmap(
+        z=weights, x=list(range(len(cols))), y=list(range(len(rows))), colorscale="Blues", zmin=0,
+        colorbar={"title": {"text": "weight"}},
+        customdata=[[f"{plot_text(view.tokens[r])} → {plot_text(view.tokens[c])}" for c in cols] for r in rows],
+        hovertemplate="%{customdata}: %{z:.4f}<extra></extra>"))
+    if view.token is not None and view.token in rows:
+        k = rows.index(view.token)
+        figure.add_shape(type="rect", x0=-0.5, x1=len(cols) - 0.5, y0=k - 0.5, y1=k + 0.5,
+                         line={"color": "#c0392b", "width": 2})
+    cut = f", first {cap} tokens drawn" if len(view.rows) > cap or len(view.cols) > cap else ""
+    size = max(360, min(1100, 16 * max(len(rows), len(cols)) + 160))
+    figure.update_layout(
+        height=size, margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        title=f"Layer {view.layer}, {which}{cut} (rows attend to columns)",
+        xaxis={"tickvals": list(range(len(cols))), "ticktext": [token_label(view.tokens, c) for c in cols],
+               "tickangle": -60, "side": "top", "tickfont": {"size": 10}},
+        yaxis={"tickvals": list(range(len(rows))), "ticktext": [token_label(view.tokens, r) for r in rows],
+               "autorange": "reversed", "tickfont": {"size": 10}},
+    )
+    return figure
+
+
+SUMMARY_TITLES = {
+    "entropy": "entropy (bits)",
+    "to_cls": "share to [CLS]",
+    "to_sep": "share to [SEP]",
+    "to_punct": "share to punctuation",
+    "distance": "mean distance (tokens)",
+}
+
+
+def summaries_figure(summaries: HeadSummaries) -> go.Figure:
+    """Five small layer x head heatmaps: entropy, attention to [CLS], [SEP], punctuation, and distance."""
+    names = list(SUMMARY_TITLES)
+    figure = make_subplots(rows=1, cols=len(names), subplot_titles=[SUMMARY_TITLES[n] for n in names],
+                           horizontal_spacing=0.03)
+    for k, name in enumerate(names, start=1):
+        values = getattr(summaries, name)
+        figure.add_trace(go.Heatmap(
+            z=values, colorscale="Viridis", showscale=False, zmin=0,
+            zmax=summaries.max_entropy if name == "entropy" else (1 if name.startswith("to_") else None),
+            hovertemplate=f"layer %{{y}} head %{{x}}<br>{SUMMARY_TITLES[name]}: %{{z:.3f}}<extra></extra>"),
+            row=1, col=k)
+        figure.update_yaxes(autorange="reversed", showticklabels=k == 1, title_text="layer" if k == 1 else None,
+                            dtick=1, row=1, col=k)
+        figure.update_xaxes(title_text="head", dtick=2 if values.shape[1] > 8 else 1, row=1, col=k)
+    layers = summaries.entropy.shape[0]
+    figure.update_layout(height=max(240, 22 * layers + 120), margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                         font={"size": 11})
+    return figure
+
+
+def summary_table(summaries: HeadSummaries, layer: int) -> pd.DataFrame:
+    """One row per head of ``layer``: entropy, attention to [CLS], [SEP], punctuation, mean distance."""
+    rows = summaries.layer_rows(layer)
+    return pd.DataFrame([(r["head"], r["entropy"], r["to_cls"], r["to_sep"], r["to_punct"], r["distance"])
+                         for r in rows],
+                        columns=["head", "entropy (bits)", "to [CLS]", "to [SEP]", "to punctuation", "distance"])
+
+
+def run_header_html(run: EncoderRun, *, untrained: bool) -> str:
+    """Which model, how many tokens, layers and heads, what the caps leave out, and the run's notes."""
+    caps = []
+    if len(run.tokens) > HEAD_VIEW_TOKENS:
+        caps.append(f"{len(run.tokens)} tokens: the head view draws the first {HEAD_VIEW_TOKENS}, the large heatmap "
+                    f"the first {HEATMAP_TOKENS} and the model view the first {MODEL_VIEW_TOKENS}; summaries and the "
+                    "JSON use every token.")
+    elif len(run.tokens) > MODEL_VIEW_TOKENS:
+        caps.append(f"{len(run.tokens)} tokens: the model view draws the first {MODEL_VIEW_TOKENS} per tile.")
+    stats = (f'<div class="bv-stats" data-testid="attention-stats"><span class="bv-stat"><b>{len(run.tokens)}</b> '
+             f'tokens</span> <span class="bv-stat"><b>{run.layers}</b> layers</span> <span class="bv-stat">'
+             f"<b>{run.heads}</b> heads per layer</span> <span class=\"bv-stat\">one forward: "
+             f"{run.seconds * 1000:.0f} ms</span></div>")
+    return model_badge_html(run.model, untrained=untrained) + stats + notes_html([*run.notes, *caps])
+
+
+def view_notes_html(view: AttentionView) -> str:
+    """What the filters did to this view (escaped)."""
+    return notes_html(view.notes)
+
+
+def token_choices(run: EncoderRun) -> list[tuple[str, int]]:
+    """(label, index) pairs for the token picker; labels are plain text (Gradio escapes dropdown labels)."""
+    return [("(every token)", -1)] + [(f"{i}: {token}", i) for i, token in enumerate(run.tokens)]
+
+
+def legend_html(view: AttentionView) -> str:
+    """The head colours as chips (escaped), for readers of the figures."""
+    chips = "".join(f'<span class="bv-chip" style="border-color:{esc(head_colour(h))};color:{esc(head_colour(h))}">'
+                    f"head {h}</span>" for h in view.heads_shown)
+    return f'<div class="bv-chip-flow" data-testid="attention-heads">{chips}</div>'

@@ -1,0 +1,437 @@
+"""Parameter counts per module, the seed's classifier figures checked, and the seed's model comparison measured."""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from bertviz_ui.errors import BadInput
+
+# Heads a chosen encoder can be counted with; each is built from the encoder's config on the meta device.
+HEADS = {
+    "none": None,
+    "sequence classification": "AutoModelForSequenceClassification",
+    "token classification": "AutoModelForTokenClassification",
+    "question answering": "AutoModelForQuestionAnswering",
+    "masked LM": "AutoModelForMaskedLM",
+}
+MAX_LABELS = 1000
+
+# What the seed text prints for its BertClassifier (BertModel bert-base-uncased + Linear(768, 2)).
+SEED_TOTAL = 109_484_546
+SEED_TRAINABLE = 109_484_546
+SEED_HEAD_ONLY = 1_538
+
+# The seed's comparison table, as printed: parameters and relative speed (its accuracy column is not checkable here).
+SEED_TABLE = (
+    ("bert-base", "google-bert/bert-base-uncased", "110M", "1x"),
+    ("bert-large", "google-bert/bert-large-uncased", "340M", "0.4x"),
+    ("roberta-base", "FacebookAI/roberta-base", "125M", "1x"),
+    ("distilbert-base", "distilbert/distilbert-base-uncased", "66M", "1.6x"),
+    ("albert-base", "albert/albert-base-v2", "12M", "0.9x"),
+)
+BASELINE = "google-bert/bert-base-uncased"
+SNAPSHOT_LABEL = "snapshot of config.json (Hub unreachable)"
+
+# The published config.json of each model (the fields that shape the network), kept so the comparison works offline.
+# Parameters are still counted by building the architecture from these, never copied.
+CONFIG_SNAPSHOTS: Mapping[str, Mapping[str, Any]] = {
+    "google-bert/bert-base-uncased": {
+        "model_type": "bert", "vocab_size": 30522, "hidden_size": 768, "num_hidden_layers": 12,
+        "num_attention_heads": 12, "intermediate_size": 3072, "max_position_embeddings": 512, "type_vocab_size": 2,
+        "pad_token_id": 0, "layer_norm_eps": 1e-12, "hidden_act": "gelu"},
+    "google-bert/bert-large-uncased": {
+        "model_type": "bert", "vocab_size": 30522, "hidden_size": 1024, "num_hidden_layers": 24,
+        "num_attention_heads": 16, "intermediate_size": 4096, "max_position_embeddings": 512, "type_vocab_size": 2,
+        "pad_token_id": 0, "layer_norm_eps": 1e-12, "hidden_act": "gelu"},
+    "FacebookAI/roberta-base": {
+        "model_type": "roberta", "vocab_size": 50265, "hidden_size": 768, "num_hidden_layers": 12,
+        "num_attention_heads": 12, "intermediate_size": 3072, "max_position_embeddings": 514, "type_vocab_size": 1,
+        "pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2, "layer_norm_eps": 1e-05, "hidden_act": "gelu"},
+    "distilbert/distilbert-base-uncased": {
+        "model_type": "distilbert", "vocab_size": 30522, "dim": 768, "n_layers": 6, "n_heads": 12,
+        "hidden_dim": 3072, "max_position_embeddings": 512, "pad_token_id": 0, "sinusoidal_pos_embds": False,
+        "activation": "gelu"},
+    "albert/albert-base-v2": {
+        "model_type": "albert", "vocab_size": 30000, "embedding_size": 128, "hidden_size": 768,
+        "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072, "num_hidden_groups": 1,
+        "inner_group_num": 1, "max_position_embeddings": 512, "type_vocab_size": 2, "pad_token_id": 0,
+        "bos_token_id": 2, "eos_token_id": 3, "layer_norm_eps": 1e-12, "hidden_act": "gelu_new"},
+}
+LATENCY_TOKENS = 128
+
+
+@dataclass(frozen=True)
+class ModuleCount:
+    """Parameters of one module: its dotted name, class, total and trainable counts."""
+
+    name: str
+    kind: str
+    parameters: int
+    trainable: int
+
+
+@dataclass(frozen=True)
+class ParameterCount:
+    """Parameters of a model, per module, measured with sum(p.numel()); shared tensors counted once.
+
+    Attributes:
+        model: the model's label.
+        architecture: its class name.
+        head: the task head counted ("none" for the encoder alone).
+        modules: the rows, in the model's order; they add up to ``total``.
+        total: sum(p.numel() for p in model.parameters()).
+        trainable: those with requires_grad.
+        encoder: the base model's share (everything but the task head).
+        notes: how the count was made and what is shared.
+    """
+
+    model: str
+    architecture: str
+    head: str
+    modules: tuple[ModuleCount, ...]
+    total: int
+    trainable: int
+    encoder: int
+    notes: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class SeedCheck:
+    """The seed's BertClassifier (bert-base-uncased + Linear(768, 2)) counted on the meta device, beside its figures."""
+
+    bert_model: int
+    classifier: int
+    total: int
+    trainable: int
+    frozen_trainable: int
+    for_sequence_classification: int
+    seed_total: int
+    seed_trainable: int
+    seed_head_only: int
+    notes: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    """One model of the comparison: hyperparameters from its config, parameters measured, latency if measured."""
+
+    name: str
+    model_id: str
+    config_source: str
+    architecture: str
+    layers: int
+    hidden: int
+    heads: int
+    parameters: int
+    seed_parameters: str
+    seed_speed: str
+    latency_ms: float | None = None
+    latency_source: str = ""
+    speed: float | None = None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The seed's comparison table, measured: configs read, parameters counted, latencies timed on this machine."""
+
+    rows: tuple[ComparisonRow, ...]
+    baseline: str
+    tokens: int
+    notes: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# --- Counting ------------------------------------------------------------------------------------------
+
+
+def _count(parameters: Sequence[torch.nn.Parameter], seen: set[int]) -> tuple[int, int]:
+    total = trainable = 0
+    for parameter in parameters:
+        if id(parameter) in seen:
+            continue
+        seen.add(id(parameter))
+        total += parameter.numel()
+        trainable += parameter.numel() if parameter.requires_grad else 0
+    return total, trainable
+
+
+def _rows(module: torch.nn.Module, prefix: str, seen: set[int], *, split_layers: bool) -> list[ModuleCount]:
+    """A row per child; with ``split_layers``, a child holding a list of layers gets a row per layer and one for
+    the rest (encoder.layer.0, ..., for BERT; transformer.layer.N for DistilBERT; ALBERT's shared layer group)."""
+    rows = []
+    for name, child in module.named_children():
+        full = f"{prefix}{name}"
+        lists = [(n, c) for n, c in child.named_children() if isinstance(c, torch.nn.ModuleList)]
+        if split_layers and lists:
+            list_name, layers = lists[0]
+            for index, layer in enumerate(layers):
+                total, trainable = _count(list(layer.parameters()), seen)
+                rows.append(ModuleCount(f"{full}.{list_name}.{index}", type(layer).__name__, total, trainable))
+            total, trainable = _count(list(child.parameters()), seen)
+            if total:
+                rows.append(ModuleCount(f"{full} (outside {list_name})", type(child).__name__, total, trainable))
+            continue
+        total, trainable = _count(list(child.parameters()), seen)
+        if total:
+            rows.append(ModuleCount(full, type(child).__name__, total, trainable))
+    return rows
+
+
+def count_parameters(model: torch.nn.Module, *, label: str = "", head: str = "none",
+                     notes: Sequence[str] = ()) -> ParameterCount:
+    """Count a model's parameters per module: embeddings, each encoder layer, pooler, task head.
+
+    Args:
+        model: any torch module (weights may live on the meta device: only shapes are read).
+        label: the model's label.
+        head: which task head the model carries ("none" for a bare encoder).
+        notes: extra notes to show.
+
+    Returns:
+        ParameterCount whose rows add up to sum(p.numel() for p in model.parameters()).
+    """
+    base = getattr(model, "base_model", model)
+    seen: set[int] = set()
+    if base is model:
+        rows = _rows(model, "", seen, split_layers=True)
+    else:
+        prefix = next((f"{n}." for n, c in model.named_children() if c is base), "")
+        rows = _rows(base, prefix, seen, split_layers=True)
+        rows += _rows(model, "", seen, split_layers=False)  # the task head: what the base didn't hold
+    remaining, remaining_trainable = _count(list(model.parameters()), seen)
+    if remaining:
+        rows.append(ModuleCount("(parameters held directly)", type(model).__name__, remaining, remaining_trainable))
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    encoder = sum(p.numel() for p in base.parameters())
+    all_notes = list(notes)
+    if sum(r.parameters for r in rows) != total:  # pragma: no cover - the rows are built from the same tensors
+        all_notes.append("The rows don't add up to the total.")
+    groups = getattr(getattr(base, "config", None), "num_hidden_groups", None)
+    layers = getattr(getattr(base, "config", None), "num_hidden_layers", None)
+    if isinstance(groups, int) and isinstance(layers, int) and groups < layers:
+        all_notes.append(f"ALBERT-style sharing: {layers} layers reuse {groups} layer group(s), so one row holds the "
+                         "weights every layer runs.")
+    tied = _tied_names(model)
+    if tied:
+        all_notes.append(f"Shared with the embeddings, counted once: {', '.join(tied)}.")
+    return ParameterCount(model=label, architecture=type(model).__name__, head=head, modules=tuple(rows),
+                          total=total, trainable=trainable, encoder=encoder, notes=tuple(all_notes))
+
+
+def _tied_names(model: torch.nn.Module) -> list[str]:
+    owners: dict[int, str] = {}
+    tied = []
+    for name, parameter in model.named_parameters(remove_duplicate=False):
+        if id(parameter) in owners:
+            tied.append(f"{name} = {owners[id(parameter)]}")
+        else:
+            owners[id(parameter)] = name
+    return tied
+
+
+def check_head(value: Any) -> str:
+    """One of HEADS, else BadInput."""
+    if value is None or value == "":
+        return "none"
+    if value not in HEADS:
+        raise BadInput(f"Head must be one of: {', '.join(HEADS)}.")
+    return value
+
+
+def build_on_meta(config: Any, auto_class: str = "AutoModel") -> torch.nn.Module:
+    """The architecture ``config`` describes, built on the meta device: shapes only, no memory, no download."""
+    import transformers
+
+    with torch.device("meta"):
+        return getattr(transformers, auto_class).from_config(config)
+
+
+def count_with_head(model: torch.nn.Module, *, label: str, head: Any = "none", num_labels: Any = 2) -> ParameterCount:
+    """Count a loaded encoder's parameters, or those of the same encoder with a task head (built on meta).
+
+    Args:
+        model: the loaded encoder (its config shapes the head).
+        label: the model's label.
+        head: one of HEADS.
+        num_labels: labels of a classification head.
+
+    Returns:
+        ParameterCount. For a head, the encoder part of the meta-built model must equal the loaded encoder's count.
+    """
+    from bertviz_ui.tasks.validation import check_whole_number
+
+    head = check_head(head)
+    base = getattr(model, "base_model", model)
+    if HEADS[head] is None:
+        return count_parameters(base, label=label, head="none",
+                                notes=("Counted on the loaded model: sum(p.numel()) of each module.",))
+    labels = check_whole_number(num_labels, "Number of labels", low=1, high=MAX_LABELS)
+    fields = {k: v for k, v in base.config.to_dict().items() if k not in ("id2label", "label2id")}
+    config = base.config.__class__.from_dict({**fields, "num_labels": labels})
+    try:
+        built = build_on_meta(config, HEADS[head])
+    except ValueError as error:
+        raise BadInput(f"{type(base).__name__} has no {head} head in transformers ({str(error).splitlines()[0]}).") \
+            from None
+    loaded_total = sum(p.numel() for p in base.parameters())
+    notes = [(f"The {head} head was built from the loaded model's config on the meta device (shapes only) and "
+             "counted with sum(p.numel()).")]
+    built_base = getattr(built, "base_model", built)
+    built_encoder = sum(p.numel() for p in built_base.parameters())
+    if built_encoder != loaded_total:
+        notes.append(f"The {type(built).__name__} encoder has {built_encoder:,} parameters against {loaded_total:,} "
+                     "loaded (it builds the encoder without its pooler, or with different parts).")
+    return count_parameters(built, label=label, head=head, notes=notes)
+
+
+def seed_check() -> SeedCheck:
+    """Count the seed's BertClassifier as it defines it, on the meta device, beside what the seed prints.
+
+    BertConfig() holds bert-base-uncased's shape (vocabulary 30522, 12 layers, hidden 768, 12 heads).
+    """
+    from transformers import BertConfig, BertForSequenceClassification, BertModel
+
+    with torch.device("meta"):
+        bert = BertModel(BertConfig())
+        classifier = torch.nn.Linear(768, 2)
+        for_sequence = BertForSequenceClassification(BertConfig(num_labels=2))
+    bert_count = sum(p.numel() for p in bert.parameters())
+    head_count = sum(p.numel() for p in classifier.parameters())
+    for parameter in bert.parameters():
+        parameter.requires_grad = False
+    frozen = sum(p.numel() for p in (*bert.parameters(), *classifier.parameters()) if p.requires_grad)
+    total = bert_count + head_count
+    notes = [
+        (f"Measured: BertModel {bert_count:,} + Linear(768, 2) {head_count:,} = {total:,}; the seed prints "
+        f"{SEED_TOTAL:,}, {SEED_TOTAL - total:,} more than this architecture has with current transformers."),
+        (f"BertForSequenceClassification(num_labels=2) has the same {sum(p.numel() for p in for_sequence.parameters()):,}"
+        " (BertModel with its pooler, dropout, then the same linear layer)."),
+        (f"With the encoder frozen, {frozen:,} parameters train: one Linear(768, 2), 768 x 2 weights + 2 biases. "
+        "The seed calls it a \"2-layer classifier\"; it is a single linear layer."),
+    ]
+    return SeedCheck(bert_model=bert_count, classifier=head_count, total=total, trainable=total, frozen_trainable=frozen,
+                     for_sequence_classification=sum(p.numel() for p in for_sequence.parameters()),
+                     seed_total=SEED_TOTAL, seed_trainable=SEED_TRAINABLE, seed_head_only=SEED_HEAD_ONLY,
+                     notes=tuple(notes))
+
+
+# --- The comparison ------------------------------------------------------------------------------------
+
+
+def snapshot_config(model_id: str) -> Any:
+    """A transformers config built from the kept snapshot of ``model_id``'s config.json."""
+    from transformers import AutoConfig
+
+    fields = dict(CONFIG_SNAPSHOTS[model_id])
+    return AutoConfig.for_model(fields.pop("model_type"), **fields)
+
+
+def comparison_row(name: str, model_id: str, config: Any, *, config_source: str, seed_parameters: str = "",
+                   seed_speed: str = "") -> ComparisonRow:
+    """Hyperparameters read from ``config`` and parameters counted on the architecture built from it (meta)."""
+    model = build_on_meta(config)
+    return ComparisonRow(name=name, model_id=model_id, config_source=config_source, architecture=type(model).__name__,
+                         layers=int(config.num_hidden_layers), hidden=int(config.hidden_size),
+                         heads=int(config.num_attention_heads), parameters=sum(p.numel() for p in model.parameters()),
+                         seed_parameters=seed_parameters, seed_speed=seed_speed)
+
+
+def measure_latency(model: torch.nn.Module, *, tokens: int = LATENCY_TOKENS, repeats: int = 5) -> float:
+    """Median seconds of one encoder forward over ``tokens`` tokens (batch 1), after a warm-up call.
+
+    The input is the same for every model (ids 1000-1999, in every vocabulary here), so latencies compare.
+    """
+    base = getattr(model, "base_model", model)
+    parameter = next(base.parameters())
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(1000, 2000, (1, tokens), generator=generator).to(parameter.device)
+    mask = torch.ones_like(ids)
+    sync = torch.cuda.synchronize if parameter.device.type == "cuda" else (lambda: None)
+    times = []
+    with torch.inference_mode():
+        base(input_ids=ids, attention_mask=mask)
+        sync()
+        for _ in range(repeats):
+            started = time.perf_counter()
+            base(input_ids=ids, attention_mask=mask)
+            sync()
+            times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def build_random(config: Any, *, seed: int = 0) -> torch.nn.Module:
+    """The architecture with random weights on the CPU in eval mode (random weights time as trained ones do)."""
+    from transformers import AutoModel
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return AutoModel.from_config(config).eval()
+
+
+def with_latencies(comparison: Comparison, latencies: Mapping[str, tuple[float, str]],
+                   notes: Sequence[str] = ()) -> Comparison:
+    """Put measured latencies (seconds, how measured) into the rows and the speed relative to the baseline.
+
+    The baseline is bert-base when it was measured, else the first measured row (said in the notes).
+    """
+    rows = [dataclasses.replace(r, latency_ms=latencies[r.model_id][0] * 1000, latency_source=latencies[r.model_id][1])
+            if r.model_id in latencies else r for r in comparison.rows]
+    measured = [r for r in rows if r.latency_ms]
+    all_notes = [*comparison.notes, *notes]
+    baseline = next((r for r in measured if r.model_id == BASELINE), measured[0] if measured else None)
+    if baseline is not None:
+        if baseline.model_id != BASELINE:
+            all_notes.append(f"bert-base was not timed, so speed is relative to {baseline.name}.")
+        all_notes.append(f"Speed = {baseline.name}'s latency / the model's (above 1x: faster than {baseline.name}).")
+        rows = [dataclasses.replace(r, speed=round(baseline.latency_ms / r.latency_ms, 3)) if r.latency_ms else r
+                for r in rows]
+    return dataclasses.replace(comparison, rows=tuple(rows), baseline=baseline.name if baseline else "",
+                               notes=tuple(all_notes))
+
+
+def compare_models(load_config: Callable[[str], Any], *, extra: Sequence[tuple[str, str, Any]] = ()) -> Comparison:
+    """The seed's five models with configs read (or the kept snapshot), parameters counted; no latency yet.
+
+    Args:
+        load_config: returns a model id's config; raises when it can't (the snapshot is used then).
+        extra: further (name, model id, config) rows, e.g. models loaded in this app.
+
+    Returns:
+        Comparison without latencies (see with_latencies).
+    """
+    from bertviz_ui.errors import BertvizError
+
+    rows, snapshots = [], []
+    for name, model_id, seed_params, seed_speed in SEED_TABLE:
+        try:
+            config, source = load_config(model_id), "config.json"
+        except (BertvizError, OSError, ValueError):
+            config, source = snapshot_config(model_id), SNAPSHOT_LABEL
+            snapshots.append(name)
+        rows.append(comparison_row(name, model_id, config, config_source=source, seed_parameters=seed_params,
+                                   seed_speed=seed_speed))
+    for name, model_id, config in extra:
+        rows.append(comparison_row(name, model_id, config, config_source="loaded model"))
+    notes = [("Parameters: each architecture built from its config on the meta device (shapes only) and counted "
+              "with sum(p.numel()), base model with its pooler where it has one, no task head."),
+             f"Latency: the median of timed forwards over the same {LATENCY_TOKENS} token ids, batch 1, after a warm-up."]
+    if snapshots:
+        notes.append(f"The Hub can't be reached, so {', '.join(snapshots)} use a snapshot of their published "
+                     "config.json kept in the code.")
+    return Comparison(rows=tuple(rows), baseline="", tokens=LATENCY_TOKENS, notes=tuple(notes))

@@ -1,0 +1,321 @@
+"""Inside BERT tab: attention (head and model views), embeddings, parameter counts and the seed's model comparison."""
+
+from __future__ import annotations
+
+import functools
+import gc
+from typing import Any
+
+import gradio as gr
+
+from bertviz_ui.errors import BertvizError
+from bertviz_ui.models.cache import LoadedModel
+from bertviz_ui.registry import task_by_id
+from bertviz_ui.render.attention import (
+    head_view_figure,
+    heatmap_figure,
+    legend_html,
+    model_view_figure,
+    run_header_html,
+    summaries_figure,
+    summary_table,
+    token_choices,
+    view_notes_html,
+)
+from bertviz_ui.render.embeddings import change_figure, embeddings_header_html, parts_figure, pca_figure
+from bertviz_ui.render.html import model_badge_html, notes_html
+from bertviz_ui.render.parameters import (
+    comparison_html,
+    comparison_table,
+    count_summary_html,
+    module_figure,
+    module_table,
+    seed_check_html,
+)
+from bertviz_ui.tasks.attention import EncoderRun, RunCache, attention_view, check_heads, every_layer, run_encoder
+from bertviz_ui.tasks.embeddings import COLOR_BY, check_color_by, embeddings_view
+from bertviz_ui.tasks.parameters import (
+    HEADS,
+    SEED_TABLE,
+    Comparison,
+    build_random,
+    compare_models,
+    count_with_head,
+    measure_latency,
+    seed_check,
+    snapshot_config,
+    with_latencies,
+)
+from bertviz_ui.tasks.validation import check_text
+from bertviz_ui.ui.components import raw_output
+from bertviz_ui.ui.context import AppContext
+from bertviz_ui.ui.errors import model_work, user_errors
+
+TASK = task_by_id("attention")
+EXAMPLES = [
+    ["The cat sat on the mat.", "It was a lazy afternoon."],
+    ["The animal didn't cross the street because it was too tired.", ""],
+    ["The bank raised interest rates.", "She sat on the river bank."],
+]
+DIRECTION_CHOICES = [("every token", "all"), ("sentence A -> B only", "A->B"), ("sentence B -> A only", "B->A")]
+
+
+class InsideBert:
+    """What the tab keeps per app: the context and the finished encoder runs, so controls re-render without a forward.
+
+    Args:
+        ctx: the app's settings and model cache.
+        runs: the kept runs (a small LRU keyed by model, text and pair).
+    """
+
+    def __init__(self, ctx: AppContext, runs: RunCache | None = None):
+        self.ctx = ctx
+        self.runs = runs if runs is not None else RunCache()
+
+    def load(self, model: str) -> LoadedModel:
+        """The encoder with eager attention (sdpa returns none); the task default falls back to the offline MiniLM."""
+        return self.ctx.cache.load_for_task(TASK, model, attentions=True)
+
+    def run(self, model: str, text: Any, pair: Any) -> tuple[LoadedModel, EncoderRun]:
+        """The run for this model and text: kept from before, or one forward now."""
+        loaded = self.load(model)
+        text = check_text(text, "Text")
+        pair = check_text(pair, "Sentence B", required=False)
+        key = (loaded.source.location, loaded.label, text, pair)
+        run = self.runs.get_or_compute(key, lambda: run_encoder(text, pair, model=loaded.model,
+                                                                tokenizer=loaded.tokenizer, label=loaded.label))
+        return loaded, run
+
+
+def _views(run: EncoderRun, layer: Any, heads: Any, token: Any, hide_special: Any, direction: Any,
+           renormalize: Any) -> tuple:
+    view = attention_view(run, layer, heads, hide_special=bool(hide_special), direction=direction,
+                          renormalize=bool(renormalize), token=token)
+    grid = every_layer(run, hide_special=bool(hide_special), direction=direction, renormalize=bool(renormalize))
+    single = view.heads_shown[0] if len(view.heads_shown) == 1 else None
+    return (head_view_figure(view), model_view_figure(grid, layer=view.layer, head=single), heatmap_figure(view),
+            legend_html(view) + view_notes_html(view), summary_table(run.summaries, view.layer),
+            view.to_dict(run.summaries))
+
+
+def show_attention(inside: InsideBert, model: str, text: str, pair: str, layer: Any, heads: Any, token: Any,
+                   hide_special: bool, direction: str, renormalize: bool) -> tuple:
+    """One forward (or the kept one) and every attention view of it."""
+    loaded, run = inside.run(model, text, pair)
+    heads_value = sorted(check_heads(heads, run)) if heads else []
+    notes = []
+    token_value = -1 if token is None or token == "" else token
+    if isinstance(token_value, (int, float)) and not isinstance(token_value, bool) and token_value >= len(run.tokens):
+        # The picker still lists the previous text's tokens; a new text starts with every token shown.
+        notes.append(f"Token {token_value} is beyond this text's {len(run.tokens)} tokens: showing every token.")
+        token_value = -1
+    figures = _views(run, layer, heads_value, token_value, hide_special, direction, renormalize)
+    state = {"model": model, "text": text, "pair": pair or ""}
+    return (run_header_html(run, untrained=loaded.source.untrained) + notes_html(notes),
+            gr.update(choices=list(range(run.layers)), value=int(layer)),
+            gr.update(choices=[(f"head {h}", h) for h in range(run.heads)], value=heads_value),
+            gr.update(choices=token_choices(run), value=token_value),
+            *figures[:4], summaries_figure(run.summaries), figures[4], figures[5], state)
+
+
+def rerender(inside: InsideBert, state: dict | None, layer: Any, heads: Any, token: Any, hide_special: bool,
+             direction: str, renormalize: bool) -> tuple:
+    """Re-draw the attention views for other controls from the kept run (no forward unless it was evicted)."""
+    if not state:
+        return (gr.skip(),) * 6
+    _, run = inside.run(state["model"], state["text"], state["pair"])
+    return _views(run, layer, heads, token, hide_special, direction, renormalize)
+
+
+def show_embeddings(inside: InsideBert, state: dict | None, pca_layer: Any, color_by: str) -> tuple:
+    """Embedding parts, change through the layers and the projection, from the kept run."""
+    if not state:
+        return (gr.skip(),) * 6
+    _, run = inside.run(state["model"], state["text"], state["pair"])
+    color_by = check_color_by(color_by)
+    result = embeddings_view(run, pca_layer)
+    return (embeddings_header_html(result), parts_figure(result), change_figure(result), pca_figure(result, color_by),
+            gr.update(maximum=run.layers), result.to_dict())
+
+
+def show_parameters(inside: InsideBert, model: str, head: str, num_labels: Any) -> tuple:
+    """Parameters per module of the chosen encoder (with a task head if asked), and the seed's figures checked."""
+    loaded = inside.load(model)
+    count = count_with_head(loaded.model, label=loaded.label, head=head, num_labels=num_labels)
+    check = seed_check()
+    header = model_badge_html(loaded.label, untrained=loaded.source.untrained) + count_summary_html(count)
+    return header, module_figure(count), module_table(count), seed_check_html(check), \
+        {"count": count.to_dict(), "seed_check": check.to_dict()}
+
+
+def _comparison(ctx: AppContext) -> tuple[Comparison, dict[str, tuple[float, str]]]:
+    """The five models (configs through the cache, else the snapshot) plus the models loaded in this app, timed."""
+    known = {model_id for _, model_id, _, _ in SEED_TABLE}
+    held, extra, latencies = {}, [], {}
+    for loaded in ctx.cache.held():
+        held.setdefault(loaded.source.location, loaded)
+    for location, loaded in held.items():
+        ref = loaded.source.ref
+        if ref not in known and location not in known:
+            base = getattr(loaded.model, "base_model", loaded.model)
+            extra.append((ref, ref, base.config))
+        latencies[ref] = (measure_latency(loaded.model), f"loaded model ({loaded.device})")
+    return compare_models(ctx.cache.load_config, extra=extra), latencies
+
+
+def show_comparison(ctx: AppContext) -> tuple:
+    """The seed's comparison table, measured; latency for the models loaded in this app."""
+    comparison, latencies = _comparison(ctx)
+    result = with_latencies(comparison, latencies)
+    if not latencies:
+        result = with_latencies(result, {}, [("No model is loaded yet, so nothing was timed: press the timing button, "
+                                             "or run another tab first.")])
+    return comparison_table(result), comparison_html(result), result.to_dict()
+
+
+def time_random_builds(ctx: AppContext) -> tuple:
+    """Time random-weight copies of the five models built from their configs (random weights time as trained ones)."""
+    import torch
+
+    from bertviz_ui.models.device import release_memory
+
+    comparison, latencies = _comparison(ctx)
+    for row in comparison.rows:
+        if row.model_id in latencies or row.config_source == "loaded model":
+            continue
+        try:
+            config = ctx.cache.load_config(row.model_id)
+        except BertvizError:  # the Hub is unreachable or the config unreadable: the snapshot has the same shapes
+            config = snapshot_config(row.model_id)
+        model = build_random(config).to(device=ctx.cache.device, dtype=ctx.cache.dtype)
+        latencies[row.model_id] = (measure_latency(model, repeats=3), f"random weights ({ctx.cache.device})")
+        del model
+        gc.collect()
+        release_memory(ctx.cache.device)
+    result = with_latencies(comparison, latencies, [f"Random-weight copies timed with {torch.get_num_threads()} "
+                                                    "CPU threads" if ctx.cache.device == "cpu" else
+                                                    "Random-weight copies timed on the accelerator."])
+    return comparison_table(result), comparison_html(result), result.to_dict()
+
+
+def build(ctx: AppContext, tab: gr.Tab) -> None:
+    """Lay out the Inside BERT tab inside the current gr.Blocks context."""
+    inside = InsideBert(ctx)
+    choices = ctx.model_choices(TASK)
+    gr.Markdown(
+        "Look inside the encoder. One forward pass over your text keeps every layer's **attention** and **hidden "
+        "states**; the Attention and Embeddings views below all read that one pass, so changing a layer, head or "
+        "filter redraws without running the model again. Without the Hub, the default model is the offline "
+        "**all-MiniLM-L6-v2** (real weights, BERT architecture, 6 layers x 12 heads), labelled as such."
+    )
+    model = gr.Dropdown(choices, value=choices[0], label="Encoder", allow_custom_value=True, elem_id="attention-model",
+                        info="Loaded with eager attention, so attention weights can be read.")
+    with gr.Row():
+        text = gr.Textbox(EXAMPLES[0][0], label="Text (sentence A)", lines=2, elem_id="attention-text")
+        pair = gr.Textbox(EXAMPLES[0][1], label="Sentence B (optional)", lines=2, elem_id="attention-pair")
+    with gr.Accordion("Examples", open=False):
+        gr.Examples(EXAMPLES, inputs=[text, pair], label=None)
+    button = gr.Button("Look inside", variant="primary", elem_id="attention-run")
+    header = gr.HTML(padding=False, elem_id="attention-header")
+    state = gr.State(None)  # the inputs of the last run; the run itself stays server-side in inside.runs
+    with gr.Tabs(elem_id="inside-tabs"):
+        with gr.Tab("Attention", id="inside-attention", elem_id="inside-attention"):
+            with gr.Row():
+                # Custom values pass to the server's own check (the choices change with the model: 24 layers for bert-large).
+                layer = gr.Dropdown(list(range(12)), value=0, label="Layer (0 = first)", allow_custom_value=True,
+                                    elem_id="attention-layer")
+                token = gr.Dropdown([("(every token)", -1)], value=-1, label="Isolate a token's attention",
+                                    allow_custom_value=True, elem_id="attention-token")
+                direction = gr.Radio(DIRECTION_CHOICES, value="all", label="Direction", elem_id="attention-direction")
+            # A multiselect that accepts any value: the head count changes with the model, and the server checks it.
+            heads = gr.Dropdown(list(range(12)), value=[], multiselect=True, allow_custom_value=True,
+                                label="Heads (none chosen: all; each head has its colour)", elem_id="attention-heads")
+            with gr.Row():
+                hide_special = gr.Checkbox(False, label="Hide [CLS]/[SEP] attention", elem_id="attention-hide-special")
+                renormalize = gr.Checkbox(True, label="Renormalize rows after filtering (each sums to 1)",
+                                          elem_id="attention-renormalize")
+            legend = gr.HTML(padding=False, elem_id="attention-legend")
+            head_view = gr.Plot(label="Head view", elem_id="attention-head-view")
+            gr.Markdown("**Model view**: every layer (rows) and head (columns). To open one large, pick its layer "
+                        "above and tick that single head: the large heatmap below shows it, outlined in red here.")
+            model_view = gr.Plot(label="Model view", elem_id="attention-model-view")
+            heatmap = gr.Plot(label="Large heatmap", elem_id="attention-heatmap")
+            gr.Markdown("**Summaries per head**: entropy (low = focused on few tokens; the maximum is uniform "
+                        "attention), the share of attention going to [CLS], [SEP] and punctuation (often a "
+                        "'no-op' sink), and the mean distance to the attended token.")
+            summaries = gr.Plot(label="Head summaries, every layer", elem_id="attention-summaries")
+            table = gr.Dataframe(interactive=False, label="This layer's heads", elem_id="attention-summary-table")
+            raw = raw_output("attention-json")
+        with gr.Tab("Embeddings", id="inside-embeddings", elem_id="inside-embeddings"):
+            gr.Markdown("BERT's input vector for each token is the sum of a **token** embedding, a **position** "
+                        "embedding and a **segment** (sentence A/B) embedding, then LayerNorm. The heatmaps show how "
+                        "each token's vector turns into its final one through the layers.")
+            with gr.Row():
+                pca_layer = gr.Slider(0, 12, value=0, step=1, label="Projection layer (0 = embedding output)",
+                                      elem_id="embeddings-layer")
+                color_by = gr.Radio(list(COLOR_BY), value="word", label="Colour by", elem_id="embeddings-color")
+            embeddings_header = gr.HTML(padding=False, elem_id="embeddings-header")
+            parts = gr.Plot(label="Embedding parts", elem_id="embeddings-parts")
+            change = gr.Plot(label="Through the layers", elem_id="embeddings-change")
+            pca = gr.Plot(label="2-D projection", elem_id="embeddings-pca")
+            embeddings_raw = raw_output("embeddings-json")
+        with gr.Tab("Parameters", id="inside-parameters", elem_id="inside-parameters"):
+            gr.Markdown("Parameters of the encoder chosen above, per module, counted with `sum(p.numel())` on the "
+                        "model itself; a task head is built from its config on the meta device (shapes only).")
+            with gr.Row():
+                head = gr.Radio(list(HEADS), value="none", label="Task head", elem_id="parameters-head")
+                num_labels = gr.Number(2, minimum=1, label="Labels (classification heads)",
+                                       elem_id="parameters-labels")
+            parameters_button = gr.Button("Count parameters", variant="primary", elem_id="parameters-run")
+            parameters_header = gr.HTML(padding=False, elem_id="parameters-header")
+            with gr.Row():
+                parameters_figure = gr.Plot(label="Per module", elem_id="parameters-figure")
+                parameters_table = gr.Dataframe(interactive=False, label="Per module", elem_id="parameters-table",
+                                                max_height=520)
+            seed = gr.HTML(padding=False, elem_id="parameters-seed")
+            parameters_raw = raw_output("parameters-json")
+        with gr.Tab("Model comparison", id="inside-comparison", elem_id="inside-comparison"):
+            gr.Markdown("The seed's comparison table, measured: layers, hidden size and heads read from each model's "
+                        "config, parameters counted on the architecture built from it, latency (one forward, batch "
+                        "1) timed on this machine, speed relative to bert-base. The seed's own figures sit beside "
+                        "them; its accuracy column can't be checked here and is left out.")
+            with gr.Row():
+                compare_button = gr.Button("Build the table", variant="primary", elem_id="comparison-run")
+                latency_button = gr.Button("Time random-weight copies of all five (about a minute on 2 CPU cores)",
+                                           elem_id="comparison-latency")
+            comparison_notes = gr.HTML(padding=False, elem_id="comparison-notes")
+            comparison = gr.Dataframe(interactive=False, label="Models", elem_id="comparison-table", wrap=True,
+                                      column_widths=["19%", "6%", "7%", "6%", "11%", "7%", "8%", "8%", "7%",
+                                                     "10%", "11%"])
+            comparison_raw = raw_output("comparison-json")
+
+    controls = [layer, heads, token, hide_special, direction, renormalize]
+    attention_outputs = [head_view, model_view, heatmap, legend, table, raw]
+    run = model_work("looking inside the model")(functools.partial(show_attention, inside))
+    embeddings = model_work("showing the embeddings")(functools.partial(show_embeddings, inside))
+    event = button.click(run, [model, text, pair, *controls],
+                         [header, layer, heads, token, head_view, model_view, heatmap, legend, summaries, table, raw,
+                          state], api_name="attention", concurrency_id="attention")
+    event.success(embeddings, [state, pca_layer, color_by],
+                  [embeddings_header, parts, change, pca, pca_layer, embeddings_raw], api_visibility="private",
+                  concurrency_id="attention")
+    redraw = user_errors("redrawing the attention")(functools.partial(rerender, inside))
+    for control in controls:
+        control.input(redraw, [state, *controls], attention_outputs, api_visibility="private",
+                      concurrency_id="attention-redraw")
+    for control in (pca_layer, color_by):
+        control.input(embeddings, [state, pca_layer, color_by],
+                      [embeddings_header, parts, change, pca, pca_layer, embeddings_raw], api_visibility="private",
+                      concurrency_id="attention-redraw")
+    model.change(lambda: (0, [], -1), None, [layer, heads, token], api_visibility="private", queue=False)
+
+    count = model_work("counting parameters")(functools.partial(show_parameters, inside))
+    parameters_button.click(count, [model, head, num_labels],
+                            [parameters_header, parameters_figure, parameters_table, seed, parameters_raw],
+                            api_name="parameters", concurrency_id="parameters")
+    compare = model_work("building the comparison")(functools.partial(show_comparison, ctx))
+    compare_button.click(compare, None, [comparison, comparison_notes, comparison_raw], api_name="model_comparison",
+                         concurrency_id="comparison")
+    timing = model_work("timing the models")(functools.partial(time_random_builds, ctx))
+    latency_button.click(timing, None, [comparison, comparison_notes, comparison_raw], api_name="model_latency",
+                         concurrency_id="comparison", concurrency_limit=1)

@@ -1,0 +1,100 @@
+"""Inside BERT through gradio_client against the launched tiny-mode app: attention, parameters, comparison."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from gradio_client import Client
+
+pytestmark = pytest.mark.integration
+
+MODEL = "tiny:encoder"
+SEED_A, SEED_B = "The cat sat on the mat.", "It was a lazy afternoon."
+
+
+@pytest.fixture(scope="module")
+def client(app_server: str) -> Client:
+    return Client(app_server, verbose=False, analytics_enabled=False, download_files=False)
+
+
+def attention(client, text=SEED_A, pair=SEED_B, layer=1, heads=(), token=-1, hide_special=False, direction="all",
+              renormalize=True, model=MODEL):
+    return client.predict(model=model, text=text, pair=pair, layer=layer, heads=list(heads), token=token,
+                          hide_special=hide_special, direction=direction, renormalize=renormalize,
+                          api_name="/attention")
+
+
+def test_attention_contract(client):
+    header, *_, table, payload = attention(client)
+    assert payload["tokens"][:3] == ["[CLS]", "the", "cat"] and len(payload["tokens"]) == 16
+    assert payload["layers"] == 2 and payload["heads"] == 2 and payload["layer"] == 1
+    weights = np.array(payload["attention"])
+    assert weights.shape == (2, 16, 16)
+    np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-4)
+    assert [row["head"] for row in payload["summaries"]] == [0, 1]
+    assert "untrained random weights" in header and "16</b> tokens" in header
+    assert len(table["data"]) == 2
+
+
+def test_filters_renormalize(client):
+    *_, payload = attention(client, heads=[1], hide_special=True, direction="A->B")
+    weights = np.array(payload["attention"])
+    assert weights.shape == (1, 7, 6)  # A's 7 words attend to B's 6 (specials hidden)
+    np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-5)
+    assert payload["filters"] == {"hide_special": True, "direction": "A->B", "renormalize": True, "token": None}
+
+
+def test_long_text_is_truncated_and_said(client):
+    header, *_, payload = attention(client, text="word " * 1000, pair="")
+    assert len(payload["tokens"]) == 512 and "reads at most 512" in header
+    assert np.array(payload["attention"]).shape == (2, 128, 128)
+    assert any("first 128 rows" in note for note in payload["notes"])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"text": " "}, "Text is empty"),
+    ({"text": "x" * 20_001}, "up to 20,000"),
+    ({"layer": 2}, "Layer must be a whole number between 0 and 1"),
+    ({"heads": [5]}, "Each head must be"),
+    ({"heads": ["x"]}, "Each head must be"),
+    ({"direction": "sideways"}, "not in the list of choices"),
+    ({"token": -5}, "Token must be"),
+    ({"model": "<img src=x>"}, "neither a Hub id"),
+])
+def test_bad_input(client, kwargs, message):
+    with pytest.raises(Exception, match=message) as caught:
+        attention(client, **kwargs)
+    assert "Traceback" not in str(caught.value) and "<img" not in str(caught.value)
+
+
+def test_a_token_beyond_the_text_shows_every_token_and_says_so(client):
+    header, *_, payload = attention(client, token=99)
+    assert "Token 99 is beyond this text" in header and payload["filters"]["token"] is None
+
+
+def test_html_in_the_text_is_escaped(client):
+    header, *_, payload = attention(client, text='<img src=x onerror="alert(1)"> cat', pair="")
+    assert "<img" not in header
+    assert payload["tokens"][1:4] == ["<", "im", "##g"]  # typed markup is text to the model
+
+
+def test_parameters(client):
+    header, _figure, table, seed, payload = client.predict(model=MODEL, head="sequence classification",
+                                                           num_labels=2, api_name="/parameters")
+    count = payload["count"]
+    assert count["total"] == sum(m["parameters"] for m in count["modules"])
+    assert count["total"] - count["encoder"] == 32 * 2 + 2
+    assert payload["seed_check"]["total"] == 109_483_778 and payload["seed_check"]["frozen_trainable"] == 1_538
+    assert "109,484,546" in seed and "<td>-768</td>" in seed
+    assert table["data"][-1][0] == "total" and "task head (sequence classification): <b>66</b>" in header
+
+
+def test_model_comparison(client):
+    attention(client)  # tiny:encoder is loaded now, so it is timed
+    table, notes, payload = client.predict(api_name="/model_comparison")
+    names = [row["name"] for row in payload["rows"]]
+    assert names[:5] == ["bert-base", "bert-large", "roberta-base", "distilbert-base", "albert-base"]
+    assert payload["rows"][0]["parameters"] == 109_482_240
+    assert "snapshot" in notes and len(table["data"]) == len(payload["rows"])
+    timed = [row for row in payload["rows"] if row["latency_ms"]]
+    assert any(row["model_id"] == MODEL for row in timed) and all(row["speed"] for row in timed)
