@@ -125,7 +125,7 @@ def test_cli_rejects_unknown_case_before_loading_anything(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--cases", "tokenizer,nope"])
     assert exit_info.value.code == 2
-    assert "Unknown benchmark case 'nope'; known: tokenizer, fill_mask, sentiment." in capsys.readouterr().err
+    assert "Unknown benchmark case 'nope'; known: tokenizer, fill_mask, sentiment, qa" in capsys.readouterr().err
 
 
 def test_cli_rejects_zero_repeats(capsys):
