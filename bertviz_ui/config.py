@@ -92,6 +92,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("hub_timeout", "BERTVIZ_UI_HUB_TIMEOUT", "--hub-timeout", 3.0,
            "Seconds to wait when checking whether the Hugging Face Hub can be reached.",
            parse=_parse_positive_float),
+    Option("finetune_seconds", "BERTVIZ_UI_FINETUNE_SECONDS", "--finetune-seconds", 300.0,
+           "Fine-tuning lab: wall-clock limit of one training run in seconds; training stops there and keeps "
+           "what it learned.", parse=_parse_positive_float),
     Option("host", "BERTVIZ_UI_HOST", "--host", None,
            "Address to listen on (default 127.0.0.1; 0.0.0.0 on Spaces via GRADIO_SERVER_NAME)."),
     Option("port", "BERTVIZ_UI_PORT", "--port", None,
@@ -109,6 +112,7 @@ class Settings:
     cache_gb: float | None = None
     cache_dir: Path = field(default_factory=lambda: Path("~/.cache/bertviz_ui").expanduser())
     hub_timeout: float = 3.0
+    finetune_seconds: float = 300.0
     host: str | None = None
     port: int | None = None
     models: Mapping[str, str] = field(default_factory=dict)

@@ -12,3 +12,7 @@ SEED_REVIEWS = (
     "Boring and predictable from start to finish.",
 )
 SEED_REVIEW_LABELS = (1, 0, 1, 0, 1, 0, 1, 0)
+
+# The two new reviews its fine-tuned model is then asked about, with the answers it prints (Positive, Negative).
+SEED_TEST_TEXTS = ("I absolutely loved this film!", "This was the worst movie I have ever seen.")
+SEED_TEST_LABELS = (1, 0)

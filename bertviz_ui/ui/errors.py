@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import functools
 import html
+import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import gradio as gr
@@ -16,29 +17,52 @@ from bertviz_ui.models.zerogpu import gpu_work
 log = logging.getLogger("bertviz_ui")
 
 
+def _shown(error: BaseException, action: str) -> BaseException:
+    """The exception to raise in the browser's place: gr.Error with a safe message, or ``error`` itself."""
+    if isinstance(error, gr.Error | KeyboardInterrupt | SystemExit | GeneratorExit):
+        return error
+    if isinstance(error, BertvizError):
+        # Gradio renders toast messages as (sanitized) HTML; messages quote user input, so escape it.
+        return gr.Error(html.escape(str(error), quote=False), print_exception=False)
+    # tokenizers' PanicException derives from BaseException
+    log.error("Unexpected error while %s", action, exc_info=error)
+    return gr.Error(f"Something went wrong while {action}. The server logged the details; "
+                    "try other input or another model.", print_exception=False)
+
+
 def user_errors(action: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorate a handler: domain errors become gr.Error with their message, anything else a generic one.
+
+    Generator handlers (streaming progress) are wrapped as generators, so errors raised while they stream are
+    turned into messages too.
 
     Args:
         action: what the handler does, for the generic message ("tokenizing").
     """
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        if inspect.isgeneratorfunction(fn):
+            @functools.wraps(fn)
+            def streaming(*args: Any, **kwargs: Any) -> Iterator[Any]:
+                try:
+                    yield from fn(*args, **kwargs)
+                except BaseException as error:
+                    shown = _shown(error, action)
+                    if shown is error:
+                        raise
+                    raise shown from None
+
+            return streaming
+
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
                 return fn(*args, **kwargs)
-            except gr.Error:
-                raise
-            except BertvizError as error:
-                # Gradio renders toast messages as (sanitized) HTML; messages quote user input, so escape it.
-                raise gr.Error(html.escape(str(error), quote=False), print_exception=False) from None
-            except (KeyboardInterrupt, SystemExit):
-                raise
-            except BaseException:  # tokenizers' PanicException derives from BaseException
-                log.exception("Unexpected error while %s", action)
-                raise gr.Error(f"Something went wrong while {action}. The server logged the details; "
-                               "try other input or another model.", print_exception=False) from None
+            except BaseException as error:
+                shown = _shown(error, action)
+                if shown is error:
+                    raise
+                raise shown from None
 
         return wrapper
 
@@ -50,6 +74,8 @@ def model_work(action: str, duration: int = 60) -> Callable[[Callable[..., Any]]
     most ``duration`` seconds. Elsewhere it is user_errors alone."""
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
-        return user_errors(action)(gpu_work(duration)(fn))
+        # Messages are made where the work runs (the GPU worker on ZeroGPU), from the handler itself, so a streaming
+        # handler is recognised as one before anything wraps it.
+        return gpu_work(duration)(user_errors(action)(fn))
 
     return decorate

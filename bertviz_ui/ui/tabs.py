@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from bertviz_ui.ui import fill_mask, inside, models_panel, ner, nsp, qa, sentiment, tokenizer, zero_shot
+from bertviz_ui.ui import fill_mask, finetune, inside, models_panel, ner, nsp, qa, sentiment, tokenizer, zero_shot
 from bertviz_ui.ui.context import AppContext
 
 
@@ -29,5 +29,6 @@ TABS: tuple[TabSpec, ...] = (
     TabSpec("zero_shot", "Zero-shot", zero_shot.build),
     TabSpec("qa", "Question answering", qa.build),
     TabSpec("attention", "Inside BERT", inside.build),
+    TabSpec("finetune", "Fine-tuning lab", finetune.build),
     TabSpec("models", "Models", models_panel.build),
 )

@@ -13,6 +13,7 @@ import pytest
 
 from bertviz_ui.models.cache import CacheEntryInfo, CacheReport
 from bertviz_ui.render import fill_mask as fill_mask_render
+from bertviz_ui.render import finetune as finetune_render
 from bertviz_ui.render import ner as ner_render
 from bertviz_ui.render import nsp as nsp_render
 from bertviz_ui.render import qa as qa_render
@@ -20,6 +21,7 @@ from bertviz_ui.render import sentiment as sentiment_render
 from bertviz_ui.render import zero_shot as zero_shot_render
 from bertviz_ui.render.html import model_badge_html, notes_html
 from bertviz_ui.render.models import cache_summary_html
+from bertviz_ui.tasks import finetune as finetune_task
 from bertviz_ui.tasks.fill_mask import FillMaskResult, LabToken, MaskingLabResult, MaskPrediction, Prediction
 from bertviz_ui.tasks.ner import Entity
 from bertviz_ui.tasks.nsp import NspResult, PairScore, ParagraphNsp
@@ -93,6 +95,18 @@ def _qa(no_answer: bool = False) -> QaResult:
                     independent_argmax=IndependentArgmax(1, 3, XSS, False, XSS), forward_passes=1, notes=(XSS,))
 
 
+def _finetune() -> finetune_task.FinetuneResult:
+    hp = finetune_task.Hyperparameters()
+    return finetune_task.FinetuneResult(
+        model=XSS, labels=(XSS, "ok"), label_counts={XSS: 2, "ok": 2}, hyperparameters=hp, scheme="holdout",
+        scheme_description=XSS, n_train=2, n_evaluated=2, losses=(0.7,), learning_rates=(2e-5,), schedule=(2e-5,),
+        epoch_metrics=(finetune_task.EpochMetrics(1, 0.7, 0.6, 0.5, 2),), accuracy=0.5, macro_f1=0.5,
+        per_class=(finetune_task.ClassMetrics(XSS, 0.5, 0.5, 0.5, 1), finetune_task.ClassMetrics("ok", 0.5, 0.5, 0.5, 1)),
+        confusion=((1, 0), (1, 0)), baseline=finetune_task.BaselineResult(XSS, 0.5, 0.5, (XSS, "ok"), ()),
+        predictions=(), new_texts=(), total_params=10, trainable_params=2, encoder_forward_examples=4, elapsed_s=1.0,
+        train_seconds=0.5, examples_per_s=8.0, steps=1, stopped_early=False, notes=(XSS,))
+
+
 RENDERERS = {
     "model badge": lambda: model_badge_html(XSS, untrained=True),
     "notes": lambda: notes_html([XSS]),
@@ -114,6 +128,14 @@ RENDERERS = {
     "QA no answer": lambda: qa_render.answer_html(_qa(no_answer=True)),
     "QA tokens": lambda: qa_render.tokens_html(_qa().windows[0], _qa()),
     "QA argmax recipe": lambda: qa_render.independent_argmax_html(_qa()),
+    "fine-tuning data": lambda: finetune_render.data_html(finetune_task.validate([(XSS, XSS), ("b", XSS), ("c", "ok"),
+                                                                                  ("d", "ok"), ("", "")])),
+    "fine-tuning parameters": lambda: finetune_render.params_html(finetune_task.ParameterCounts(10, 2, 2), frozen=True,
+                                                                  model=XSS),
+    "fine-tuning status": lambda: finetune_render.status_html(finetune_task.StepEvent(XSS, 1, 2, 1, 0.7, 2e-5, 1.0,
+                                                                                      0.5, 8.0), phase=XSS),
+    "fine-tuning message": lambda: finetune_render.message_html(XSS),
+    "fine-tuning report": lambda: finetune_render.report_html(_finetune()),
 }
 
 
