@@ -20,6 +20,7 @@ import torch
 
 from bertviz_ui.errors import BadInput, BertvizError, ModelUnavailable
 from bertviz_ui.tasks.modeling import model_inputs, model_max_length
+from bertviz_ui.tasks.validation import check_number
 
 # --- Limits (enforced on the server: an API client can send anything) ----------------------------------------
 MAX_EXAMPLES = 1_000
@@ -300,23 +301,11 @@ class Hyperparameters:
 
 
 def _number(value: Any, name: str, low: float, high: float, hint: str = "") -> float:
-    message = f"{name} must be a number between {low:g} and {high:g}{hint}."
-    if isinstance(value, bool):
-        raise BadInput(message)
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise BadInput(message) from None
-    if not math.isfinite(number) or not low <= number <= high:
-        raise BadInput(message)
-    return number
+    return check_number(value, name, low=low, high=high, hint=hint.strip())
 
 
 def _whole(value: Any, name: str, low: int, high: int) -> int:
-    number = _number(value, name, low, high)
-    if not number.is_integer():
-        raise BadInput(f"{name} must be a whole number between {low} and {high}.")
-    return int(number)
+    return int(check_number(value, name, low=low, high=high, whole=True))
 
 
 def check_hyperparameters(*, learning_rate: Any, batch_size: Any, epochs: Any, warmup_ratio: Any, max_length: Any,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from bertviz_ui.errors import BadInput
@@ -36,8 +37,12 @@ def check_text(value: Any, name: str, *, required: bool = True, max_chars: int =
     return value
 
 
-def check_whole_number(value: Any, name: str, *, low: int, high: int, hint: str = "") -> int:
-    """Return ``value`` as an int within [low, high] (accepts 3, 3.0 and "3"), else raise BadInput.
+def _shown(bound: float) -> str:
+    return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
+
+
+def check_number(value: Any, name: str, *, low: float, high: float, hint: str = "", whole: bool = False) -> float:
+    """Return ``value`` as a finite float within [low, high] (accepts 3, 3.5 and "3.5"), else raise BadInput.
 
     Args:
         value: what arrived.
@@ -45,14 +50,21 @@ def check_whole_number(value: Any, name: str, *, low: int, high: int, hint: str 
         low: smallest allowed.
         high: largest allowed.
         hint: appended to the message, e.g. "(0 for no limit)".
+        whole: also require a whole number (the message says so).
     """
-    message = f"{name} must be a whole number between {low} and {high}{(' ' + hint) if hint else ''}."
+    kind = "a whole number" if whole else "a number"
+    message = f"{name} must be {kind} between {_shown(low)} and {_shown(high)}{(' ' + hint) if hint else ''}."
     if isinstance(value, bool):
         raise BadInput(message)
     try:
         number = float(value)
     except (TypeError, ValueError):
         raise BadInput(message) from None
-    if not number.is_integer() or not low <= number <= high:
+    if not math.isfinite(number) or not low <= number <= high or (whole and not number.is_integer()):
         raise BadInput(message)
-    return int(number)
+    return number
+
+
+def check_whole_number(value: Any, name: str, *, low: int, high: int, hint: str = "") -> int:
+    """Return ``value`` as an int within [low, high] (accepts 3, 3.0 and "3"), else raise BadInput (see check_number)."""
+    return int(check_number(value, name, low=low, high=high, hint=hint, whole=True))

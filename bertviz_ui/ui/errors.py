@@ -30,6 +30,13 @@ def _shown(error: BaseException, action: str) -> BaseException:
                     "try other input or another model.", print_exception=False)
 
 
+def _reraise(error: BaseException, action: str) -> None:
+    shown = _shown(error, action)
+    if shown is error:
+        raise error
+    raise shown from None
+
+
 def user_errors(action: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorate a handler: domain errors become gr.Error with their message, anything else a generic one.
 
@@ -46,11 +53,8 @@ def user_errors(action: str) -> Callable[[Callable[..., Any]], Callable[..., Any
             def streaming(*args: Any, **kwargs: Any) -> Iterator[Any]:
                 try:
                     yield from fn(*args, **kwargs)
-                except BaseException as error:
-                    shown = _shown(error, action)
-                    if shown is error:
-                        raise
-                    raise shown from None
+                except BaseException as error:  # noqa: BLE001 - _reraise raises it again, or a gr.Error in its place
+                    _reraise(error, action)
 
             return streaming
 
@@ -58,11 +62,8 @@ def user_errors(action: str) -> Callable[[Callable[..., Any]], Callable[..., Any
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
                 return fn(*args, **kwargs)
-            except BaseException as error:
-                shown = _shown(error, action)
-                if shown is error:
-                    raise
-                raise shown from None
+            except BaseException as error:  # noqa: BLE001 - _reraise raises it again, or a gr.Error in its place
+                _reraise(error, action)
 
         return wrapper
 

@@ -155,16 +155,16 @@ def test_defaults_are_the_seeds():
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("epochs", 10**6, "Epochs must be a number between 1 and 20."),
+    ("epochs", 10**6, "Epochs must be a whole number between 1 and 20."),
     ("epochs", 2.5, "Epochs must be a whole number between 1 and 20."),
     ("learning_rate", 1.0, "Learning rate must be a number between 1e-06 and 0.001."),
     ("learning_rate", float("nan"), "Learning rate must be a number"),
-    ("batch_size", 0, "Batch size must be a number between 1 and 64."),
-    ("max_length", 100_000, "Max length must be a number between 8 and 512."),
+    ("batch_size", 0, "Batch size must be a whole number between 1 and 64."),
+    ("max_length", 100_000, "Max length must be a whole number between 8 and 512."),
     ("warmup_ratio", 0.9, "Warmup ratio must be a number between 0 and 0.5."),
     ("clip_norm", -1, "Gradient clipping must be a number between 0 and 10 (0 turns clipping off)."),
-    ("seed", "x", "Seed must be a number"),
-    ("epochs", True, "Epochs must be a number"),
+    ("seed", "x", "Seed must be a whole number"),
+    ("epochs", True, "Epochs must be a whole number"),
     ("freeze_encoder", "yes", "Freeze encoder must be true or false."),
 ])
 def test_bounds_are_enforced_with_the_range_in_the_message(field, value, message):
