@@ -16,7 +16,7 @@ import torch
 from bertviz_ui.errors import BadInput, ModelUnavailable
 from bertviz_ui.tasks.embeddings import EmbeddingParts, embedding_parts
 from bertviz_ui.tasks.modeling import model_inputs, model_max_length
-from bertviz_ui.tasks.validation import check_text, check_whole_number
+from bertviz_ui.tasks.validation import check_choice, check_text, check_whole_number
 
 # Drawing caps: computing every token is cheap, drawing thousands of lines or cells in a browser is not.
 HEAD_VIEW_TOKENS = 64
@@ -335,11 +335,7 @@ def check_heads(value: Any, run: EncoderRun) -> tuple[int, ...]:
 
 def check_direction(value: Any) -> str:
     """One of DIRECTIONS, else BadInput."""
-    if value is None or value == "":
-        return "all"
-    if value not in DIRECTIONS:
-        raise BadInput(f"Direction must be one of: {', '.join(DIRECTIONS)}.")
-    return value
+    return check_choice(value, "Direction", DIRECTIONS, default="all")
 
 
 def check_token(value: Any, run: EncoderRun) -> int | None:

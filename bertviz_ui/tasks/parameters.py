@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from bertviz_ui.errors import BadInput
+from bertviz_ui.tasks.validation import check_choice, check_whole_number
 
 # Heads a chosen encoder can be counted with; each is built from the encoder's config on the meta device.
 HEADS = {
@@ -247,11 +248,7 @@ def _tied_names(model: torch.nn.Module) -> list[str]:
 
 def check_head(value: Any) -> str:
     """One of HEADS, else BadInput."""
-    if value is None or value == "":
-        return "none"
-    if value not in HEADS:
-        raise BadInput(f"Head must be one of: {', '.join(HEADS)}.")
-    return value
+    return check_choice(value, "Head", tuple(HEADS), default="none")
 
 
 def build_on_meta(config: Any, auto_class: str = "AutoModel") -> torch.nn.Module:
@@ -274,7 +271,6 @@ def count_with_head(model: torch.nn.Module, *, label: str, head: Any = "none", n
     Returns:
         ParameterCount. For a head, the encoder part of the meta-built model must equal the loaded encoder's count.
     """
-    from bertviz_ui.tasks.validation import check_whole_number
 
     head = check_head(head)
     base = getattr(model, "base_model", model)

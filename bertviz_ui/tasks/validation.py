@@ -68,3 +68,12 @@ def check_number(value: Any, name: str, *, low: float, high: float, hint: str = 
 def check_whole_number(value: Any, name: str, *, low: int, high: int, hint: str = "") -> int:
     """Return ``value`` as an int within [low, high] (accepts 3, 3.0 and "3"), else raise BadInput (see check_number)."""
     return int(check_number(value, name, low=low, high=high, hint=hint, whole=True))
+
+
+def check_choice(value: Any, name: str, choices: tuple[str, ...], *, default: str) -> str:
+    """Return ``value`` if it is one of ``choices`` (blank: ``default``), else raise BadInput listing them."""
+    if value is None or value == "":
+        return default
+    if value not in choices:
+        raise BadInput(f"{name} must be one of: {', '.join(choices)}.")
+    return value
