@@ -134,19 +134,23 @@ def report_html(result: FinetuneResult) -> str:
         + "</div>")
 
 
-def predictions_table(result: FinetuneResult) -> pd.DataFrame:
-    """Every example: label, role, prediction before and after training, the prediction that was scored."""
+PREDICTION_COLUMNS = ["text", "label", "role", "before", "P(before)", "after", "P(after)", "scored prediction"]
+NEW_TEXT_COLUMNS = ["text", "before", "P(before)", "after", "P(after)", "baseline"]
+
+
+def predictions_table(result: FinetuneResult | None) -> pd.DataFrame:
+    """Every example: label, role, prediction before and after training, the prediction that was scored (None:
+    the empty table shown before training)."""
     rows = [(p.text, p.label, p.role, p.before, round(p.before_score, 3), p.after, round(p.after_score, 3),
-             p.evaluated_as or "") for p in result.predictions]
-    return pd.DataFrame(rows, columns=["text", "label", "role", "before", "P(before)", "after", "P(after)",
-                                       "scored prediction"])
+             p.evaluated_as or "") for p in (result.predictions if result else ())]
+    return pd.DataFrame(rows, columns=PREDICTION_COLUMNS)
 
 
-def new_texts_table(result: FinetuneResult) -> pd.DataFrame:
-    """The new texts: the model before and after training, and the baseline."""
+def new_texts_table(result: FinetuneResult | None) -> pd.DataFrame:
+    """The new texts: the model before and after training, and the baseline (None: the empty table)."""
     rows = [(t.text, t.before, round(t.before_score, 3), t.after, round(t.after_score, 3), t.baseline)
-            for t in result.new_texts]
-    return pd.DataFrame(rows, columns=["text", "before", "P(before)", "after", "P(after)", "baseline"])
+            for t in (result.new_texts if result else ())]
+    return pd.DataFrame(rows, columns=NEW_TEXT_COLUMNS)
 
 
 def try_table(texts: Sequence[str], predictions: Sequence[tuple[str, float, tuple[float, ...]]],

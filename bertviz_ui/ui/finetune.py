@@ -195,7 +195,7 @@ def run_finetune(ctx: AppContext, sessions: Sessions, session: LabSession | None
         phase, last_sent = "", 0.0
         empty = gr.update()
         yield (session, message_html("Training started."), loss_figure([], None), accuracy_figure([]), "",
-               None, None, None, None)
+               None, predictions_table(None), new_texts_table(None), None)
         for event in finetune(data, hp, encoder=loaded.model, tokenizer=loaded.tokenizer, label=loaded.label,
                               new_texts=texts, device=loaded.device, cancel=session.cancel,
                               max_seconds=ctx.settings.finetune_seconds):
@@ -230,7 +230,7 @@ def run_finetune(ctx: AppContext, sessions: Sessions, session: LabSession | None
                        empty, empty, empty, empty)
     except Cancelled:
         yield (session, message_html("Cancelled: training stopped and the partly trained model was discarded."),
-               gr.update(), gr.update(), "", None, None, None, None)
+               gr.update(), gr.update(), "", None, predictions_table(None), new_texts_table(None), None)
     finally:
         session.lock.release()
         release_memory(ctx.cache.device)
@@ -356,9 +356,9 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
         accuracy_plot = gr.Plot(label="Accuracy", elem_id="finetune-accuracy")
     report = gr.HTML(padding=False, elem_id="finetune-report")
     confusion = gr.Plot(label="Confusion matrix", elem_id="finetune-confusion")
-    new_table = gr.Dataframe(label="New texts: before and after training, and the baseline", interactive=False,
+    new_table = gr.Dataframe(new_texts_table(None), label="New texts: before and after training, and the baseline", interactive=False,
                              wrap=True, elem_id="finetune-new-table")
-    predictions = gr.Dataframe(label="Every example: before and after training", interactive=False, wrap=True,
+    predictions = gr.Dataframe(predictions_table(None), label="Every example: before and after training", interactive=False, wrap=True,
                                elem_id="finetune-predictions")
     raw = raw_output("finetune-json")
 
