@@ -19,5 +19,8 @@ if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 
+# Lint first (rules in pyproject.toml): a finding fails the run before the slower tests start.
+python -m ruff check --quiet .
+
 export GRADIO_ANALYTICS_ENABLED=False HF_HUB_OFFLINE=1
 exec python -m pytest "$@"

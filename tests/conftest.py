@@ -80,7 +80,7 @@ def chromium_executable() -> str | None:
         with sync_playwright() as playwright:
             if Path(playwright.chromium.executable_path).exists():
                 return None
-    except Exception:
+    except Exception:  # noqa: BLE001, S110 - no Playwright browser of its own: fall back to Debian's chromium below
         pass
     for candidate in ("/usr/bin/chromium", "/usr/bin/chromium-browser", shutil.which("chromium") or ""):
         if candidate and Path(candidate).exists():

@@ -27,7 +27,8 @@ def build_demo(settings: Settings) -> gr.Blocks:
         The gr.Blocks app, ready to launch.
     """
     ctx = AppContext(settings=settings, cache=build_cache(settings))
-    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
+    # Files Gradio copies for download (the lab's model zips) are deleted after an hour, checked hourly.
+    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(f"# {TITLE}\nSee BERT at work on your own text: how it tokenizes, what it attends to, "
                     "what it predicts.", elem_id="bv-header")
         if settings.tiny:

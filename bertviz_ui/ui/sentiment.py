@@ -35,10 +35,10 @@ from bertviz_ui.ui.errors import model_work
 
 TASK = task_by_id("sentiment")
 
-SEED_PIPELINE = "\n".join(["I absolutely loved this product!", "Terrible quality, fell apart after a day.",
+SEED_PIPELINE = "\n".join([  # noqa: FLY002 - one line per review reads better"I absolutely loved this product!", "Terrible quality, fell apart after a day.",
                            "It's okay, nothing special."])
 SEED_REVIEWS = "\n".join(seed.SEED_REVIEWS)
-MIXED = "\n".join([
+MIXED = "\n".join([  # noqa: FLY002 - one line per review reads better
     "Oh great, another sequel nobody asked for.",
     "The acting was superb but the plot made no sense.",
     "I wanted to hate it, and yet I couldn't stop watching.",

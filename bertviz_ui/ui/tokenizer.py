@@ -70,16 +70,15 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
         text = gr.Textbox(label="Text (sentence A)", value=EXAMPLES[1][0], lines=3, elem_id="tokenizer-text")
         text_pair = gr.Textbox(label="Second sentence (sentence B, optional)", value=EXAMPLES[1][1], lines=3,
                                elem_id="tokenizer-pair")
-    with gr.Accordion("Padding, truncation and special tokens", open=False):
-        with gr.Row():
-            max_length = gr.Number(0, minimum=0, label="Max length (0 = no limit)",
-                                   elem_id="tokenizer-max-length")
-            padding = gr.Checkbox(False, label="Pad to max length", elem_id="tokenizer-padding")
-            truncation = gr.Dropdown([(s.replace("_", " "), s) for s in TRUNCATION_STRATEGIES],
-                                     value="longest_first", label="Truncation", elem_id="tokenizer-truncation")
-            split_special = gr.Checkbox(False, label="Typed special tokens are text",
-                                        info="Read [SEP] or [MASK] typed in the text as plain characters.",
-                                        elem_id="tokenizer-split-special")
+    with gr.Accordion("Padding, truncation and special tokens", open=False), gr.Row():
+        max_length = gr.Number(0, minimum=0, label="Max length (0 = no limit)",
+                               elem_id="tokenizer-max-length")
+        padding = gr.Checkbox(False, label="Pad to max length", elem_id="tokenizer-padding")
+        truncation = gr.Dropdown([(s.replace("_", " "), s) for s in TRUNCATION_STRATEGIES],
+                                 value="longest_first", label="Truncation", elem_id="tokenizer-truncation")
+        split_special = gr.Checkbox(False, label="Typed special tokens are text",
+                                    info="Read [SEP] or [MASK] typed in the text as plain characters.",
+                                    elem_id="tokenizer-split-special")
     with gr.Accordion("Examples: the seed text's sentences and a few edge cases", open=False):
         gr.Examples(EXAMPLES, inputs=[text, text_pair], label=None)
     button = gr.Button("Tokenize", variant="primary", elem_id="tokenizer-run")

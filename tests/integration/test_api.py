@@ -28,7 +28,7 @@ def test_api_lists_tokenize_with_named_parameters(client):
 
 
 def test_tokenize_seed_pair(client):
-    header, chips, comparison, summary, table, payload = tokenize(client)
+    header, chips, comparison, _summary, table, payload = tokenize(client)
     assert payload["tokens"] == ['[CLS]', 'the', 'cat', 'sat', 'on', 'the', 'mat', '.', '[SEP]',
                                  'it', 'was', 'a', 'lazy', 'afternoon', '.', '[SEP]']
     assert payload["token_type_ids"] == [0] * 9 + [1] * 7
@@ -70,7 +70,7 @@ def test_bad_input_gives_a_clear_message(client, overrides, message):
 
 
 def test_server_stays_up_after_errors(client):
-    with pytest.raises(Exception):
+    with pytest.raises(Exception, match="Text is empty"):
         tokenize(client, text="")
     assert tokenize(client)[-1]["num_tokens"] == 16
 

@@ -18,7 +18,7 @@ def fill_mask(client: Client, text: str, top_k: int = 5, model: str = "tiny:mask
 
 
 def test_fill_mask_contract(client):
-    header, plot, iterative, payload = fill_mask(client, "The cat [MASK] on the [MASK].", top_k=3)
+    header, _plot, _iterative, payload = fill_mask(client, "The cat [MASK] on the [MASK].", top_k=3)
     assert [m["position"] for m in payload["masks"]] == [3, 6]
     for mask in payload["masks"]:
         assert len(mask["predictions"]) == 3
@@ -31,14 +31,14 @@ def test_fill_mask_contract(client):
 
 
 def test_fill_mask_analysis(client):
-    context, left, layers, table = client.predict(model="tiny:masked_lm", text="The cat [MASK] on the mat.",
+    _context, left, _layers, table = client.predict(model="tiny:masked_lm", text="The cat [MASK] on the mat.",
                                                   mask_number=1, top_k=3, api_name="/fill_mask_analysis")
     assert "The cat [MASK]" in left
     assert len(table["data"]) == 3  # embeddings + 2 layers of the tiny model
 
 
 def test_masking_lab(client):
-    view, payload = client.predict(model="tiny:masked_lm", sentence="The quick brown fox jumps over the lazy dog.",
+    _view, payload = client.predict(model="tiny:masked_lm", sentence="The quick brown fox jumps over the lazy dog.",
                                    seed=7, probability=0.5, api_name="/masking_lab")
     roles = [t["role"] for t in payload["tokens"]]
     assert roles[0] == roles[-1] == "special"
@@ -49,14 +49,14 @@ def test_masking_lab(client):
 
 
 def test_nsp_contract(client):
-    header, plot, payload = client.predict(model="tiny:next_sentence", sentence_a="The cat sat on the mat.",
+    _header, _plot, payload = client.predict(model="tiny:next_sentence", sentence_a="The cat sat on the mat.",
                                            sentence_b="It was a lazy afternoon.", api_name="/nsp")
     assert payload["is_next"] + payload["not_next"] == pytest.approx(1.0, abs=1e-6)
     assert payload["token_type_ids"] == [0] * 9 + [1] * 7
 
 
 def test_nsp_paragraph(client):
-    summary, table, payload = client.predict(model="tiny:next_sentence",
+    summary, _table, payload = client.predict(model="tiny:next_sentence",
                                              paragraph="One. Two is here. Three follows. Four ends.", seed=0,
                                              api_name="/nsp_paragraph")
     assert len(payload["sentences"]) == 4 and len(payload["pairs"]) == 6

@@ -18,7 +18,7 @@ def client(app_server: str) -> Client:
 
 @pytest.mark.parametrize("strategy", ["none", "simple", "first", "average", "max"])
 def test_ner_contract(client, strategy):
-    header, view, entities, tokens, types, payload = client.predict(
+    _header, _view, entities, _tokens, _types, payload = client.predict(
         model=MODEL, text=TEXT, strategy=strategy, api_name="/ner")
     assert payload["strategy"] == strategy
     for entity in payload["entities"]:
@@ -67,6 +67,6 @@ def test_bad_input(client, api, kwargs, message):
 
 
 def test_html_is_escaped(client):
-    header, view, *_ = client.predict(model=MODEL, text='<img src=x onerror="alert(1)"> Paris', strategy="none",
+    _header, view, *_ = client.predict(model=MODEL, text='<img src=x onerror="alert(1)"> Paris', strategy="none",
                                       api_name="/ner")
     assert "<img" not in view and "&lt;" in view and "<mark" in view

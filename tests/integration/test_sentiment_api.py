@@ -16,7 +16,7 @@ def client(app_server: str) -> Client:
 
 
 def test_sentiment_contract(client):
-    header, plot, table, classes, payload = client.predict(
+    header, _plot, table, _classes, payload = client.predict(
         model=MODEL, text="I loved it!\n\nTerrible.\nIt's okay.", api_name="/sentiment")
     assert payload["label"] in ("NEGATIVE", "POSITIVE")
     assert set(payload["scores"]) == {"NEGATIVE", "POSITIVE"}
@@ -27,7 +27,7 @@ def test_sentiment_contract(client):
 
 
 def test_explain_contract(client):
-    heatmap, plot, cost, head, payload = client.predict(
+    _heatmap, _plot, cost, _head, payload = client.predict(
         model=MODEL, text="I loved it!\nTerrible acting, wonderful music.", line=2, target="POSITIVE",
         method="integrated_gradients", steps=16, api_name="/sentiment_explain")
     attribution = payload["attributions"]

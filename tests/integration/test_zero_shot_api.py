@@ -24,7 +24,7 @@ def zero_shot(client: Client, **overrides):
 
 @pytest.mark.parametrize("multi_label", [False, True])
 def test_zero_shot_contract(client, multi_label):
-    header, plot, table, payload = zero_shot(client, multi_label=multi_label)
+    _header, _plot, table, payload = zero_shot(client, multi_label=multi_label)
     assert sorted(payload["labels"]) == sorted(LABELS.split(", "))
     assert payload["scores"] == sorted(payload["scores"], reverse=True)
     assert payload["multi_label"] is multi_label
@@ -36,7 +36,7 @@ def test_zero_shot_contract(client, multi_label):
 
 
 def test_offline_embedding_method_ranks_politics_first(client):
-    header, plot, table, payload = zero_shot(client, method="embedding similarity", model="ignored/for-this-method")
+    header, _plot, _table, payload = zero_shot(client, method="embedding similarity", model="ignored/for-this-method")
     assert payload["method"] == "embedding similarity" and payload["labels"][0] == "politics"
     assert "offline: all-MiniLM-L6-v2" in header and "not NLI" in header
 
@@ -59,6 +59,6 @@ def test_bad_input(client, overrides, message):
 
 
 def test_duplicates_are_merged_and_html_escaped(client):
-    header, plot, table, payload = zero_shot(client, labels='politics, Politics, <img src=x onerror="alert(1)">')
+    header, _plot, _table, payload = zero_shot(client, labels='politics, Politics, <img src=x onerror="alert(1)">')
     assert len(payload["labels"]) == 2 and "Duplicate label" in header
     assert "<img" not in header

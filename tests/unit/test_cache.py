@@ -51,7 +51,7 @@ def run_in_threads(count: int, target) -> list:
     def work(i: int) -> None:
         try:
             results[i] = target(i)
-        except Exception as error:  # collected and re-raised in the test thread
+        except Exception as error:  # noqa: BLE001 - collected and re-raised in the test thread
             errors.append(error)
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(count)]
