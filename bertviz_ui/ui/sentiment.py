@@ -35,8 +35,11 @@ from bertviz_ui.ui.errors import model_work
 
 TASK = task_by_id("sentiment")
 
-SEED_PIPELINE = "\n".join([  # noqa: FLY002 - one line per review reads better"I absolutely loved this product!", "Terrible quality, fell apart after a day.",
-                           "It's okay, nothing special."])
+SEED_PIPELINE = "\n".join([  # noqa: FLY002 - one line per review reads better
+    "I absolutely loved this product!",
+    "Terrible quality, fell apart after a day.",
+    "It's okay, nothing special.",
+])
 SEED_REVIEWS = "\n".join(seed.SEED_REVIEWS)
 MIXED = "\n".join([  # noqa: FLY002 - one line per review reads better
     "Oh great, another sequel nobody asked for.",
