@@ -11,9 +11,9 @@ from bertviz_ui.tasks.parameters import Comparison, ParameterCount, SeedCheck
 
 def module_table(count: ParameterCount) -> pd.DataFrame:
     """One row per module: name, class, parameters, share of the total, trainable."""
-    rows = [(m.name, m.kind, m.parameters, round(m.parameters / count.total * 100, 2) if count.total else 0.0,
-             m.trainable) for m in count.modules]
-    rows.append(("total", count.architecture, count.total, 100.0, count.trainable))
+    rows = [(m.name, m.kind, f"{m.parameters:,}", round(m.parameters / count.total * 100, 2) if count.total else 0.0,
+             f"{m.trainable:,}") for m in count.modules]
+    rows.append(("total", count.architecture, f"{count.total:,}", 100.0, f"{count.trainable:,}"))
     return pd.DataFrame(rows, columns=["module", "class", "parameters", "% of total", "trainable"])
 
 

@@ -271,7 +271,8 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
             with gr.Row():
                 parameters_figure = gr.Plot(label="Per module", elem_id="parameters-figure")
                 parameters_table = gr.Dataframe(interactive=False, label="Per module", elem_id="parameters-table",
-                                                max_height=520)
+                                                max_height=520, wrap=True,
+                                                column_widths=["30%", "28%", "17%", "10%", "15%"])
             seed = gr.HTML(padding=False, elem_id="parameters-seed")
             parameters_raw = raw_output("parameters-json")
         with gr.Tab("Model comparison", id="inside-comparison", elem_id="inside-comparison"):
