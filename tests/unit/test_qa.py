@@ -286,3 +286,18 @@ def test_bfloat16_model_gives_the_same_answer(qa):
     full = _ask(QUESTIONS[1], EIFFEL, qa.model, qa.tokenizer, top_k=3)
     assert half.windows[0].start_logits == pytest.approx(full.windows[0].start_logits, abs=0.05)
     assert isinstance(half.score, float)
+
+
+def test_distilbert_without_token_types_equals_4x_pipeline(uncased):
+    # The registry's fast QA model is a DistilBERT: no token_type_ids in its forward.
+    from transformers import DistilBertConfig, DistilBertForQuestionAnswering
+
+    torch.manual_seed(0)
+    model = DistilBertForQuestionAnswering(DistilBertConfig(dim=32, n_layers=1, n_heads=2, hidden_dim=64)).eval()
+    context = " ".join([EIFFEL] * 3)
+    ours = _ask(QUESTIONS[0], context, model, uncased, top_k=5, window_tokens=128)
+    theirs = reference_qa(QUESTIONS[0], context, model=model, tokenizer=uncased, top_k=5, max_seq_len=128,
+                          doc_stride=ours.stride)
+    assert len(ours.windows) > 1
+    assert [(c.answer, c.start, c.end) for c in ours.candidates] == [(a["answer"], a["start"], a["end"]) for a in theirs]
+    assert [c.score for c in ours.candidates] == pytest.approx([a["score"] for a in theirs], rel=1e-4)
