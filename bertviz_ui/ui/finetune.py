@@ -78,6 +78,9 @@ SEED_TABLE = pd.DataFrame([[text, str(label)] for text, label in zip(seed.SEED_R
 SEED_NEW_TEXTS = "\n".join(seed.SEED_TEST_TEXTS)
 # Live plots are re-sent at most this often (a step on a tiny model takes milliseconds).
 STREAM_INTERVAL_S = 0.3
+# Fine-tuned models kept at once across all sessions (each is a full copy of its encoder: 90 MB for MiniLM,
+# 270 MB for distilbert-base). Finishing a training beyond this frees the model trained longest ago.
+MAX_KEPT_MODELS = 8
 
 
 class LabSession:
@@ -89,6 +92,7 @@ class LabSession:
         self.cancel = threading.Event()
         self.workdir: Path | None = None
         self.closed = False
+        self.evicted = False  # its model was freed to make room for other sessions' models
 
     @property
     def training(self) -> bool:
@@ -115,11 +119,34 @@ class LabSession:
 
 
 class Sessions:
-    """The lab sessions of one app, by gradio session hash, so that closing a tab frees its model at once."""
+    """The lab sessions of one app, by gradio session hash, so that closing a tab frees its model at once, and at
+    most ``max_kept`` fine-tuned models are held at a time (the one trained longest ago goes first)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_kept: int = MAX_KEPT_MODELS) -> None:
         self._lock = threading.Lock()
         self._by_hash: weakref.WeakValueDictionary[str, LabSession] = weakref.WeakValueDictionary()
+        self.max_kept = max_kept
+        self._kept: list[weakref.ReferenceType[LabSession]] = []  # sessions holding a model, oldest first
+
+    def keep(self, session: LabSession, trained: TrainedModel) -> None:
+        """Give ``session`` its fine-tuned model, freeing the oldest other sessions' models beyond max_kept."""
+        with self._lock:
+            self._kept = [ref for ref in self._kept if (other := ref()) is not None and other.trained is not None
+                          and other is not session]
+            session.trained, session.evicted = trained, False
+            self._kept.append(weakref.ref(session))
+            evict = [ref() for ref in self._kept[:-self.max_kept]] if len(self._kept) > self.max_kept else []
+            self._kept = self._kept[-self.max_kept:]
+        for other in evict:
+            if other is not None and other.trained is not None:
+                device = str(next(other.trained.model.parameters()).device)
+                other.trained, other.evicted = None, True
+                release_memory(device)
+
+    @property
+    def kept(self) -> int:
+        with self._lock:
+            return sum(1 for ref in self._kept if (session := ref()) is not None and session.trained is not None)
 
     def get(self, session: LabSession | None, request: gr.Request | None) -> LabSession:
         """The session's LabSession (made on first use) registered under its hash."""
@@ -201,7 +228,7 @@ def run_finetune(ctx: AppContext, sessions: Sessions, session: LabSession | None
                               max_seconds=ctx.settings.finetune_seconds):
             if isinstance(event, Finished):
                 result = event.result
-                session.trained = event.trained
+                sessions.keep(session, event.trained)
                 done = (f"Finished: {result.steps} steps in {result.train_seconds:.1f} s "
                         f"({result.examples_per_s:.1f} examples/s).")
                 yield (session, message_html(done), loss_figure(steps, steps[-1].total_steps if steps else None),
@@ -245,6 +272,9 @@ def run_cancel(session: LabSession | None) -> str:
 
 
 def _trained(session: LabSession | None) -> TrainedModel:
+    if session is not None and session.trained is None and session.evicted:
+        raise BadInput(f"Your fine-tuned model was freed to make room: this server keeps at most {MAX_KEPT_MODELS} "
+                       "at a time, the oldest going first. Press Train to train it again.")
     if session is None or session.trained is None:
         raise BadInput("No fine-tuned model in this session yet: press Train first (each browser session trains "
                        "and keeps its own).")

@@ -522,3 +522,29 @@ def test_bench_case_times_the_labs_loop_against_the_bare_loop(cache):
                           refs={"finetune": "tiny:encoder"})
     assert (result.task.label, result.baseline.label) == ("lab fit()", "bare loop") and not result.speedup
     assert result.ratio == result.task.median_s / result.baseline.median_s
+
+
+def test_at_most_max_kept_models_are_held_the_oldest_freed_first():
+    ui = _ui()
+    sessions = ui.Sessions(max_kept=2)
+    first, second, third, fourth = (ui.LabSession() for _ in range(4))
+
+    class Trained:  # what keep() needs of a TrainedModel: a model whose parameters say where it lives
+        def __init__(self):
+            self.model = torch.nn.Linear(1, 1)
+
+    models = {}
+    for session in (first, second, third):
+        models[session] = weakref.ref(trained := Trained())
+        sessions.keep(session, trained)
+        del trained
+    gc.collect()
+    assert first.trained is None and first.evicted and models[first]() is None
+    assert second.trained is not None and third.trained is not None and sessions.kept == 2
+    with pytest.raises(BadInput, match="freed to make room: this server keeps at most"):
+        ui.run_try(first, "lovely")
+    sessions.keep(second, Trained())  # trained again: now the newest
+    sessions.keep(fourth, Trained())
+    assert third.trained is None and third.evicted and second.trained is not None and fourth.trained is not None
+    sessions.keep(first, Trained())  # an evicted session trains again
+    assert not first.evicted and first.trained is not None and second.trained is None and sessions.kept == 2
