@@ -198,3 +198,48 @@ def test_qa_plot_labels_show_markup_as_typed():
     figure = qa_render.logits_figure(_qa().windows[0], _qa())
     ticks = figure.layout.xaxis2.ticktext
     assert ticks and all("<img" not in t and "&lt;img" in t for t in ticks)
+
+
+def _figure_text(figure) -> str:
+    import json
+
+    return json.dumps(figure.to_plotly_json(), default=str, ensure_ascii=False)
+
+
+def _figures() -> dict:
+    from bertviz_ui.render import attention as attention_render
+    from bertviz_ui.render import embeddings as embeddings_render
+    from bertviz_ui.render import parameters as parameters_render
+    from bertviz_ui.tasks.attention import attention_view, every_layer
+    from bertviz_ui.tasks.embeddings import embeddings_view
+    from bertviz_ui.tasks.parameters import ModuleCount, ParameterCount
+
+    run = _encoder_run()
+    view = attention_view(run, 0, None)
+    count = ParameterCount(model=XSS, architecture=XSS, head=XSS, modules=(ModuleCount(XSS, XSS, 1, 1),), total=1,
+                           trainable=1, encoder=0, notes=(XSS,))
+    return {
+        "attention head view": lambda: attention_render.head_view_figure(view),
+        "attention heatmap": lambda: attention_render.heatmap_figure(view),
+        "attention model view": lambda: attention_render.model_view_figure(every_layer(run), layer=0, head=0),
+        "embedding parts": lambda: embeddings_render.parts_figure(embeddings_view(run, 1)),
+        "embedding change": lambda: embeddings_render.change_figure(embeddings_view(run, 1)),
+        "embedding PCA by word": lambda: embeddings_render.pca_figure(embeddings_view(run, 1), "word"),
+        "parameters per module": lambda: parameters_render.module_figure(count),
+        "fine-tuning confusion": lambda: finetune_render.confusion_figure(_finetune()),
+        "QA logits": lambda: qa_render.logits_figure(_qa().windows[0], _qa()),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_figures()))
+def test_figures_show_markup_as_text(name):
+    # plotly.js reads labels as pseudo-HTML: tokens, labels and model or module names must arrive as &lt;img...
+    text = _figure_text(_figures()[name]())
+    assert "<img" not in text and "&lt;img" in text
+
+
+def test_attention_head_legend_has_no_user_text():
+    from bertviz_ui.render import attention as attention_render
+    from bertviz_ui.tasks.attention import attention_view
+
+    assert_escaped(attention_render.legend_html(attention_view(_encoder_run(), 0, None)), shown=False)
