@@ -40,6 +40,10 @@ def _parse_device(raw: str) -> str:
     raise BadInput(f"Device must be auto, cpu, mps, cuda or cuda:N, got {raw!r}.")
 
 
+def _parse_patterns(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.replace("\n", ",").split(",") if part.strip())
+
+
 def _parse_port(raw: str) -> int:
     try:
         value = int(raw)
@@ -95,6 +99,16 @@ OPTIONS: tuple[Option, ...] = (
     Option("finetune_seconds", "BERTVIZ_UI_FINETUNE_SECONDS", "--finetune-seconds", 300.0,
            "Fine-tuning lab: wall-clock limit of one training run in seconds; training stops there and keeps "
            "what it learned.", parse=_parse_positive_float),
+    Option("public", "BERTVIZ_UI_PUBLIC", "--public", None,
+           "Public mode for an open deployment: no local paths from visitors, Hub models only from an allow-list, "
+           "no shared controls, tighter per-request budgets (default: on when SPACE_ID is set, i.e. on a Space).",
+           parse=_parse_bool, is_switch=True),
+    Option("allow_models", "BERTVIZ_UI_ALLOW_MODELS", "--allow-models", (),
+           "Public mode: Hub ids visitors may load besides each tab's curated choices, as comma-separated glob "
+           "patterns (google-bert/*,dslim/*; * allows any).", parse=_parse_patterns),
+    Option("max_model_gb", "BERTVIZ_UI_MAX_MODEL_GB", "--max-model-gb", 2.0,
+           "Largest Hub model (weight files, GB) that is downloaded; checked from the Hub's file metadata before "
+           "any weights are fetched.", parse=_parse_positive_float),
     Option("host", "BERTVIZ_UI_HOST", "--host", None,
            "Address to listen on (default 127.0.0.1; 0.0.0.0 on Spaces via GRADIO_SERVER_NAME)."),
     Option("port", "BERTVIZ_UI_PORT", "--port", None,
@@ -113,6 +127,9 @@ class Settings:
     cache_dir: Path = field(default_factory=lambda: Path("~/.cache/bertviz_ui").expanduser())
     hub_timeout: float = 3.0
     finetune_seconds: float = 300.0
+    public: bool = False
+    allow_models: tuple[str, ...] = ()
+    max_model_gb: float = 2.0
     host: str | None = None
     port: int | None = None
     models: Mapping[str, str] = field(default_factory=dict)
@@ -174,4 +191,7 @@ def load_settings(argv: Sequence[str] = (), environ: Mapping[str, str] | None = 
     }
     for task in TASKS:
         values.pop(f"model_{task.id}", None)
+    if values.get("public") is None:
+        # A Hugging Face Space sets SPACE_ID: the open internet is the default audience there.
+        values["public"] = bool(environ.get("SPACE_ID", "").strip())
     return Settings(models=models, **values)
