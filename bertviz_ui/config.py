@@ -44,6 +44,16 @@ def _parse_patterns(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.replace("\n", ",").split(",") if part.strip())
 
 
+def _parse_count(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadInput(f"Expected a whole number, got {raw!r}.") from None
+    if value < 1:
+        raise BadInput(f"Expected at least 1, got {raw!r}.")
+    return value
+
+
 def _parse_port(raw: str) -> int:
     try:
         value = int(raw)
@@ -109,6 +119,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_model_gb", "BERTVIZ_UI_MAX_MODEL_GB", "--max-model-gb", 2.0,
            "Largest Hub model (weight files, GB) that is downloaded; checked from the Hub's file metadata before "
            "any weights are fetched.", parse=_parse_positive_float),
+    Option("max_sessions", "BERTVIZ_UI_MAX_SESSIONS", "--max-sessions", 64,
+           "Visitor sessions kept in memory at once (each holds its page's state and last results, about 1-2 MB); "
+           "the least recently active is dropped past it.", parse=_parse_count),
+    Option("session_minutes", "BERTVIZ_UI_SESSION_MINUTES", "--session-minutes", 30.0,
+           "A visitor session idle this many minutes is freed, with its results and fine-tuned model.",
+           parse=_parse_positive_float),
     Option("host", "BERTVIZ_UI_HOST", "--host", None,
            "Address to listen on (default 127.0.0.1; 0.0.0.0 on Spaces via GRADIO_SERVER_NAME)."),
     Option("port", "BERTVIZ_UI_PORT", "--port", None,
@@ -130,6 +146,8 @@ class Settings:
     public: bool = False
     allow_models: tuple[str, ...] = ()
     max_model_gb: float = 2.0
+    max_sessions: int = 64
+    session_minutes: float = 30.0
     host: str | None = None
     port: int | None = None
     models: Mapping[str, str] = field(default_factory=dict)

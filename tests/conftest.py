@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -38,11 +39,18 @@ def cache_dir() -> Path:
 @pytest.fixture(scope="session")
 def app_server(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     """The real app (`python app.py --tiny`) on a free port; yields its URL, fails with its output."""
+    with running_app(["--tiny"], cache_dir, tmp_path_factory.mktemp("server")) as (url, _process):
+        yield url
+
+
+@contextlib.contextmanager
+def running_app(args: list[str], cache_dir: Path, log_dir: Path, env: dict[str, str] | None = None):
+    """`python app.py ARGS` on a free port until the block ends; yields (url, process); fails with its output."""
     port = free_port()
-    log_path = tmp_path_factory.mktemp("server") / "app.log"
-    env = {**os.environ, "BERTVIZ_UI_CACHE_DIR": str(cache_dir), "PYTHONUNBUFFERED": "1"}
+    log_path = log_dir / "app.log"
+    full_env = {**os.environ, "BERTVIZ_UI_CACHE_DIR": str(cache_dir), "PYTHONUNBUFFERED": "1", **(env or {})}
     with log_path.open("w") as log:
-        process = subprocess.Popen([sys.executable, "app.py", "--tiny", "--port", str(port)], cwd=ROOT, env=env,
+        process = subprocess.Popen([sys.executable, "app.py", *args, "--port", str(port)], cwd=ROOT, env=full_env,
                                    stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 120
@@ -56,12 +64,14 @@ def app_server(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory):
         except subprocess.TimeoutExpired:
             continue
         pytest.fail(f"The app exited with {process.returncode}:\n{log_path.read_text()}")
-    yield url
-    process.terminate()
     try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+        yield url, process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def _answers(url: str) -> bool:

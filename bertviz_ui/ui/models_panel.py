@@ -15,18 +15,21 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     summary = gr.HTML(elem_id="models-summary")
     table = gr.Dataframe(headers=list(COLUMNS), interactive=False, label="Loaded models", elem_id="models-table",
                          wrap=True, column_widths=["18%", "12%", "7%", "9%", "11%", "8%", "6%", "29%"])
+    public = ctx.settings.public
     with gr.Row():
         refresh = gr.Button("Refresh", elem_id="models-refresh")
-        free = gr.Button("Free all models", variant="stop", elem_id="models-free")
+        # Public mode: the cache is shared by every visitor, so no visitor may empty it for everyone.
+        free = None if public else gr.Button("Free all models", variant="stop", elem_id="models-free")
 
     def show() -> tuple:
         report = ctx.cache.report()
-        return cache_summary_html(report), cache_table(report)
+        return cache_summary_html(report, public=public), cache_table(report)
 
     def free_all() -> tuple:
         ctx.cache.clear()
         return show()
 
     refresh.click(show, None, [summary, table], api_name="models", concurrency_id="models")
-    free.click(free_all, None, [summary, table], api_visibility="private", concurrency_id="models")
+    if free is not None:
+        free.click(free_all, None, [summary, table], api_visibility="private", concurrency_id="models")
     tab.select(show, None, [summary, table], api_visibility="private", concurrency_id="models")

@@ -59,8 +59,9 @@ def run_ner(ctx: AppContext, model: str, text: str, strategy: str) -> tuple:
     payload = result.to_dict()
     types = sorted({entity_type(e.label) for e in result.entities})
     header = model_badge_html(loaded.label, untrained=loaded.source.untrained) + notes_html(result.notes)
-    view, table = _filter(payload, None, 0.0)
-    return (header, view, table, token_table(result.tokens), gr.update(choices=types, value=[]), payload, payload)
+    kept = {"text": payload["text"], "entities": payload["entities"]}
+    view, table = _filter(kept, None, 0.0)
+    return (header, view, table, token_table(result.tokens), gr.update(choices=types, value=[]), payload, kept)
 
 
 def run_alignment(ctx: AppContext, model: str, sentence: str, labels: str, all_subwords: bool) -> Any:
@@ -112,7 +113,9 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
         tokens = gr.Dataframe(label="Every token's own prediction (before merging)", interactive=False,
                               elem_id="ner-tokens-table", max_height=420)
     raw = raw_output("ner-json")
-    result_state = gr.State(None)  # server-side copy of the result, so the filters never trust the browser
+    # Server-side copy of the text and its entities (not the tokens), so the filters never trust the browser; freed
+    # when the session idles.
+    result_state = gr.State(None, time_to_live=ctx.settings.session_minutes * 60)
     with gr.Accordion("Alignment: how word labels become token labels for training", open=False):
         gr.Markdown("Training data labels **words**; the model predicts **tokens**. The first piece of each word "
                     "takes the word's label, the other pieces and the special tokens get -100 (IGN) so the loss "

@@ -111,7 +111,8 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     with gr.Accordion("Why not argmax(start), argmax(end)?", open=False):
         seed = gr.HTML(padding=False, elem_id="qa-seed")
     raw = raw_output("qa-json")
-    result_state = gr.State(None)  # the result stays on the server; the window slider re-plots from it
+    # The result stays on the server (at most MAX_WINDOWS windows); the window slider re-plots from it.
+    result_state = gr.State(None, time_to_live=ctx.settings.session_minutes * 60)
 
     handler = model_work("answering")(functools.partial(run_qa, ctx))
     button.click(handler, [model, question, context, max_answer_len, top_k, handle_impossible],

@@ -32,6 +32,7 @@ from bertviz_ui.tasks.validation import check_whole_number
 from bertviz_ui.ui.components import raw_output
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work
+from bertviz_ui.ui.queue import HEAVY
 
 TASK = task_by_id("sentiment")
 
@@ -124,4 +125,4 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     explain_handler = model_work("explaining")(functools.partial(run_explain, ctx))
     explain_button.click(explain_handler, [model, text, line, target, method, steps],
                          [heatmap, attribution_plot, cost, head, explain_raw], api_name="sentiment_explain",
-                         concurrency_id="sentiment")
+                         concurrency_id=HEAVY, concurrency_limit=1)

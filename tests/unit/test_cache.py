@@ -11,6 +11,7 @@ import torch
 from bertviz_ui.errors import BadInput, ModelUnavailable
 from bertviz_ui.models import device as device_module
 from bertviz_ui.models.cache import HubUnreachable, LoadedModel, ModelCache, ThreadSafeTokenizer
+from bertviz_ui.models.policy import ModelPolicy
 from bertviz_ui.models.sources import ModelSource
 from bertviz_ui.registry import Head, task_by_id
 
@@ -210,11 +211,19 @@ def test_tasks_with_heads_name_their_variable_without_the_hub(cache):
         cache.load_for_task(task_by_id("ner"), "dslim/bert-base-NER")
 
 
+@pytest.fixture()
+def temp_dirs_allowed(cache, monkeypatch):
+    """These tests keep their directories in the temp dir, which the app itself never loads from."""
+    monkeypatch.setattr(cache, "policy", ModelPolicy(refused_roots=()))
+
+
+@pytest.mark.usefixtures("temp_dirs_allowed")
 def test_directory_that_is_not_a_model(cache, tmp_path):
     with pytest.raises(ModelUnavailable, match="not a model"):
         cache.load(str(tmp_path), Head.ENCODER)
 
 
+@pytest.mark.usefixtures("temp_dirs_allowed")
 def test_tokenizer_only_directory_cannot_be_a_masked_lm(cache, tmp_path):
     source = cache.load("tiny:encoder", Head.TOKENIZER)
     source.tokenizer.save_pretrained(str(tmp_path))

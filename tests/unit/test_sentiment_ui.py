@@ -26,6 +26,7 @@ from bertviz_ui.render.html import model_badge_html, notes_html
 from bertviz_ui.tasks.sentiment import MAX_LINES, MAX_STEPS, METHODS
 from bertviz_ui.ui import sentiment
 from bertviz_ui.ui.context import AppContext
+from bertviz_ui.ui.queue import HEAVY
 from tests.unit.crafted import fixed_classifier
 
 LABEL = "local: fake"
@@ -171,11 +172,13 @@ def test_each_event_reads_and_writes_the_tab_components_in_handler_order(ui):
     assert (elem_ids(ui.toggle.inputs), elem_ids(ui.toggle.outputs)) == (["sentiment-method"], ["sentiment-steps"])
 
 
-def test_two_public_api_routes_share_one_queue_and_the_toggle_stays_off_it(ui):
+def test_classifying_and_explaining_wait_in_different_queues_and_the_toggle_stays_off_them(ui):
     public = sorted(fn.api_name for fn in ui.fns if fn.api_visibility == "public")
     assert public == ["sentiment", "sentiment_explain"]
-    for fn in (ui.classify, ui.explain):
-        assert (fn.queue, fn.concurrency_id, fn.concurrency_limit) == (True, "sentiment", "default")
+    # Attributions are heavy work: they share the app's heavy group, so a flood of them never delays a classification.
+    assert (ui.classify.queue, ui.classify.concurrency_id, ui.classify.concurrency_limit) == (True, "sentiment",
+                                                                                             "default")
+    assert (ui.explain.queue, ui.explain.concurrency_id, ui.explain.concurrency_limit) == (True, HEAVY, 1)
     # The API's parameter names are the handlers' own (functools.wraps through user_errors and partial).
     assert ui.classify.input_parameter_names == ["model", "text"]
     assert ui.explain.input_parameter_names == ["model", "text", "line", "target", "method", "steps"]

@@ -8,6 +8,7 @@ import pytest
 
 from bertviz_ui.errors import BadInput, ModelUnavailable
 from bertviz_ui.models import sources
+from bertviz_ui.models.policy import ModelPolicy
 from bertviz_ui.models.sources import HubProbe, resolve
 from bertviz_ui.registry import Head
 
@@ -61,7 +62,7 @@ def test_a_file_is_not_a_model(cache_dir, tmp_path):
     path = tmp_path / "weights.bin"
     path.write_bytes(b"x")
     with pytest.raises(ModelUnavailable, match="is a file"):
-        resolve(str(path), cache_dir)
+        resolve(str(path), cache_dir, ModelPolicy(refused_roots=()))  # the test's file lies in the temp dir
 
 
 def test_local_directory_resolves(cache_dir):
