@@ -187,7 +187,7 @@ class ModelCache:
         source = resolve(ref, self.cache_dir, self.policy)
         key = (source.location, head)
         loaded = self._get_or_load(key, lambda: self._loader(source, head, self.device, self.dtype,
-                                                             self._probe.reachable()))
+                                                             self._probe.reachable()), source.ref)
         if attentions and loaded.model is not None:
             self._ensure_eager(key, loaded)
         return loaded
@@ -219,7 +219,7 @@ class ModelCache:
             A transformers PretrainedConfig. Raises BadInput for a malformed reference, HubUnreachable when
             the config is not on this machine and the Hub can't be reached, ModelUnavailable otherwise.
         """
-        import transformers
+        transformers = _transformers()
 
         source = resolve(ref, self.cache_dir, self.policy)
         online = self._probe.reachable()
@@ -266,7 +266,7 @@ class ModelCache:
 
     # -- internals --------------------------------------------------------------------------------
 
-    def _get_or_load(self, key: tuple[str, Head], load: Callable[[], LoadedModel]) -> LoadedModel:
+    def _get_or_load(self, key: tuple[str, Head], load: Callable[[], LoadedModel], name: str) -> LoadedModel:
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None:
@@ -289,10 +289,14 @@ class ModelCache:
         except BaseException as error:  # tokenizers' PanicException derives from BaseException
             with self._lock:
                 del self._inflight[key]
-            future.set_exception(error)
             if isinstance(error, (BertvizError, KeyboardInterrupt, SystemExit)):
+                future.set_exception(error)
                 raise
-            raise ModelUnavailable(f"{key[0]} could not be loaded: {_first_line(error)}") from error
+            log.error("Loading %s failed", name, exc_info=error)
+            # The name asked for, never the server's path; every waiter gets the same message.
+            shown = ModelUnavailable(f"{name} could not be loaded ({type(error).__name__}).")
+            future.set_exception(shown)
+            raise shown from error
         with self._lock:
             self._entries[key] = _Entry(loaded)
             del self._inflight[key]
@@ -326,6 +330,23 @@ class ModelCache:
         release_memory(self.device)
 
 
+_IMPORT_LOCK = threading.Lock()
+
+
+def _transformers() -> Any:
+    """transformers, with the Auto classes the cache uses resolved once, under a lock.
+
+    transformers imports them lazily on first access; two threads doing that at the same moment made one of them read
+    "module 'transformers' has no attribute 'AutoTokenizer'" (seen with 10 visitors loading different models at once).
+    """
+    with _IMPORT_LOCK:
+        import transformers
+
+        for name in ("AutoConfig", "AutoTokenizer", *sorted(set(_AUTO_CLASSES.values()))):
+            getattr(transformers, name)
+    return transformers
+
+
 def _first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return text[0][:300] if text else type(error).__name__
@@ -355,8 +376,7 @@ def load_pretrained(source: ModelSource, head: Head, device: str, dtype: Any, hu
     Returns:
         LoadedModel. Raises ModelUnavailable (HubUnreachable when the Hub is the problem).
     """
-    import transformers
-
+    transformers = _transformers()
     transformers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
     kwargs = {"local_files_only": True} if source.kind == "hub" and not hub_online else {}
