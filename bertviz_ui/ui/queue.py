@@ -45,7 +45,7 @@ def install(demo: gr.Blocks, limits: QueueLimits, heavy: Iterable[str] = heavy_i
 
     Gradio 6 has one size limit for the whole queue and none per session, so a flood of slow calls fills it and every
     visitor then reads "Queue is full". Gradio has no hook for this, so the rules wrap its Queue.push (tested in
-    tests/unit/test_queue.py against the installed Gradio); a refusal is an HTTP 503 whose text the visitor reads.
+    tests/unit/test_queue.py against the installed Gradio); a refusal is an HTTP 400 whose text the visitor reads.
     ``on_request`` runs first on every request (the idle-session sweep).
     """
     queue = demo._queue
@@ -56,7 +56,9 @@ def install(demo: gr.Blocks, limits: QueueLimits, heavy: Iterable[str] = heavy_i
         refusal = refusal_for(queue, body, limits, heavy)
         if refusal is not None:
             log.info("Refused a request: %s", refusal)
-            return False, refusal, "queue_full"
+            # "error" (HTTP 400) and not "queue_full" (503): Gradio's page shows a 503 as a generic "This application
+            # is currently busy" and drops the text, while a 400's text reaches the visitor as written.
+            return False, refusal, "error"
         return await original_push(body=body, request=request, username=username)
 
     queue.push = push

@@ -40,3 +40,26 @@ def test_two_rounds_of_visitors_on_every_light_endpoint_get_no_errors_and_memory
     assert {name: f["errors"] for name, f in figures["endpoints"].items() if f["errors"]} == {}
     first, second = figures["rss_mb"][1], figures["rss_mb"][2]
     assert second - first < 100, figures["rss_mb"]  # the second round reuses what the first loaded
+
+
+@pytest.mark.e2e
+def test_a_refused_heavy_click_tells_the_visitor_why_and_when_to_come_back(server: Server, page):
+    import requests
+    from playwright.sync_api import expect
+
+    from tests.e2e.helpers import PAGE_LOAD_MS, chip_flow, toast
+
+    for _ in range(18):  # one running, the heavy group's 16 waiting places filled, one refused
+        requests.post(f"{server.url}gradio_api/call/model_latency", json={"data": []}, timeout=30)
+    page.goto(server.url)
+    expect(page.locator("#tokenizer-run")).to_be_enabled(timeout=PAGE_LOAD_MS)
+    page.get_by_role("tab", name="Inside BERT").click()
+    page.get_by_role("tab", name="Model comparison").click()
+    page.locator("#comparison-latency").click()
+    # Gradio's page shows its own "currently busy" for a 503; the refusal is a 400 so its words arrive.
+    expect(toast(page, "busy with heavy requests")).to_be_visible()
+    expect(toast(page, "Try again in about")).to_be_visible()
+    # A light tab still answers at once.
+    page.get_by_role("tab", name="Tokenizer").click()
+    page.locator("#tokenizer-run").click()
+    expect(chip_flow(page)).to_be_visible()
