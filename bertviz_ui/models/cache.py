@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -230,7 +231,8 @@ class ModelCache:
             if source.kind == "hub" and not online:
                 raise HubUnreachable(f"The configuration of {source.ref} is not on this machine and the Hub can't "
                                      "be reached.") from error
-            raise ModelUnavailable(f"No configuration could be read for {source.ref} ({_first_line(error)}).") \
+            raise ModelUnavailable(f"No configuration could be read for {source.ref} "
+                                   f"({_without_paths(_first_line(error), source)}).") \
                 from error
 
     def held(self) -> tuple[LoadedModel, ...]:
@@ -347,6 +349,15 @@ def _transformers() -> Any:
     return transformers
 
 
+# An absolute path in a library's message (not the path part of a URL): the server's layout is nobody's business.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w:/.])/[^\s'\"(),]+")
+
+
+def _without_paths(text: str, source: ModelSource) -> str:
+    """A library's message with the model's directory shown as the name asked for, and other server paths hidden."""
+    return _ABSOLUTE_PATH.sub("(a server path)", text.replace(source.location, source.ref))
+
+
 def _first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return text[0][:300] if text else type(error).__name__
@@ -438,7 +449,7 @@ def column_major_vocabulary(model: Any) -> None:
 
 def _explain_load_error(source: ModelSource, head: Head, error: BaseException, hub_online: bool) -> ModelUnavailable:
     what = _HEAD_DESCRIPTIONS[head]
-    detail = _first_line(error)
+    detail = _without_paths(_first_line(error), source)
     if "Unrecognized configuration class" in detail:
         why = " RoBERTa and most later encoders were pretrained without NSP." if head is Head.NEXT_SENTENCE else ""
         return ModelUnavailable(f"{source.ref} can't be used as a {what} model: its architecture has no such "

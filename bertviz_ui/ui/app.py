@@ -14,6 +14,7 @@ from bertviz_ui.models.cleanup import remove_stale_files
 from bertviz_ui.tasks.parameters import SEED_TABLE
 from bertviz_ui.ui import queue
 from bertviz_ui.ui.context import AppContext
+from bertviz_ui.ui.errors import short_payload_errors
 from bertviz_ui.ui.sessions import SessionSweeper
 from bertviz_ui.ui.tabs import TABS
 
@@ -32,6 +33,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
         The gr.Blocks app, ready to launch.
     """
     # The comparison reads the seed's five models' configs: the app names them itself, so they are allowed.
+    short_payload_errors()
     ctx = AppContext(settings=settings, cache=build_cache(settings, also_allowed=(row[1] for row in SEED_TABLE)))
     remove_stale_files(settings.cache_dir)
     # Files Gradio copies for download (the lab's model zips) are deleted after an hour, checked hourly.

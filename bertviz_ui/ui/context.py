@@ -25,6 +25,12 @@ class AppContext:
             return f"{TINY_PREFIX}{'encoder' if task.head.value == 'tokenizer' else task.head.value}"
         return task.default_model
 
+    def model_hint(self) -> str:
+        """What a model box accepts on this server (public servers take no local paths)."""
+        if self.settings.public:
+            return "Pick one, or type a Hub id this server allows."
+        return "Pick one or type any Hub id or local directory."
+
     def model_choices(self, task: Task) -> list[str]:
         """The curated models for a tab, its default first."""
         default = self.default_model(task)

@@ -80,3 +80,38 @@ def model_work(action: str, duration: int = 60) -> Callable[[Callable[..., Any]]
         return gpu_work(duration)(user_errors(action)(fn))
 
     return decorate
+
+
+MALFORMED = ("This request's inputs don't fit this endpoint: see \"Use via API\" at the bottom of the page for the "
+             "parameters it takes.")
+
+
+def short_payload_errors() -> None:
+    """Give Gradio's own errors (a malformed payload fails in Gradio before any handler runs) one short message.
+
+    With show_error=False Gradio answers them with an empty error ({"error": null}); with True it sends texts that name
+    Python objects. Handlers never reach this: user_errors turns all of theirs into gr.Error, which Gradio always shows
+    as written. Gradio has no hook for it, so its error_payload is wrapped where the queue and the /run route call it
+    (pinned by tests/unit/test_ui_errors.py against the installed Gradio). Idempotent.
+    """
+    import gradio.queueing
+    import gradio.utils
+
+    original = gradio.utils.error_payload
+    if getattr(original, "bertviz_short", False):
+        return
+
+    def error_payload(error: BaseException | None, show_error: bool) -> dict:
+        if show_error or error is None or isinstance(error, gr.Error):
+            return original(error, show_error)
+        log.info("Refused a malformed request: %s", _first_line(error))
+        return {**original(gr.Error(MALFORMED), show_error), "title": "Error"}
+
+    error_payload.bertviz_short = True
+    gradio.utils.error_payload = error_payload
+    gradio.queueing.error_payload = error_payload
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:200] if text else type(error).__name__

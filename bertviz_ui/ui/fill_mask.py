@@ -134,7 +134,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     )
     with gr.Row():
         model = gr.Dropdown(choices, value=choices[0], label="Masked-language model", allow_custom_value=True,
-                            info="Pick one or type any Hub id or local directory.", elem_id="fill-mask-model",
+                            info=ctx.model_hint(), elem_id="fill-mask-model",
                             scale=3)
         top_k = gr.Slider(1, MAX_TOP_K, value=5, step=1, label="Top-k", elem_id="fill-mask-top-k", scale=1)
     with gr.Tabs():

@@ -61,7 +61,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     )
     with gr.Row():
         model = gr.Dropdown(choices, value=choices[0], label="Tokenizer of model", allow_custom_value=True,
-                            info="Pick one or type any Hub id or local directory.", elem_id="tokenizer-model",
+                            info=ctx.model_hint(), elem_id="tokenizer-model",
                             scale=2)
         compare_with = gr.Dropdown([("(no comparison)", ""), *[(c, c) for c in choices]], value="",
                                    label="Compare with", allow_custom_value=True, elem_id="tokenizer-compare",

@@ -78,3 +78,20 @@ def test_closing_a_stream_is_not_an_error():
     outputs = user_errors("training")(functools.partial(stream, None))()
     assert next(outputs) == "step 1"
     outputs.close()  # GeneratorExit inside: must propagate, not become a message
+
+
+def test_gradios_own_errors_get_one_short_message_and_ours_keep_their_words():
+    import gradio.queueing
+    import gradio.utils
+
+    from bertviz_ui.ui.errors import MALFORMED, short_payload_errors
+
+    short_payload_errors()
+    short_payload_errors()  # idempotent: wrapped once
+    assert gradio.queueing.error_payload is gradio.utils.error_payload
+    internal = ValueError("An event handler didn't receive enough input values: [<gradio.components.dropdown.Dropdown "
+                          "object at 0x7f>]")
+    assert gradio.utils.error_payload(internal, False)["error"] == MALFORMED
+    assert gradio.utils.error_payload(gr.Error("Choose a model."), False)["error"] == "Choose a model."
+    # An operator who asks for Gradio's own texts (show_error=True) still gets them.
+    assert "Dropdown" in gradio.utils.error_payload(internal, True)["error"]
