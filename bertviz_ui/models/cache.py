@@ -7,6 +7,7 @@ import functools
 import logging
 import threading
 import time
+import traceback
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -140,6 +141,8 @@ class _Entry:
 
 
 Loader = Callable[[ModelSource, Head, str, Any, bool], LoadedModel]
+# Raises (a domain error, for the user) when a freshly loaded model must not be used or kept.
+Accept = Callable[[LoadedModel], None]
 
 
 class ModelCache:
@@ -169,7 +172,7 @@ class ModelCache:
 
     # -- public API -------------------------------------------------------------------------------
 
-    def load(self, ref: str, head: Head, *, attentions: bool = False) -> LoadedModel:
+    def load(self, ref: str, head: Head, *, attentions: bool = False, accept: Accept | None = None) -> LoadedModel:
         """Return the model for ``ref`` with ``head``, loading it on first use.
 
         Args:
@@ -177,6 +180,10 @@ class ModelCache:
             head: what to load.
             attentions: the caller reads attention weights, so the model must use eager attention
                 (sdpa returns an empty tuple).
+            accept: a check of the model (a task's head check) that raises to refuse it. A fresh load is checked
+                before it is stored: a refused model is not kept, its memory is released, and every caller
+                waiting for it gets the error (a later call loads and checks it again). A model already held
+                is checked too, for this caller.
 
         Returns:
             LoadedModel. Raises BadInput or ModelUnavailable with a message for the user.
@@ -184,12 +191,13 @@ class ModelCache:
         source = resolve(ref, self.cache_dir)
         key = (source.location, head)
         loaded = self._get_or_load(key, lambda: self._loader(source, head, self.device, self.dtype,
-                                                             self._probe.reachable()))
+                                                             self._probe.reachable()), accept)
         if attentions and loaded.model is not None:
             self._ensure_eager(key, loaded)
         return loaded
 
-    def load_for_task(self, task: Task, ref: str, *, attentions: bool = False) -> LoadedModel:
+    def load_for_task(self, task: Task, ref: str, *, attentions: bool = False,
+                      accept: Accept | None = None) -> LoadedModel:
         """Like load, with the task's head.
 
         Without the Hub, an encoder-only task's *default* model falls back to the offline all-MiniLM-L6-v2
@@ -197,13 +205,13 @@ class ModelCache:
         bert-base-cased with a stand-in would show the wrong tokenizer.
         """
         try:
-            return self.load(ref, task.head, attentions=attentions)
+            return self.load(ref, task.head, attentions=attentions, accept=accept)
         except HubUnreachable as error:
             if not task.offline_fallback or ref.strip() != task.default_model:
                 raise HubUnreachable(
                     f"{error} To start this tab with one, set BERTVIZ_UI_MODEL_{task.id.upper()}."
                 ) from error
-            offline = self.load(OFFLINE_MODEL_ID, task.head, attentions=attentions)
+            offline = self.load(OFFLINE_MODEL_ID, task.head, attentions=attentions, accept=accept)
             return dataclasses.replace(offline, fallback_from=ref.strip())
 
     def load_config(self, ref: str) -> Any:
@@ -262,30 +270,43 @@ class ModelCache:
 
     # -- internals --------------------------------------------------------------------------------
 
-    def _get_or_load(self, key: tuple[str, Head], load: Callable[[], LoadedModel]) -> LoadedModel:
+    def _get_or_load(self, key: tuple[str, Head], load: Callable[[], LoadedModel],
+                     accept: Accept | None = None) -> LoadedModel:
         with self._lock:
             entry = self._entries.get(key)
+            future = None if entry is not None else self._inflight.get(key)
+            owner = entry is None and future is None
             if entry is not None:
                 entry.hits += 1
                 self._entries.move_to_end(key)
-                return entry.loaded
-            future = self._inflight.get(key)
-            owner = future is None
-            if owner:
+            elif owner:
                 future = Future()
                 self._inflight[key] = future
         if not owner:
-            loaded = future.result()  # raises the loader's error for every waiter
-            with self._lock:
-                if key in self._entries:
-                    self._entries[key].hits += 1
+            if entry is not None:
+                loaded = entry.loaded
+            else:
+                loaded = future.result()  # raises the owner's error (a failed load or a refusal) for every waiter
+                with self._lock:
+                    if key in self._entries:
+                        self._entries[key].hits += 1
+            if accept is not None:
+                accept(loaded)
             return loaded
+        loaded = None
         try:
             loaded = load()
+            if accept is not None:
+                accept(loaded)
         except BaseException as error:  # tokenizers' PanicException derives from BaseException
+            refused = loaded is not None
+            loaded = None
+            _forget_locals(error)
             with self._lock:
                 del self._inflight[key]
             future.set_exception(error)
+            if refused:
+                self._release()
             if isinstance(error, (BertvizError, KeyboardInterrupt, SystemExit)):
                 raise
             raise ModelUnavailable(f"{key[0]} could not be loaded: {_first_line(error)}") from error
@@ -320,6 +341,19 @@ class ModelCache:
         from bertviz_ui.models.device import release_memory
 
         release_memory(self.device)
+
+
+def _forget_locals(error: BaseException | None) -> None:
+    """Clear the local variables of the finished frames in an error's tracebacks (and its causes').
+
+    A loader's or an accept check's frame holds the model it was given; the exception, handed to every waiter
+    and shown to the user, would otherwise keep a refused model in memory.
+    """
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        traceback.clear_frames(error.__traceback__)
+        error = error.__cause__ or error.__context__
 
 
 def _first_line(error: BaseException) -> str:
