@@ -107,8 +107,8 @@ OPTIONS: tuple[Option, ...] = (
            "Public mode: Hub ids visitors may load besides each tab's curated choices, as comma-separated glob "
            "patterns (google-bert/*,dslim/*; * allows any).", parse=_parse_patterns),
     Option("max_model_gb", "BERTVIZ_UI_MAX_MODEL_GB", "--max-model-gb", 2.0,
-           "Largest Hub model (weight files, GB) that is downloaded; checked from the Hub's file metadata before "
-           "any weights are fetched.", parse=_parse_positive_float),
+           "Largest Hub model that is downloaded, in GB (its weight files plus config and tokenizer files); "
+           "checked from the Hub's file metadata before any weights are fetched.", parse=_parse_positive_float),
     Option("host", "BERTVIZ_UI_HOST", "--host", None,
            "Address to listen on (default 127.0.0.1; 0.0.0.0 on Spaces via GRADIO_SERVER_NAME)."),
     Option("port", "BERTVIZ_UI_PORT", "--port", None,

@@ -20,4 +20,5 @@ def build_cache(settings: Settings) -> ModelCache:
         budget_bytes=budget,
         cache_dir=settings.cache_dir,
         probe=HubProbe(settings.hub_timeout),
+        max_download_bytes=int(settings.max_model_gb * 1e9),
     )

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bertviz_ui.errors import BertvizError, ModelUnavailable
+from bertviz_ui.models import hub
 from bertviz_ui.models.sources import OFFLINE_LABEL, HubProbe, ModelSource, resolve
 from bertviz_ui.registry import OFFLINE_MODEL_ID, Head, Task
 
@@ -155,14 +156,17 @@ class ModelCache:
         cache_dir: where tiny checkpoints and the offline model are kept.
         probe: answers whether the Hub can be reached.
         loader: function that does the actual loading (tests pass a fake).
+        max_download_bytes: refuse a Hub model whose download (weights, config, tokenizer) is larger, as told by
+            the Hub's file metadata before anything is fetched; None: no limit.
     """
 
     def __init__(self, *, device: str, dtype: Any, budget_bytes: int, cache_dir: Path,
-                 probe: HubProbe | None = None, loader: Loader | None = None):
+                 probe: HubProbe | None = None, loader: Loader | None = None, max_download_bytes: int | None = None):
         self.device = device
         self.dtype = dtype
         self.budget_bytes = budget_bytes
         self.cache_dir = cache_dir
+        self.max_download_bytes = max_download_bytes
         self._probe = probe or HubProbe()
         self._loader = loader or load_pretrained
         self._lock = threading.Lock()
@@ -190,8 +194,7 @@ class ModelCache:
         """
         source = resolve(ref, self.cache_dir)
         key = (source.location, head)
-        loaded = self._get_or_load(key, lambda: self._loader(source, head, self.device, self.dtype,
-                                                             self._probe.reachable()), accept)
+        loaded = self._get_or_load(key, lambda: self._fetch(source, head), accept)
         if attentions and loaded.model is not None:
             self._ensure_eager(key, loaded)
         return loaded
@@ -269,6 +272,16 @@ class ModelCache:
         self._release()
 
     # -- internals --------------------------------------------------------------------------------
+
+    def _fetch(self, source: ModelSource, head: Head) -> LoadedModel:
+        """Load through the loader; a Hub model that would be downloaded is first checked against the size cap."""
+        online = self._probe.reachable()
+        weights = head is not Head.TOKENIZER
+        # Offline, or with the files in the local Hugging Face cache, nothing is downloaded: nothing to check.
+        if (self.max_download_bytes is not None and source.kind == "hub" and online
+                and not hub.is_cached(source.location, weights=weights)):
+            hub.check_download_size(source.location, self.max_download_bytes, weights=weights)
+        return self._loader(source, head, self.device, self.dtype, online)
 
     def _get_or_load(self, key: tuple[str, Head], load: Callable[[], LoadedModel],
                      accept: Accept | None = None) -> LoadedModel:

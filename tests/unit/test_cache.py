@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import threading
 import weakref
@@ -268,6 +269,10 @@ def test_sentiment_refuses_an_encoder_checkpoint_before_the_cache_keeps_it(setti
     assert cache.report().entries == () and cache.held() == ()
     kept = cache.load_for_task(task_by_id("sentiment"), "tiny:sequence_classification", accept=trained_classifier)
     assert cache.held() == (kept,)
+
+
+def test_build_cache_caps_downloads_at_the_setting(settings):
+    assert build_cache(dataclasses.replace(settings, max_model_gb=0.5)).max_download_bytes == 500_000_000
 
 
 # --- Real loading through from_pretrained, on tiny checkpoints and the offline model ----------------
