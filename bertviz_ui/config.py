@@ -117,8 +117,8 @@ OPTIONS: tuple[Option, ...] = (
            "Public mode: Hub ids visitors may load besides each tab's curated choices, as comma-separated glob "
            "patterns (google-bert/*,dslim/*; * allows any).", parse=_parse_patterns),
     Option("max_model_gb", "BERTVIZ_UI_MAX_MODEL_GB", "--max-model-gb", 2.0,
-           "Largest Hub model (weight files, GB) that is downloaded; checked from the Hub's file metadata before "
-           "any weights are fetched.", parse=_parse_positive_float),
+           "Largest Hub model that is downloaded, in GB (its weight files plus config and tokenizer files); "
+           "checked from the Hub's file metadata before any weights are fetched.", parse=_parse_positive_float),
     Option("max_sessions", "BERTVIZ_UI_MAX_SESSIONS", "--max-sessions", 64,
            "Visitor sessions kept in memory at once (each holds its page's state and last results, about 1-2 MB); "
            "the least recently active is dropped past it.", parse=_parse_count),

@@ -35,4 +35,5 @@ def build_cache(settings: Settings, also_allowed: Iterable[str] = ()) -> ModelCa
         cache_dir=settings.cache_dir,
         probe=HubProbe(settings.hub_timeout),
         policy=model_policy(settings, also_allowed),
+        max_download_bytes=int(settings.max_model_gb * 1e9),
     )

@@ -8,6 +8,7 @@ import logging
 import re
 import threading
 import time
+import traceback
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bertviz_ui.errors import BertvizError, ModelUnavailable
+from bertviz_ui.models import hub
 from bertviz_ui.models.policy import ModelPolicy, check_tokenizer_config
 from bertviz_ui.models.sources import OFFLINE_LABEL, HubProbe, ModelSource, resolve
 from bertviz_ui.registry import OFFLINE_MODEL_ID, Head, Task
@@ -142,6 +144,8 @@ class _Entry:
 
 
 Loader = Callable[[ModelSource, Head, str, Any, bool], LoadedModel]
+# Raises (a domain error, for the user) when a freshly loaded model must not be used or kept.
+Accept = Callable[[LoadedModel], None]
 
 
 class ModelCache:
@@ -155,14 +159,18 @@ class ModelCache:
         probe: answers whether the Hub can be reached.
         loader: function that does the actual loading (tests pass a fake).
         policy: which references a request may name (public mode, allow-list, refused folders).
+        max_download_bytes: refuse a Hub model whose download (weights, config, tokenizer) is larger, as told by
+            the Hub's file metadata before anything is fetched; None: no limit.
     """
 
     def __init__(self, *, device: str, dtype: Any, budget_bytes: int, cache_dir: Path,
-                 probe: HubProbe | None = None, loader: Loader | None = None, policy: ModelPolicy | None = None):
+                 probe: HubProbe | None = None, loader: Loader | None = None, policy: ModelPolicy | None = None,
+                 max_download_bytes: int | None = None):
         self.device = device
         self.dtype = dtype
         self.budget_bytes = budget_bytes
         self.cache_dir = cache_dir
+        self.max_download_bytes = max_download_bytes
         self._probe = probe or HubProbe()
         self._loader = loader or load_pretrained
         self.policy = policy or ModelPolicy()
@@ -173,7 +181,7 @@ class ModelCache:
 
     # -- public API -------------------------------------------------------------------------------
 
-    def load(self, ref: str, head: Head, *, attentions: bool = False) -> LoadedModel:
+    def load(self, ref: str, head: Head, *, attentions: bool = False, accept: Accept | None = None) -> LoadedModel:
         """Return the model for ``ref`` with ``head``, loading it on first use.
 
         Args:
@@ -181,19 +189,23 @@ class ModelCache:
             head: what to load.
             attentions: the caller reads attention weights, so the model must use eager attention
                 (sdpa returns an empty tuple).
+            accept: a check of the model (a task's head check) that raises to refuse it. A fresh load is checked
+                before it is stored: a refused model is not kept, its memory is released, and every caller
+                waiting for it gets the error (a later call loads and checks it again). A model already held
+                is checked too, for this caller.
 
         Returns:
             LoadedModel. Raises BadInput or ModelUnavailable with a message for the user.
         """
         source = resolve(ref, self.cache_dir, self.policy)
         key = (source.location, head)
-        loaded = self._get_or_load(key, lambda: self._loader(source, head, self.device, self.dtype,
-                                                             self._probe.reachable()), source.ref)
+        loaded = self._get_or_load(key, lambda: self._fetch(source, head), source.ref, accept)
         if attentions and loaded.model is not None:
             self._ensure_eager(key, loaded)
         return loaded
 
-    def load_for_task(self, task: Task, ref: str, *, attentions: bool = False) -> LoadedModel:
+    def load_for_task(self, task: Task, ref: str, *, attentions: bool = False,
+                      accept: Accept | None = None) -> LoadedModel:
         """Like load, with the task's head.
 
         Without the Hub, an encoder-only task's *default* model falls back to the offline all-MiniLM-L6-v2
@@ -201,13 +213,13 @@ class ModelCache:
         bert-base-cased with a stand-in would show the wrong tokenizer.
         """
         try:
-            return self.load(ref, task.head, attentions=attentions)
+            return self.load(ref, task.head, attentions=attentions, accept=accept)
         except HubUnreachable as error:
             if not task.offline_fallback or ref.strip() != task.default_model:
                 raise HubUnreachable(
                     f"{error} To start this tab with one, set BERTVIZ_UI_MODEL_{task.id.upper()}."
                 ) from error
-            offline = self.load(OFFLINE_MODEL_ID, task.head, attentions=attentions)
+            offline = self.load(OFFLINE_MODEL_ID, task.head, attentions=attentions, accept=accept)
             return dataclasses.replace(offline, fallback_from=ref.strip())
 
     def load_config(self, ref: str) -> Any:
@@ -268,29 +280,52 @@ class ModelCache:
 
     # -- internals --------------------------------------------------------------------------------
 
-    def _get_or_load(self, key: tuple[str, Head], load: Callable[[], LoadedModel], name: str) -> LoadedModel:
+    def _fetch(self, source: ModelSource, head: Head) -> LoadedModel:
+        """Load through the loader; a Hub model that would be downloaded is first checked against the size cap."""
+        online = self._probe.reachable()
+        weights = head is not Head.TOKENIZER
+        # Offline, or with the files in the local Hugging Face cache, nothing is downloaded: nothing to check.
+        if (self.max_download_bytes is not None and source.kind == "hub" and online
+                and not hub.is_cached(source.location, weights=weights)):
+            hub.check_download_size(source.location, self.max_download_bytes, weights=weights)
+        return self._loader(source, head, self.device, self.dtype, online)
+
+    def _get_or_load(self, key: tuple[str, Head], load: Callable[[], LoadedModel], name: str,
+                     accept: Accept | None = None) -> LoadedModel:
         with self._lock:
             entry = self._entries.get(key)
+            future = None if entry is not None else self._inflight.get(key)
+            owner = entry is None and future is None
             if entry is not None:
                 entry.hits += 1
                 self._entries.move_to_end(key)
-                return entry.loaded
-            future = self._inflight.get(key)
-            owner = future is None
-            if owner:
+            elif owner:
                 future = Future()
                 self._inflight[key] = future
         if not owner:
-            loaded = future.result()  # raises the loader's error for every waiter
-            with self._lock:
-                if key in self._entries:
-                    self._entries[key].hits += 1
+            if entry is not None:
+                loaded = entry.loaded
+            else:
+                loaded = future.result()  # raises the owner's error (a failed load or a refusal) for every waiter
+                with self._lock:
+                    if key in self._entries:
+                        self._entries[key].hits += 1
+            if accept is not None:
+                accept(loaded)
             return loaded
+        loaded = None
         try:
             loaded = load()
+            if accept is not None:
+                accept(loaded)
         except BaseException as error:  # tokenizers' PanicException derives from BaseException
+            refused = loaded is not None
+            loaded = None
+            _forget_locals(error)
             with self._lock:
                 del self._inflight[key]
+            if refused:
+                self._release()
             if isinstance(error, (BertvizError, KeyboardInterrupt, SystemExit)):
                 future.set_exception(error)
                 raise
@@ -356,6 +391,19 @@ _ABSOLUTE_PATH = re.compile(r"(?<![\w:/.])/[^\s'\"(),]+")
 def _without_paths(text: str, source: ModelSource) -> str:
     """A library's message with the model's directory shown as the name asked for, and other server paths hidden."""
     return _ABSOLUTE_PATH.sub("(a server path)", text.replace(source.location, source.ref))
+
+
+def _forget_locals(error: BaseException | None) -> None:
+    """Clear the local variables of the finished frames in an error's tracebacks (and its causes').
+
+    A loader's or an accept check's frame holds the model it was given; the exception, handed to every waiter
+    and shown to the user, would otherwise keep a refused model in memory.
+    """
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        traceback.clear_frames(error.__traceback__)
+        error = error.__cause__ or error.__context__
 
 
 def _first_line(error: BaseException) -> str:

@@ -121,6 +121,13 @@ def entailment_index(model: Any) -> int:
                            "zero-shot classification can use. Choose one trained on MNLI, e.g. facebook/bart-large-mnli.")
 
 
+def check_nli_model(model: Any, newly_initialized: tuple[str, ...]) -> int:
+    """Refuse a random NLI head or a model with no entailment label; return the entailment label's id."""
+    if any("classifier" in key or "classification_head" in key for key in newly_initialized):
+        raise ModelUnavailable("This checkpoint has no trained NLI classification head (it would be random).")
+    return entailment_index(model)
+
+
 def classify_zero_shot(text: str, labels: Any, *, model: Any, tokenizer: Any, template: str = DEFAULT_TEMPLATE,
                        multi_label: bool = False, label: str = "",
                        newly_initialized: tuple[str, ...] = ()) -> ZeroShotResult:
@@ -143,9 +150,7 @@ def classify_zero_shot(text: str, labels: Any, *, model: Any, tokenizer: Any, te
     Returns:
         ZeroShotResult, best label first.
     """
-    if any("classifier" in key or "classification_head" in key for key in newly_initialized):
-        raise ModelUnavailable("This checkpoint has no trained NLI classification head (it would be random).")
-    entail = entailment_index(model)
+    entail = check_nli_model(model, newly_initialized)
     text = check_text(text, "Text")
     names, notes = parse_labels(labels)
     template = check_template(template)

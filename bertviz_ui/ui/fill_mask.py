@@ -50,10 +50,13 @@ LAB_SENTENCE = ("BERT was pretrained on books and English Wikipedia by hiding so
                 "and asking the model to guess them from the words around them.")
 
 
-def _load(ctx: AppContext, model: str) -> LoadedModel:
-    loaded = ctx.cache.load_for_task(TASK, model)
+def trained_mlm_head(loaded: LoadedModel) -> None:
+    """The cache's accept check: a checkpoint without a trained masked-LM head is not kept."""
     check_mlm_head(loaded.newly_initialized)
-    return loaded
+
+
+def _load(ctx: AppContext, model: str) -> LoadedModel:
+    return ctx.cache.load_for_task(TASK, model, accept=trained_mlm_head)
 
 
 def _badge(loaded: LoadedModel, notes: tuple[str, ...] = ()) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 
 import gradio as gr
 
+from bertviz_ui.models.cache import LoadedModel
 from bertviz_ui.models.spacy_pipeline import english_pipeline
 from bertviz_ui.registry import task_by_id
 from bertviz_ui.render.html import esc, model_badge_html, notes_html
@@ -15,6 +16,7 @@ from bertviz_ui.tasks.ner import (
     STRATEGIES,
     Entity,
     align_labels,
+    check_token_classifier,
     entity_type,
     filter_entities,
     recognize,
@@ -51,9 +53,14 @@ def _filter(payload: dict | None, types: list[str] | None, min_score: Any) -> tu
     return entities_html(payload["text"], shown), entity_table(shown)
 
 
+def trained_token_classifier(loaded: LoadedModel) -> None:
+    """The cache's accept check: a checkpoint without a trained token-classification head is not kept."""
+    check_token_classifier(loaded.model, loaded.newly_initialized)
+
+
 def run_ner(ctx: AppContext, model: str, text: str, strategy: str) -> tuple:
     """Recognize entities with one strategy; the raw token predictions come from the same forward."""
-    loaded = ctx.cache.load_for_task(TASK, model)
+    loaded = ctx.cache.load_for_task(TASK, model, accept=trained_token_classifier)
     result = recognize(text, model=loaded.model, tokenizer=loaded.tokenizer, strategy=strategy or "simple",
                        label=loaded.label, newly_initialized=loaded.newly_initialized)
     payload = result.to_dict()

@@ -7,10 +7,11 @@ from typing import Any
 
 import gradio as gr
 
+from bertviz_ui.models.cache import LoadedModel
 from bertviz_ui.registry import task_by_id
 from bertviz_ui.render.html import model_badge_html
 from bertviz_ui.render.nsp import nsp_figure, paragraph_summary_html, paragraph_table, segment_chips_html
-from bertviz_ui.tasks.nsp import MAX_SENTENCES, predict_next_sentence, score_paragraph
+from bertviz_ui.tasks.nsp import MAX_SENTENCES, check_nsp_head, predict_next_sentence, score_paragraph
 from bertviz_ui.ui.components import raw_output
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work
@@ -27,9 +28,14 @@ PARAGRAPH = ("The storm arrived just after midnight. Rain hammered the windows f
              "burst its banks. Volunteers filled sandbags along the main street. The mayor thanked them at noon.")
 
 
+def trained_nsp_head(loaded: LoadedModel) -> None:
+    """The cache's accept check: a checkpoint without a trained next-sentence head is not kept."""
+    check_nsp_head(loaded.model, loaded.newly_initialized)
+
+
 def run_nsp(ctx: AppContext, model: str, sentence_a: str, sentence_b: str) -> tuple:
     """P(IsNext) and P(NotNext) for one pair, with the pair's tokens coloured by segment."""
-    loaded = ctx.cache.load_for_task(TASK, model)
+    loaded = ctx.cache.load_for_task(TASK, model, accept=trained_nsp_head)
     result = predict_next_sentence(sentence_a, sentence_b, model=loaded.model, tokenizer=loaded.tokenizer,
                                    label=loaded.label, newly_initialized=loaded.newly_initialized)
     header = model_badge_html(loaded.label, untrained=loaded.source.untrained) + segment_chips_html(result)
@@ -38,7 +44,7 @@ def run_nsp(ctx: AppContext, model: str, sentence_a: str, sentence_b: str) -> tu
 
 def run_paragraph(ctx: AppContext, model: str, paragraph: str, seed: Any) -> tuple:
     """Score consecutive and shuffled sentence pairs of a paragraph in one batch."""
-    loaded = ctx.cache.load_for_task(TASK, model)
+    loaded = ctx.cache.load_for_task(TASK, model, accept=trained_nsp_head)
     result = score_paragraph(paragraph, model=loaded.model, tokenizer=loaded.tokenizer, seed=seed,
                              label=loaded.label, newly_initialized=loaded.newly_initialized)
     return paragraph_summary_html(result), paragraph_table(result), result.to_dict()

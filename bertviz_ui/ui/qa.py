@@ -7,6 +7,7 @@ from typing import Any
 
 import gradio as gr
 
+from bertviz_ui.models.cache import LoadedModel
 from bertviz_ui.registry import task_by_id
 from bertviz_ui.render.html import model_badge_html, notes_html
 from bertviz_ui.render.qa import (
@@ -24,6 +25,7 @@ from bertviz_ui.tasks.qa import (
     MAX_WINDOWS,
     QaResult,
     answer_question,
+    check_qa_model,
 )
 from bertviz_ui.tasks.validation import check_whole_number
 from bertviz_ui.ui.components import raw_output
@@ -52,10 +54,15 @@ def _views(result: QaResult, window_number: Any) -> tuple:
     return logits_figure(window, result), tokens_html(window, result)
 
 
+def trained_qa_head(loaded: LoadedModel) -> None:
+    """The cache's accept check: a checkpoint without a trained span head is not kept."""
+    check_qa_model(loaded.model, loaded.newly_initialized)
+
+
 def run_qa(ctx: AppContext, model: str, question: str, context: str, max_answer_len: Any, top_k: Any,
            handle_impossible: bool) -> tuple:
     """Answer the question: every window in one forward, the span search over all of them."""
-    loaded = ctx.cache.load_for_task(TASK, model)
+    loaded = ctx.cache.load_for_task(TASK, model, accept=trained_qa_head)
     result = answer_question(question, context, model=loaded.model, tokenizer=loaded.tokenizer,
                              max_answer_len=max_answer_len, top_k=top_k, handle_impossible=bool(handle_impossible),
                              label=loaded.label, newly_initialized=loaded.newly_initialized)

@@ -9,6 +9,7 @@ from typing import Any
 import gradio as gr
 
 from bertviz_ui import seed
+from bertviz_ui.models.cache import LoadedModel
 from bertviz_ui.registry import task_by_id
 from bertviz_ui.render.html import model_badge_html, notes_html
 from bertviz_ui.render.sentiment import (
@@ -24,6 +25,7 @@ from bertviz_ui.tasks.sentiment import (
     MAX_LINES,
     MAX_STEPS,
     attribute,
+    check_classifier,
     classify,
     inside_head,
     parse_lines,
@@ -53,9 +55,14 @@ MIXED = "\n".join([  # noqa: FLY002 - one line per review reads better
 METHOD_CHOICES = [("Integrated gradients", "integrated_gradients"), ("Gradient × input (fast)", "gradient_x_input")]
 
 
+def trained_classifier(loaded: LoadedModel) -> None:
+    """The cache's accept check: a checkpoint without a trained classification head is not kept."""
+    check_classifier(loaded.newly_initialized)
+
+
 def run_sentiment(ctx: AppContext, model: str, text: str) -> tuple:
     """Classify every line in batches; the first line's probabilities as a chart, all lines as a table."""
-    loaded = ctx.cache.load_for_task(TASK, model)
+    loaded = ctx.cache.load_for_task(TASK, model, accept=trained_classifier)
     batch = classify(text, model=loaded.model, tokenizer=loaded.tokenizer, label=loaded.label,
                      newly_initialized=loaded.newly_initialized)
     header = model_badge_html(loaded.label, untrained=loaded.source.untrained) + notes_html(batch.notes)
@@ -66,7 +73,7 @@ def run_sentiment(ctx: AppContext, model: str, text: str) -> tuple:
 
 def run_explain(ctx: AppContext, model: str, text: str, line: Any, target: str, method: str, steps: Any) -> tuple:
     """Attribute one line's class logit to its words, and open up the classification head for it."""
-    loaded = ctx.cache.load_for_task(TASK, model)
+    loaded = ctx.cache.load_for_task(TASK, model, accept=trained_classifier)
     lines, _ = parse_lines(text)
     number = check_whole_number(line, "Line", low=1, high=len(lines))
     chosen = lines[number - 1]

@@ -6,6 +6,7 @@ import functools
 
 import gradio as gr
 
+from bertviz_ui.models.cache import LoadedModel
 from bertviz_ui.registry import OFFLINE_MODEL_ID, Head, task_by_id
 from bertviz_ui.render.html import model_badge_html, notes_html
 from bertviz_ui.render.zero_shot import explanation_html, hypotheses_table, scores_figure
@@ -14,6 +15,7 @@ from bertviz_ui.tasks.zero_shot import (
     MAX_LABELS,
     METHOD_EMBEDDING,
     METHOD_NLI,
+    check_nli_model,
     classify_by_similarity,
     classify_zero_shot,
 )
@@ -32,6 +34,11 @@ METHODS = [("NLI model (entailment)", METHOD_NLI),
            ("Embedding similarity (offline, all-MiniLM-L6-v2)", METHOD_EMBEDDING)]
 
 
+def trained_nli_head(loaded: LoadedModel) -> None:
+    """The cache's accept check: a model without a trained NLI head or an entailment label is not kept."""
+    check_nli_model(loaded.model, loaded.newly_initialized)
+
+
 def run_zero_shot(ctx: AppContext, model: str, method: str, text: str, labels: str, template: str,
                   multi_label: bool) -> tuple:
     """Score every label in one batched forward with the chosen method."""
@@ -40,7 +47,7 @@ def run_zero_shot(ctx: AppContext, model: str, method: str, text: str, labels: s
         result = classify_by_similarity(text, labels, model=loaded.model, tokenizer=loaded.tokenizer,
                                         template=template, label=loaded.label)
     else:
-        loaded = ctx.cache.load_for_task(TASK, model)
+        loaded = ctx.cache.load_for_task(TASK, model, accept=trained_nli_head)
         result = classify_zero_shot(text, labels, model=loaded.model, tokenizer=loaded.tokenizer, template=template,
                                     multi_label=bool(multi_label), label=loaded.label,
                                     newly_initialized=loaded.newly_initialized)

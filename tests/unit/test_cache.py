@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+import gc
 import threading
+import weakref
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
 import torch
 
 from bertviz_ui.errors import BadInput, ModelUnavailable
+from bertviz_ui.models import build_cache
+from bertviz_ui.models import cache as cache_module
 from bertviz_ui.models import device as device_module
 from bertviz_ui.models.cache import HubUnreachable, LoadedModel, ModelCache, ThreadSafeTokenizer
 from bertviz_ui.models.policy import ModelPolicy
@@ -18,11 +24,16 @@ from bertviz_ui.registry import Head, task_by_id
 DEADLINE_S = 30
 
 
+class FakeModel:
+    """Stands for a torch module: something a weak reference can watch."""
+
+
 class FakeLoader:
     """Returns LoadedModel stand-ins of a given size, counting calls; can hold a load until released."""
 
-    def __init__(self, size: int = 100):
+    def __init__(self, size: int = 100, with_model: bool = False):
         self.size = size
+        self.with_model = with_model
         self.calls: list[str] = []
         self.hold: dict[str, threading.Event] = {}
         self.entered: dict[str, threading.Event] = {}
@@ -37,8 +48,9 @@ class FakeLoader:
             assert self.hold[source.ref].wait(DEADLINE_S), "test never released the load"
         if source.ref in self.fail:
             raise self.fail[source.ref]
-        return LoadedModel(source=source, head=head, model=None, tokenizer=ThreadSafeTokenizer(object()),
-                           device=device, dtype="float32", size_bytes=self.size, load_seconds=0.0)
+        return LoadedModel(source=source, head=head, model=FakeModel() if self.with_model else None,
+                           tokenizer=ThreadSafeTokenizer(object()), device=device, dtype="float32",
+                           size_bytes=self.size, load_seconds=0.0)
 
 
 def make_cache(tmp_path: Path, loader: FakeLoader, budget: int = 10_000) -> ModelCache:
@@ -179,6 +191,106 @@ def test_clear_drops_everything(tmp_path):
     cache.load("org/a", Head.ENCODER)
     cache.clear()
     assert cache.report().entries == ()
+
+
+# --- accept: a model refused for its head is never kept -------------------------------------------
+
+class Refuse:
+    """An accept check that refuses every model, remembering a weak reference to each one it saw."""
+
+    def __init__(self):
+        self.seen: list[weakref.ref] = []
+
+    def __call__(self, loaded: LoadedModel) -> None:
+        self.seen.append(weakref.ref(loaded.model))
+        raise ModelUnavailable("no trained head")
+
+
+def test_a_refused_model_is_not_kept_and_its_memory_is_released(tmp_path, monkeypatch):
+    released: list[str] = []
+    monkeypatch.setattr(device_module, "release_memory", lambda device: released.append(device))
+    cache = make_cache(tmp_path, FakeLoader(with_model=True))
+    refuse = Refuse()
+    with pytest.raises(ModelUnavailable, match="no trained head") as refused:
+        cache.load("org/base", Head.SEQUENCE_CLASSIFICATION, accept=refuse)
+    assert cache.report().entries == () and cache.held() == () and cache.report().used_bytes == 0
+    assert released == ["cpu"]
+    gc.collect()
+    # Dead while the error (which reaches the user, and is still held here) lives: its frames let the model go.
+    assert refuse.seen[0]() is None and refused.value is not None
+
+
+def test_every_waiter_gets_the_refusal_and_a_later_call_loads_again(tmp_path, monkeypatch):
+    waiting = threading.Semaphore(0)
+
+    class CountedFuture(Future):
+        """Tells the test when a caller starts waiting for the load in flight."""
+
+        def result(self, timeout=None):
+            waiting.release()
+            return super().result(timeout)
+
+    monkeypatch.setattr(cache_module, "Future", CountedFuture)
+    loader = FakeLoader(with_model=True)
+    loader.hold["org/base"] = threading.Event()
+    cache = make_cache(tmp_path, loader)
+    refuse = Refuse()
+
+    def release_when_three_wait() -> None:
+        # One caller loads (held in the loader); the other three wait for it. Then the load finishes.
+        for _ in range(3):
+            assert waiting.acquire(timeout=DEADLINE_S)
+        loader.hold["org/base"].set()
+
+    releaser = threading.Thread(target=release_when_three_wait)
+    releaser.start()
+
+    def request(_i: int) -> str:
+        try:
+            cache.load("org/base", Head.SEQUENCE_CLASSIFICATION, accept=refuse)
+        except ModelUnavailable as error:
+            return str(error)
+        return "accepted"
+
+    assert run_in_threads(4, request) == ["no trained head"] * 4
+    releaser.join(DEADLINE_S)
+    assert loader.calls == ["org/base"] and cache.report().entries == ()
+    accepted = cache.load("org/base", Head.SEQUENCE_CLASSIFICATION, accept=lambda loaded: None)
+    assert loader.calls == ["org/base", "org/base"]
+    assert cache.held() == (accepted,)
+
+
+def test_a_held_model_is_checked_for_each_caller_and_stays_held(tmp_path):
+    cache = make_cache(tmp_path, FakeLoader(with_model=True))
+    loaded = cache.load("org/base", Head.SEQUENCE_CLASSIFICATION)
+    with pytest.raises(ModelUnavailable, match="no trained head"):
+        cache.load("org/base", Head.SEQUENCE_CLASSIFICATION, accept=Refuse())
+    assert cache.held() == (loaded,)
+
+
+def test_an_accept_check_that_breaks_is_a_load_failure_and_nothing_is_kept(tmp_path):
+    def broken(loaded: LoadedModel) -> None:
+        raise KeyError("label2id")
+
+    cache = make_cache(tmp_path, FakeLoader(with_model=True))
+    with pytest.raises(ModelUnavailable, match=r"org/base could not be loaded \(KeyError\)"):
+        cache.load("org/base", Head.SEQUENCE_CLASSIFICATION, accept=broken)
+    assert cache.held() == ()
+
+
+def test_sentiment_refuses_an_encoder_checkpoint_before_the_cache_keeps_it(settings):
+    from bertviz_ui.ui.sentiment import trained_classifier
+
+    cache = build_cache(settings)  # of its own: the session cache may hold this model, loaded without a check
+    with pytest.raises(ModelUnavailable, match="no trained classification head"):
+        cache.load_for_task(task_by_id("sentiment"), "tiny:encoder", accept=trained_classifier)
+    assert cache.report().entries == () and cache.held() == ()
+    kept = cache.load_for_task(task_by_id("sentiment"), "tiny:sequence_classification", accept=trained_classifier)
+    assert cache.held() == (kept,)
+
+
+def test_build_cache_caps_downloads_at_the_setting(settings):
+    assert build_cache(dataclasses.replace(settings, max_model_gb=0.5)).max_download_bytes == 500_000_000
 
 
 # --- Real loading through from_pretrained, on tiny checkpoints and the offline model ----------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import gradio as gr
@@ -88,7 +89,10 @@ def test_install_refuses_through_gradios_push_and_lets_the_rest_through(demo):
     for number in range(4):
         _wait(demo, "heavy", f"visitor-{number}")
     queue = demo._queue
-    ok, message, status = asyncio.run(queue.push(body=_body(demo, "heavy", "newcomer"), request=None, username=None))
+    # In a thread of its own: an earlier test in the session may leave an event loop running in this one.
+    with ThreadPoolExecutor(1) as pool:
+        ok, message, status = pool.submit(
+            asyncio.run, queue.push(body=_body(demo, "heavy", "newcomer"), request=None, username=None)).result()
     assert (ok, status) == (False, "error") and "busy with heavy requests" in message
     assert queue.max_size == LIMITS.total
 

@@ -232,7 +232,7 @@ def test_classify_writes_badge_and_notes_line_one_chart_every_line_table_classes
     cache = serve(LengthClassifier())
     header, plot, table, classes, raw = classify(ui, THREE, model="some/classifier")
 
-    assert cache.calls == [("sentiment", "some/classifier", {})]
+    assert cache.calls == [("sentiment", "some/classifier", {"accept": sentiment.trained_classifier})]
     assert header == model_badge_html(LABEL, untrained=False) + notes_html(
         ("2 empty line(s) skipped.", "3 lines classified in 1 batched forward pass(es)."))
 
@@ -282,7 +282,7 @@ def test_explain_writes_heatmap_bars_cost_head_and_json_for_the_chosen_line(ui, 
     cache = serve(fixed_classifier((0.0, 2.0)))
     heatmap, plot, cost, head, raw = explain(ui, NUMBERED, line=2, model="some/classifier")
 
-    assert cache.calls == [("sentiment", "some/classifier", {})]
+    assert cache.calls == [("sentiment", "some/classifier", {"accept": sentiment.trained_classifier})]
     # Line 2 is the second non-empty line. A zero classifier weight gives every word attribution 0.
     assert heatmap.endswith(
         f'<p><span class="bv-attr" style="background:{ZERO_SHADE}" title="bad: +0.0000">bad</span> '
