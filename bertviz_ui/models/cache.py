@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import os
 import re
 import threading
 import time
@@ -438,6 +439,9 @@ def load_pretrained(source: ModelSource, head: Head, device: str, dtype: Any, hu
     transformers = _transformers()
     transformers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
+    # transformers would otherwise start a thread for a .bin-only Hub repo that asks a conversion Space to open a pull
+    # request and then downloads the converted weights: a second download, past the size cap, to nobody's benefit.
+    os.environ["DISABLE_SAFETENSORS_CONVERSION"] = "1"
     kwargs = {"local_files_only": True} if source.kind == "hub" and not hub_online else {}
     started = time.perf_counter()
     try:
