@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bertviz_ui.building import one_build_at_a_time
 from bertviz_ui.errors import BertvizError, ModelUnavailable
 from bertviz_ui.models import hub
 from bertviz_ui.models.policy import ModelPolicy, check_tokenizer_config
@@ -288,7 +289,7 @@ class ModelCache:
         # Offline, or with the files in the local Hugging Face cache, nothing is downloaded: nothing to check.
         if (self.max_download_bytes is not None and source.kind == "hub" and online
                 and not hub.is_cached(source.location, weights=weights)):
-            hub.check_download_size(source.location, self.max_download_bytes, weights=weights)
+            hub.fetch(hub.check_download_size(source.location, self.max_download_bytes, weights=weights))
         return self._loader(source, head, self.device, self.dtype, online)
 
     def _get_or_load(self, key: tuple[str, Head], load: Callable[[], LoadedModel], name: str,
@@ -423,6 +424,7 @@ _AUTO_CLASSES = {
 }
 
 
+@one_build_at_a_time
 def load_pretrained(source: ModelSource, head: Head, device: str, dtype: Any, hub_online: bool) -> LoadedModel:
     """Load a tokenizer and, unless only a tokenizer is asked for, a model with ``head``.
 

@@ -150,6 +150,21 @@ def check_download_size(repo: str, max_bytes: int, *, weights: bool, timeout_s: 
     return plan
 
 
+def fetch(plan: DownloadPlan) -> None:
+    """Download every file of a checked plan into the local Hugging Face cache.
+
+    Done before the model is built, so the download runs while other models load: building itself is one at a time
+    (bertviz_ui/building.py), and from_pretrained then finds every file here.
+    """
+    from huggingface_hub import hf_hub_download
+
+    for path, _size in (*plan.other, *plan.weights):
+        try:
+            hf_hub_download(plan.repo, path, revision=plan.revision)
+        except Exception as error:  # HTTP, network, disk: each one means "can't load", with a message
+            raise _explain(plan.repo, error) from error
+
+
 def is_cached(repo: str, *, weights: bool) -> bool:
     """Whether a load of ``repo`` (at its main revision) would find its files in the local Hugging Face cache.
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from bertviz_ui.building import one_build_at_a_time
 from bertviz_ui.errors import BadInput, ModelUnavailable
 from bertviz_ui.models.policy import ModelPolicy
 from bertviz_ui.registry import OFFLINE_MODEL_ID, Head
@@ -214,6 +215,7 @@ _tiny_lock = threading.Lock()
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
 
+@one_build_at_a_time
 def _tiny_model(head: Head):
     import torch
     from transformers import (

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from bertviz_ui.building import one_build_at_a_time
 from bertviz_ui.errors import BadInput, BertvizError, ModelUnavailable
 from bertviz_ui.tasks.modeling import model_inputs, model_max_length
 from bertviz_ui.tasks.validation import check_number
@@ -437,6 +438,7 @@ def count_parameters(model: Any) -> ParameterCounts:
     return ParameterCounts(total=total, trainable=trainable, head=total - base)
 
 
+@one_build_at_a_time
 def parameter_counts(encoder: Any, num_labels: int, frozen: bool) -> ParameterCounts:
     """Counts for the classifier that training would build, without allocating it (built on the meta device)."""
     config = classifier_config(encoder, [f"LABEL_{i}" for i in range(num_labels)])
@@ -450,6 +452,7 @@ def parameter_counts(encoder: Any, num_labels: int, frozen: bool) -> ParameterCo
     return count_parameters(model)
 
 
+@one_build_at_a_time
 def build_classifier(encoder: Any, label_names: Sequence[str], seed: int, device: str) -> Any:
     """A new sequence classifier whose encoder weights are a copy of ``encoder``'s; the shared encoder is untouched.
 

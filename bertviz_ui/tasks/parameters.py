@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from bertviz_ui.building import one_build_at_a_time
 from bertviz_ui.errors import BadInput
 from bertviz_ui.tasks.validation import check_choice, check_whole_number
 
@@ -251,6 +252,7 @@ def check_head(value: Any) -> str:
     return check_choice(value, "Head", tuple(HEADS), default="none")
 
 
+@one_build_at_a_time
 def build_on_meta(config: Any, auto_class: str = "AutoModel") -> torch.nn.Module:
     """The architecture ``config`` describes, built on the meta device: shapes only, no memory, no download."""
     import transformers
@@ -296,6 +298,7 @@ def count_with_head(model: torch.nn.Module, *, label: str, head: Any = "none", n
     return count_parameters(built, label=label, head=head, notes=notes)
 
 
+@one_build_at_a_time
 def seed_check() -> SeedCheck:
     """Count the seed's BertClassifier as it defines it, on the meta device, beside what the seed prints.
 
@@ -371,6 +374,7 @@ def measure_latency(model: torch.nn.Module, *, tokens: int = LATENCY_TOKENS, rep
     return statistics.median(times)
 
 
+@one_build_at_a_time
 def build_random(config: Any, *, seed: int = 0) -> torch.nn.Module:
     """The architecture with random weights on the CPU in eval mode (random weights time as trained ones do)."""
     from transformers import AutoModel

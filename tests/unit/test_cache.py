@@ -443,3 +443,35 @@ def test_masked_lm_vocabulary_is_stored_column_major_with_identical_outputs(cach
     finally:
         column_major_vocabulary(loaded.model)
     assert torch.allclose(fast, slow, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("build", ["load", "tiny", "meta", "random", "finetune"])
+def test_every_model_construction_waits_for_the_one_in_progress(settings, build):
+    """transformers 5 builds models under process-wide patches of torch: two at once gave meta tensors."""
+    from bertviz_ui import building
+    from bertviz_ui.models import sources
+    from bertviz_ui.tasks import finetune, parameters
+
+    fresh = build_cache(settings)  # a cache of its own over the built tiny checkpoints: loading them builds nothing
+    encoder = fresh.load("tiny:encoder", Head.ENCODER)  # imports done before the timed part
+    work = {
+        "load": lambda: fresh.load("tiny:masked_lm", Head.MASKED_LM),
+        "tiny": lambda: sources._tiny_model(Head.MASKED_LM),
+        "meta": lambda: parameters.build_on_meta(encoder_config()),
+        "random": lambda: parameters.build_random(encoder_config()),
+        "finetune": lambda: finetune.build_classifier(encoder.model, ["a", "b"], 0, "cpu"),
+    }[build]
+    with building._LOCK:
+        thread = threading.Thread(target=work)
+        thread.start()
+        thread.join(2.0)  # a generous wait: it finishes in well under a second when nothing holds the lock
+        assert thread.is_alive(), "the construction did not wait for the lock"
+    thread.join(DEADLINE_S)
+    assert not thread.is_alive()
+
+
+def encoder_config():
+    from transformers import BertConfig
+
+    return BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                      intermediate_size=64)
