@@ -107,8 +107,15 @@ OPTIONS: tuple[Option, ...] = (
            "Seconds to wait when checking whether the Hugging Face Hub can be reached.",
            parse=_parse_positive_float),
     Option("finetune_seconds", "BERTVIZ_UI_FINETUNE_SECONDS", "--finetune-seconds", 300.0,
-           "Fine-tuning lab: wall-clock limit of one training run in seconds; training stops there and keeps "
-           "what it learned.", parse=_parse_positive_float),
+           "Fine-tuning lab: wall-clock limit of one training run in seconds, evaluation and baseline included; "
+           "training stops in time to finish within it and keeps what it learned.", parse=_parse_positive_float),
+    Option("request_gflop", "BERTVIZ_UI_REQUEST_GFLOP", "--request-gflop", 4500.0,
+           "Work one request may ask for, in GFLOP estimated from the model's shape before it runs (about 60 s on "
+           "2 CPU cores; scaled up on a GPU); larger requests are refused up front, saying what to lower.",
+           parse=_parse_positive_float),
+    Option("request_gb", "BERTVIZ_UI_REQUEST_GB", "--request-gb", 1.5,
+           "Memory one request may add, in GB: batches are split to fit, and what can't fit is refused up front.",
+           parse=_parse_positive_float),
     Option("public", "BERTVIZ_UI_PUBLIC", "--public", None,
            "Public mode for an open deployment: no local paths from visitors, Hub models only from an allow-list, "
            "no shared controls, tighter per-request budgets (default: on when SPACE_ID is set, i.e. on a Space).",
@@ -143,6 +150,8 @@ class Settings:
     cache_dir: Path = field(default_factory=lambda: Path("~/.cache/bertviz_ui").expanduser())
     hub_timeout: float = 3.0
     finetune_seconds: float = 300.0
+    request_gflop: float = 4500.0
+    request_gb: float = 1.5
     public: bool = False
     allow_models: tuple[str, ...] = ()
     max_model_gb: float = 2.0

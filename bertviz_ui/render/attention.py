@@ -24,7 +24,6 @@ HEAD_COLOURS = qualitative.Dark24
 # Weight bins of the head view: lines of a bin share one trace (opacity and width grow with the weight).
 BINS = ((0.02, 0.1, 0.18, 1.0), (0.1, 0.25, 0.35, 1.6), (0.25, 0.5, 0.6, 2.4), (0.5, 1.01, 0.95, 3.4))
 MIN_LINE_WEIGHT = BINS[0][0]
-HOVER_CELL_LIMIT = 200_000
 
 
 def head_colour(head: int) -> str:
@@ -115,6 +114,16 @@ def _tiles(views: Sequence[AttentionView], cap: int) -> tuple[np.ndarray, list[i
     return grid, rows, cols
 
 
+def _tile_labels(tiles: Sequence[str], tokens: Sequence[str], joint: str) -> list[str]:
+    """One label per grid row (or column): each tile's tokens, then a separator line between tiles."""
+    labels = []
+    for number, tile in enumerate(tiles):
+        labels += [f"{tile}{joint}{token}" for token in tokens]
+        if number < len(tiles) - 1:
+            labels.append(f"{tile} |")
+    return labels
+
+
 def model_view_figure(views: Sequence[AttentionView], *, layer: int | None = None, head: int | None = None,
                       cap: int = MODEL_VIEW_TOKENS) -> go.Figure:
     """BertViz's model view: a small heatmap per layer (rows) and head (columns), from the top-left layer 0 head 0.
@@ -128,19 +137,16 @@ def model_view_figure(views: Sequence[AttentionView], *, layer: int | None = Non
     tokens = views[0].tokens
     heads = views[0].weights.shape[0]
     width_r, width_c = len(rows) + 1, len(cols) + 1
-    text = None
-    if grid.size <= HOVER_CELL_LIMIT:
-        text = np.full(grid.shape, "", dtype=object)
-        for li in range(len(views)):
-            for hi in range(heads):
-                for i, r in enumerate(rows):
-                    for j, c in enumerate(cols):
-                        text[li * width_r + i, hi * width_c + j] = (
-                            f"layer {li} head {hi}<br>{plot_text(tokens[r])} → {plot_text(tokens[c])}")
+    # Hover names come from one label per row and per column (category axes), not one string per cell: a
+    # 12 x 12 grid of 32-token tiles is 147,000 cells, and per-cell text made the response megabytes long.
+    # The labels are unique (layer or head, then the token's position); plotly.js reads numbers on a category axis
+    # as positions, so tick values and the outline stay numeric.
+    y = _tile_labels([f"layer {li}" for li in range(len(views))], [token_label(tokens, r) for r in rows], " · ")
+    x = _tile_labels([f"head {hi}" for hi in range(heads)], [token_label(tokens, c) for c in cols], " → ")
     figure = go.Figure(go.Heatmap(
-        z=grid, colorscale="Blues", zmin=0, zmax=float(np.nanmax(grid)) if np.isfinite(grid).any() else 1,
-        showscale=False, text=text, hovertemplate="%{text}: %{z:.3f}<extra></extra>" if text is not None else None,
-        hoverinfo=None if text is not None else "skip", xgap=0, ygap=0))
+        z=grid.astype(np.float32), x=x, y=y, colorscale="Blues", zmin=0,
+        zmax=float(np.nanmax(grid)) if np.isfinite(grid).any() else 1, showscale=False, hoverongaps=False,
+        hovertemplate="%{y}<br>%{x}: %{z:.3f}<extra></extra>", xgap=0, ygap=0))
     if layer is not None and head is not None:
         figure.add_shape(type="rect", x0=head * width_c - 0.5, x1=head * width_c + len(cols) - 0.5,
                          y0=layer * width_r - 0.5, y1=layer * width_r + len(rows) - 0.5,
@@ -165,11 +171,11 @@ def heatmap_figure(view: AttentionView, *, cap: int = HEATMAP_TOKENS) -> go.Figu
     weights = view.mean_weights()[:len(rows), :len(cols)]
     which = (f"head {view.heads_shown[0]}" if len(view.heads_shown) == 1
              else f"mean of {len(view.heads_shown)} heads")
+    # Category axes named by token (unique with their position) give the hover its names without a string per cell.
     figure = go.Figure(go.Heatmap(
-        z=weights, x=list(range(len(cols))), y=list(range(len(rows))), colorscale="Blues", zmin=0,
-        colorbar={"title": {"text": "weight"}},
-        customdata=[[f"{plot_text(view.tokens[r])} → {plot_text(view.tokens[c])}" for c in cols] for r in rows],
-        hovertemplate="%{customdata}: %{z:.4f}<extra></extra>"))
+        z=weights.astype(np.float32), x=[token_label(view.tokens, c) for c in cols],
+        y=[token_label(view.tokens, r) for r in rows], colorscale="Blues", zmin=0,
+        colorbar={"title": {"text": "weight"}}, hovertemplate="%{y} → %{x}: %{z:.4f}<extra></extra>"))
     if view.token is not None and view.token in rows:
         k = rows.index(view.token)
         figure.add_shape(type="rect", x0=-0.5, x1=len(cols) - 0.5, y0=k - 0.5, y1=k + 0.5,

@@ -155,10 +155,13 @@ def windows_html(result: QaResult) -> str:
                     f"<small>character {result.start:,}</small></div>")
     unread = ""
     if result.total_windows > len(result.windows):
-        unread = (f"<p>{result.total_windows - len(result.windows)} more windows were not read; the bars cover "
+        more = result.total_windows - len(result.windows)
+        about = "About " if result.total_windows_estimated else ""
+        unread = (f"<p>{about}{more:,} more windows were not read; the bars cover "
                   f"characters 0&ndash;{result.windows[-1].char_end:,} of {len(result.context):,}.</p>")
+    forwards = "one batched forward" if result.forward_passes == 1 else f"{result.forward_passes} batched forwards"
     intro = (f"<p>{len(result.windows)} windows of {result.window_tokens} tokens (question included), "
-             f"consecutive windows sharing {result.stride} context tokens, scored in one batched forward.</p>")
+             f"consecutive windows sharing {result.stride} context tokens, scored in {forwards}.</p>")
     return f'<div class="bv-qa-windows" data-testid="qa-windows">{intro}{unread}{"".join(bars)}</div>'
 
 

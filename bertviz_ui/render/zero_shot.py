@@ -53,6 +53,6 @@ def explanation_html(result: ZeroShotResult) -> str:
             more = " + …" if len(result.details) > 4 else ""
             body = (f"Single-label: softmax of the {esc(names[entail])} logits across all labels, so scores sum to 1. "
                     f"“{esc(top.label)}”: e^{top.logits[entail]:.3f} / ({total}{more}) = {percent(top.score)}.")
-    cost = f" {len(result.details)} hypotheses scored in {result.forward_passes} batched forward pass in " \
-           f"{result.seconds * 1000:.0f} ms."
+    passes = "1 batched forward pass" if result.forward_passes == 1 else f"{result.forward_passes} batched forward passes"
+    cost = f" {len(result.details)} hypotheses scored in {passes} in {result.seconds * 1000:.0f} ms."
     return f'<p class="bv-zs-explain" data-testid="zero-shot-explain">{body}{esc(cost)}</p>'

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from bertviz_ui.errors import BadInput, ModelUnavailable
+from bertviz_ui.tasks.budget import Budget, forward_flops, shape_of
 from bertviz_ui.tasks.embeddings import EmbeddingParts, embedding_parts
 from bertviz_ui.tasks.modeling import model_inputs, model_max_length
 from bertviz_ui.tasks.validation import check_choice, check_text, check_whole_number
@@ -23,6 +24,9 @@ HEAD_VIEW_TOKENS = 64
 HEATMAP_TOKENS = 128
 MODEL_VIEW_TOKENS = 32
 JSON_TOKENS = 128
+# Attention weights in the JSON keep 4 significant digits (the heatmap shows 4 decimals): 12 heads x 128 x 128
+# weights at full precision made the response about twice as long.
+JSON_DIGITS = 4
 DIRECTIONS = ("all", "A->B", "B->A")
 SUMMARY_NAMES = ("entropy", "to_cls", "to_sep", "to_punct", "distance")
 
@@ -152,7 +156,8 @@ class AttentionView:
     def to_dict(self, summaries: HeadSummaries | None = None, *, max_tokens: int = JSON_TOKENS) -> dict[str, Any]:
         """The JSON result: tokens, layers, heads, and this layer's attention for the heads shown.
 
-        Rows and columns beyond ``max_tokens`` are left out of ``attention`` (said in ``notes``).
+        Rows and columns beyond ``max_tokens`` are left out of ``attention`` (said in ``notes``); weights keep
+        JSON_DIGITS significant digits.
         """
         rows, cols = self.rows[:max_tokens], self.cols[:max_tokens]
         notes = list(self.notes)
@@ -171,12 +176,16 @@ class AttentionView:
                         "renormalize": self.renormalized, "token": self.token},
             "rows": list(rows),
             "cols": list(cols),
-            "attention": [[[round(float(w), 6) for w in row[:len(cols)]] for row in head[:len(rows)]]
-                          for head in self.weights],
-            "kept": [[round(float(k), 6) for k in head[:len(rows)]] for head in self.kept],
+            "attention": [[significant(row[:len(cols)]) for row in head[:len(rows)]] for head in self.weights],
+            "kept": [significant(head[:len(rows)]) for head in self.kept],
             "summaries": summaries.layer_rows(self.layer) if summaries is not None else [],
             "notes": notes,
         }
+
+
+def significant(values: np.ndarray, digits: int = JSON_DIGITS) -> list[float]:
+    """Floats with ``digits`` significant digits, each the double nearest its short decimal (so JSON stays short)."""
+    return [float(f"{value:.{digits}g}") for value in values.tolist()]
 
 
 # --- One forward ---------------------------------------------------------------------------------
@@ -225,24 +234,27 @@ def _segments(encoding: Any, length: int) -> tuple[int, ...]:
 
 
 def _summaries(attentions: np.ndarray, kinds: Sequence[str]) -> HeadSummaries:
-    weights = attentions.astype(np.float64)
-    length = weights.shape[-1]
+    # One layer at a time: float64 copies of all 12 layers' 512 x 512 weights took about 1 GB at once.
+    layers, heads, length = attentions.shape[0], attentions.shape[1], attentions.shape[-1]
     kinds_array = np.array(kinds)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        logs = np.where(weights > 0, np.log2(np.where(weights > 0, weights, 1.0)), 0.0)
-    entropy = -(weights * logs).sum(-1).mean(-1)
     positions = np.arange(length)
-    distance = (weights * np.abs(positions[:, None] - positions[None, :])).sum(-1).mean(-1)
+    gaps = np.abs(positions[:, None] - positions[None, :])
+    masks = {name: kinds_array == kind for name, kind in (("to_cls", "cls"), ("to_sep", "sep"), ("to_punct", "punct"))}
+    results = {name: np.zeros((layers, heads)) for name in ("entropy", "distance", *masks)}
+    for layer in range(layers):
+        weights = attentions[layer].astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logs = np.where(weights > 0, np.log2(np.where(weights > 0, weights, 1.0)), 0.0)
+        results["entropy"][layer] = -(weights * logs).sum(-1).mean(-1)
+        results["distance"][layer] = (weights * gaps).sum(-1).mean(-1)
+        for name, mask in masks.items():
+            if mask.any():
+                results[name][layer] = weights[..., mask].sum(-1).mean(-1)
+    return HeadSummaries(**results, max_entropy=float(np.log2(length)) if length > 1 else 0.0)
 
-    def share(mask: np.ndarray) -> np.ndarray:
-        return weights[..., mask].sum(-1).mean(-1) if mask.any() else np.zeros(weights.shape[:2])
 
-    return HeadSummaries(entropy=entropy, to_cls=share(kinds_array == "cls"), to_sep=share(kinds_array == "sep"),
-                         to_punct=share(kinds_array == "punct"), distance=distance,
-                         max_entropy=float(np.log2(length)) if length > 1 else 0.0)
-
-
-def run_encoder(text: Any, text_pair: Any = "", *, model: Any, tokenizer: Any, label: str = "") -> EncoderRun:
+def run_encoder(text: Any, text_pair: Any = "", *, model: Any, tokenizer: Any, label: str = "",
+                budget: Budget | None = None) -> EncoderRun:
     """Run the encoder once over a text or a sentence pair, keeping attentions and hidden states.
 
     Args:
@@ -251,6 +263,7 @@ def run_encoder(text: Any, text_pair: Any = "", *, model: Any, tokenizer: Any, l
         model: an encoder loaded with eager attention (sdpa returns no attention weights).
         tokenizer: its tokenizer; text such as "[SEP]" typed by the user stays text (split_special_tokens).
         label: the model's label, shown with the result.
+        budget: what one request may cost (default: the default budget); a forward over more is refused up front.
 
     Returns:
         EncoderRun. Raises BadInput for unusable text, ModelUnavailable for a model that returns no attentions.
@@ -268,6 +281,8 @@ def run_encoder(text: Any, text_pair: Any = "", *, model: Any, tokenizer: Any, l
     if total > limit:
         notes.append(f"The input is {total} tokens; this model reads at most {limit}, so the first {length} were "
                      "used (longest sentence trimmed first for a pair).")
+    (budget or Budget()).check(f"A forward pass over {length} tokens with this model",
+                               forward_flops(shape_of(model), int(length)), "Use a shorter text or a smaller model.")
     started = time.perf_counter()
     with torch.inference_mode():
         outputs = model(**model_inputs(model, encoding), output_attentions=True, output_hidden_states=True)
@@ -279,6 +294,7 @@ def run_encoder(text: Any, text_pair: Any = "", *, model: Any, tokenizer: Any, l
                                "choose another model.")
     stacked = torch.stack([a[0] for a in attentions]).float().cpu().numpy()
     hidden = torch.stack([h[0] for h in outputs.hidden_states]).float().cpu().numpy()
+    del outputs, attentions  # the stacked copies are what is kept
     stacked.setflags(write=False)
     hidden.setflags(write=False)
     input_ids = encoding["input_ids"]

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from bertviz_ui.errors import BadInput, ModelUnavailable
+from bertviz_ui.tasks.budget import Budget, forward_flops, shape_of, vocabulary_flops
 from bertviz_ui.tasks.modeling import model_inputs, model_max_length
 from bertviz_ui.tasks.validation import check_text, check_whole_number
 
@@ -243,7 +244,11 @@ def normalize_masks(text: str, tokenizer: Any) -> str:
     return text
 
 
-def _encode_masked(text: str, tokenizer: Any, model: Any) -> tuple[Any, list[int]]:
+def _encode_masked(text: str, tokenizer: Any, model: Any, budget: Budget | None = None, *,
+                   forwards: int | None = 1, heads: int = 1,
+                   what: str = "Predicting the masks") -> tuple[Any, list[int]]:
+    """The encoded text and its mask positions; refused up front when ``forwards`` passes (None: one per mask)
+    and the vocabulary head at ``heads`` positions per mask cost more than the budget."""
     encoding = tokenizer(text, return_tensors="pt", truncation=False)
     length = encoding["input_ids"].shape[1]
     limit = model_max_length(tokenizer, model)
@@ -252,7 +257,18 @@ def _encode_masked(text: str, tokenizer: Any, model: Any) -> tuple[Any, list[int
     positions = (encoding["input_ids"][0] == tokenizer.mask_token_id).nonzero().flatten().tolist()
     if len(positions) > MAX_MASKS:
         raise BadInput(f"{len(positions)} masks: this tab predicts at most {MAX_MASKS} at once.")
+    check_budget(model, int(length), forwards=len(positions) if forwards is None else forwards,
+                 heads=heads * max(1, len(positions)), what=what, budget=budget)
     return encoding, positions
+
+
+def check_budget(model: Any, tokens: int, *, forwards: int, heads: int, what: str, budget: Budget | None) -> None:
+    """Refuse up front (OverBudget) ``forwards`` forward passes over ``tokens`` tokens plus the vocabulary head at
+    ``heads`` positions when that costs more than one request may use."""
+    shape = shape_of(model)
+    (budget or Budget()).check(f"{what} ({forwards} forward pass(es) over {tokens} tokens with this model)",
+                               forwards * forward_flops(shape, tokens) + vocabulary_flops(shape, heads),
+                               "Use a shorter text, fewer masks or a smaller model.")
 
 
 def _fill(tokenizer: Any, input_ids: list[int], choices: dict[int, int]) -> str:
@@ -271,7 +287,7 @@ def check_mlm_head(loaded_new: tuple[str, ...]) -> None:
 # --- Tasks --------------------------------------------------------------------------------------------
 
 def predict_masks(text: str, *, model: Any, tokenizer: Any, top_k: int = 5, label: str = "",
-                  newly_initialized: tuple[str, ...] = ()) -> FillMaskResult:
+                  newly_initialized: tuple[str, ...] = (), budget: Budget | None = None) -> FillMaskResult:
     """Top-k predictions for each mask in ``text``, each mask predicted independently in one forward.
 
     Args:
@@ -281,6 +297,7 @@ def predict_masks(text: str, *, model: Any, tokenizer: Any, top_k: int = 5, labe
         top_k: candidates per mask (1-50).
         label: the model's label, shown with the result.
         newly_initialized: weights the checkpoint lacked; a random MLM head is refused.
+        budget: what one request may cost (default: the default budget); more is refused up front (OverBudget).
 
     Returns:
         FillMaskResult. Raises BadInput for missing, foreign or too many masks and over-long text.
@@ -288,7 +305,7 @@ def predict_masks(text: str, *, model: Any, tokenizer: Any, top_k: int = 5, labe
     check_mlm_head(newly_initialized)
     text = normalize_masks(check_text(text, "Text"), tokenizer)
     top_k = _check_top_k(top_k)
-    encoding, positions = _encode_masked(text, tokenizer, model)
+    encoding, positions = _encode_masked(text, tokenizer, model, budget)
     logits, _ = mask_logits(model, encoding, [(0, p) for p in positions])
     masks = tuple(MaskPrediction(position=p, predictions=_predictions(tokenizer, logits[i], top_k))
                   for i, p in enumerate(positions))
@@ -305,7 +322,7 @@ def predict_masks(text: str, *, model: Any, tokenizer: Any, top_k: int = 5, labe
                           completed=completed, notes=tuple(notes))
 
 
-def iterative_fill(text: str, *, model: Any, tokenizer: Any) -> IterativeFill:
+def iterative_fill(text: str, *, model: Any, tokenizer: Any, budget: Budget | None = None) -> IterativeFill:
     """Fill masks one at a time: the most confident prediction first, then run the model again.
 
     Args:
@@ -317,7 +334,8 @@ def iterative_fill(text: str, *, model: Any, tokenizer: Any) -> IterativeFill:
         IterativeFill with one step per mask.
     """
     text = normalize_masks(check_text(text, "Text"), tokenizer)
-    encoding, positions = _encode_masked(text, tokenizer, model)
+    encoding, positions = _encode_masked(text, tokenizer, model, budget, forwards=None,
+                                         what="Filling the masks one at a time")
     input_ids = encoding["input_ids"][0].tolist()
     steps = []
     while positions:
@@ -337,7 +355,7 @@ def _mask_char_spans(text: str, mask: str) -> list[tuple[int, int]]:
 
 
 def compare_context(text: str, *, model: Any, tokenizer: Any, mask_index: int = 0,
-                    top_k: int = 5) -> ContextComparison:
+                    top_k: int = 5, budget: Budget | None = None) -> ContextComparison:
     """Predict one mask with its full context and with everything right of it removed.
 
     Args:
@@ -356,6 +374,8 @@ def compare_context(text: str, *, model: Any, tokenizer: Any, mask_index: int = 
     mask_index = check_whole_number(mask_index, "Mask index", low=0, high=MAX_MASKS - 1)
     if not 0 <= mask_index < len(spans):
         raise BadInput(f"There is no mask number {mask_index + 1}; the text has {len(spans)}.")
+    _encode_masked(text, tokenizer, model, budget, forwards=2, heads=2,
+                   what="Predicting a mask with both sides and the left side only")
     full = predict_masks(text, model=model, tokenizer=tokenizer, top_k=top_k).masks[mask_index]
     left_text = text[:spans[mask_index][1]]
     left = predict_masks(left_text, model=model, tokenizer=tokenizer, top_k=top_k).masks[mask_index]
@@ -363,7 +383,7 @@ def compare_context(text: str, *, model: Any, tokenizer: Any, mask_index: int = 
 
 
 def predictions_through_layers(text: str, *, model: Any, tokenizer: Any, mask_index: int = 0,
-                               top_k: int = 3) -> LayerPredictions:
+                               top_k: int = 3, budget: Budget | None = None) -> LayerPredictions:
     """Apply the masked-LM head to every layer's hidden state at one mask ("logit lens").
 
     Args:
@@ -378,7 +398,8 @@ def predictions_through_layers(text: str, *, model: Any, tokenizer: Any, mask_in
     """
     text = normalize_masks(check_text(text, "Text"), tokenizer)
     top_k = _check_top_k(top_k)
-    encoding, positions = _encode_masked(text, tokenizer, model)
+    encoding, positions = _encode_masked(text, tokenizer, model, budget, heads=int(shape_of(model).layers) + 1,
+                                         what="Applying the head to every layer")
     mask_index = check_whole_number(mask_index, "Mask index", low=0, high=MAX_MASKS - 1)
     if not 0 <= mask_index < len(positions):
         raise BadInput(f"There is no mask number {mask_index + 1}; the text has {len(positions)}.")
@@ -496,7 +517,7 @@ def corrupt(input_ids: torch.Tensor, special_tokens_mask: torch.Tensor, *, token
 
 
 def masking_lab(sentence: str, *, model: Any, tokenizer: Any, seed: int = 0, probability: float = 0.15,
-                label: str = "") -> MaskingLabResult:
+                label: str = "", budget: Budget | None = None) -> MaskingLabResult:
     """Draw BERT's masking for a sentence and score the model where the loss is computed.
 
     Args:
@@ -506,6 +527,7 @@ def masking_lab(sentence: str, *, model: Any, tokenizer: Any, seed: int = 0, pro
         seed: random seed of the draw (0-2**31).
         probability: selection rate, 0.05-0.5 (BERT: 0.15).
         label: the model's label, shown with the result.
+        budget: what one request may cost (default: the default budget); more is refused up front (OverBudget).
 
     Returns:
         MaskingLabResult; ``mean_loss`` equals the model's own MLM loss on the corrupted input.
@@ -525,6 +547,8 @@ def masking_lab(sentence: str, *, model: Any, tokenizer: Any, seed: int = 0, pro
     limit = model_max_length(tokenizer, model)
     if length > limit:
         raise BadInput(f"The sentence is {length} tokens; this model reads at most {limit}. Shorten it.")
+    check_budget(model, int(length), forwards=1, heads=int(length), what="Scoring the masked sentence",
+                 budget=budget)
     special = encoding.pop("special_tokens_mask")
     original = encoding["input_ids"]
     corrupted, labels = corrupt(original, special, tokenizer=tokenizer, seed=seed, probability=probability)

@@ -20,6 +20,18 @@ import torch
 
 from bertviz_ui.building import one_build_at_a_time
 from bertviz_ui.errors import BadInput, BertvizError, ModelUnavailable
+from bertviz_ui.tasks.budget import (
+    Budget,
+    ModelShape,
+    OverBudget,
+    activation_bytes,
+    duration,
+    forward_flops,
+    gigabytes,
+    largest,
+    shape_of,
+    training_step_flops,
+)
 from bertviz_ui.tasks.modeling import model_inputs, model_max_length
 from bertviz_ui.tasks.validation import check_number
 
@@ -38,6 +50,10 @@ MAX_FOLDS = 5
 # A class this many times larger than another is flagged: "always the big class" then scores well.
 IMBALANCE_RATIO = 3.0
 EVAL_BATCH = 32
+# Time kept for what follows training (the last evaluation, the predictions after training) is the measured time of
+# the predictions before training, scaled by this margin, plus RESERVE_S.
+RESERVE_MARGIN = 1.25
+RESERVE_S = 0.5
 
 # The seed text's setup: AdamW at 2e-5 (eps 1e-8), batch 4 (its DataLoader), 3 epochs, warmup 10% of the steps
 # then linear decay to 0 (its hyperparameter table), max_len 64 (its dataset), gradient clipping at 1.0.
@@ -572,20 +588,82 @@ class _Encoded:
 
 
 class _Clock:
-    """Wall-clock deadline and cancellation, checked before every step."""
+    """Wall-clock deadline for training and cancellation, checked before every step."""
 
     def __init__(self, cancel: threading.Event | None, deadline: float | None):
         self.cancel = cancel
         self.deadline = deadline
         self.timed_out = False
 
-    def check(self) -> bool:
-        """Raise Cancelled if cancelled; return False once the deadline has passed."""
+    def check(self, upcoming: float = 0.0) -> bool:
+        """Raise Cancelled if cancelled; return False once a step of ``upcoming`` seconds would end past the
+        deadline."""
         if self.cancel is not None and self.cancel.is_set():
             raise Cancelled("Training cancelled: the partly trained model was discarded.")
-        if self.deadline is not None and time.monotonic() >= self.deadline:
+        if self.deadline is not None and time.monotonic() + upcoming >= self.deadline:
             self.timed_out = True
         return not self.timed_out
+
+
+def training_deadline(now: float, end: float | None, prediction_seconds: float, eval_share: float) -> float | None:
+    """When training must stop so that the run still ends by ``end``: what follows training (one more evaluation
+    of ``eval_share`` of the texts, then predictions for all of them, as long as the predictions before training
+    took) is kept free, with a margin.
+
+    Args:
+        now: the clock now (time.monotonic()).
+        end: when the whole run must be over, or None for no limit.
+        prediction_seconds: measured time of the predictions before training.
+        eval_share: the evaluated texts per epoch as a share of all texts predicted.
+    """
+    if end is None:
+        return None
+    return end - (prediction_seconds * (1.0 + eval_share) * RESERVE_MARGIN + RESERVE_S)
+
+
+def _predict_flops(shape: ModelShape, lengths: Sequence[int], indices: Sequence[int], batch: int) -> float:
+    """The forwards of predict_ids over ``indices`` in batches of ``batch`` (each padded to its longest)."""
+    total = 0.0
+    for start in range(0, len(indices), batch):
+        chunk = indices[start:start + batch]
+        total += forward_flops(shape, max(lengths[i] for i in chunk), len(chunk))
+    return total
+
+
+def check_training_step(shape: ModelShape, batch_size: int, longest: int, budget: Budget, *,
+                        frozen: bool = False) -> None:
+    """Refuse (OverBudget) a batch whose training step's activations would not fit the request's memory.
+
+    Args:
+        shape: the model's shape.
+        batch_size: examples per optimizer step.
+        longest: the longest example in tokens (a batch is padded to its longest).
+        budget: what one request may use.
+        frozen: the encoder is frozen (only the head trains: no encoder activations are kept).
+    """
+    if frozen:
+        return
+    needed = activation_bytes(shape, longest, batch_size, mode="training")
+    if needed <= budget.activation_bytes:
+        return
+    batch = largest(lambda b: activation_bytes(shape, longest, b, mode="training") <= budget.activation_bytes,
+                    batch_size)
+    length = largest(lambda t: activation_bytes(shape, t, batch_size, mode="training") <= budget.activation_bytes,
+                     longest, low=LENGTH_RANGE[0])
+    ways = [f"lower the batch size to {batch}" if batch else "",
+            f"lower the max length to {length} tokens" if length >= LENGTH_RANGE[0] else "",
+            "freeze the encoder (only the head trains)"]
+    advice = ", or ".join(way for way in ways if way)
+    raise budget.refuse_memory(
+        f"One training step of {batch_size} examples of up to {longest} tokens ({batch_size * longest:,} tokens) "
+        f"needs about {gigabytes(needed)} of activations", advice[0].upper() + advice[1:] + ".")
+
+
+def most_batch(model: Any, longest: int, budget: Budget) -> int:
+    """The largest batch size whose training step fits the budget's memory at ``longest`` tokens (0: none)."""
+    shape = shape_of(model)
+    return largest(lambda b: activation_bytes(shape, longest, b, mode="training") <= budget.activation_bytes,
+                   BATCH_RANGE[1])
 
 
 def _logits(model: Any, encoded: _Encoded, indices: Sequence[int], features: torch.Tensor | None,
@@ -596,31 +674,32 @@ def _logits(model: Any, encoded: _Encoded, indices: Sequence[int], features: tor
 
 
 def predict_ids(model: Any, encoded: _Encoded, indices: Sequence[int], features: torch.Tensor | None = None,
-                head: Callable | None = None) -> torch.Tensor:
-    """Class probabilities [len(indices), classes] in eval mode, in batches of EVAL_BATCH."""
+                head: Callable | None = None, batch: int = EVAL_BATCH) -> torch.Tensor:
+    """Class probabilities [len(indices), classes] in eval mode, in batches of ``batch``."""
     model.eval()
     out = []
     with torch.no_grad():
-        for start in range(0, len(indices), EVAL_BATCH):
-            chunk = indices[start:start + EVAL_BATCH]
+        for start in range(0, len(indices), batch):
+            chunk = indices[start:start + batch]
             out.append(_logits(model, encoded, chunk, features, head).float().softmax(-1).cpu())
     return torch.cat(out) if out else torch.zeros((0, model.config.num_labels))
 
 
 def encoder_features(model: Any, encoded: _Encoded, count: int,
-                     features_fn: Callable[[dict[str, torch.Tensor]], torch.Tensor]) -> torch.Tensor:
+                     features_fn: Callable[[dict[str, torch.Tensor]], torch.Tensor],
+                     batch: int = EVAL_BATCH) -> torch.Tensor:
     """What the head reads, for every example, computed once (eval mode: no dropout inside the frozen encoder)."""
     model.base_model.eval()
     chunks = []
     with torch.no_grad():
-        for start in range(0, count, EVAL_BATCH):
-            chunks.append(features_fn(encoded.batch(range(start, min(count, start + EVAL_BATCH)))))
+        for start in range(0, count, batch):
+            chunks.append(features_fn(encoded.batch(range(start, min(count, start + batch)))))
     return torch.cat(chunks)
 
 
 def fit(model: Any, encoded: _Encoded, label_ids: Sequence[int], train: Sequence[int], held: Sequence[int],
         hp: Hyperparameters, *, clock: _Clock, run: str = "final", features: torch.Tensor | None = None,
-        head: Callable | None = None) -> Iterator[StepEvent | EpochMetrics]:
+        head: Callable | None = None, eval_batch: int = EVAL_BATCH) -> Iterator[StepEvent | EpochMetrics]:
     """Train ``model`` in place: AdamW, linear warmup then decay, gradient clipping; shuffled batches.
 
     With ``features`` and ``head`` (a frozen encoder) only the head runs: the encoder's outputs were computed once.
@@ -631,11 +710,14 @@ def fit(model: Any, encoded: _Encoded, label_ids: Sequence[int], train: Sequence
     labels = torch.tensor(list(label_ids), device=device)
     total, warmup = steps_for(len(train), hp)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=hp.learning_rate, eps=ADAM_EPS, weight_decay=WEIGHT_DECAY)
+    # foreach=False: the same updates bit for bit, without the model-sized temporaries the multi-tensor kernels
+    # allocate at every step (0.3x the model's size more at the peak, measured).
+    optimizer = torch.optim.AdamW(trainable, lr=hp.learning_rate, eps=ADAM_EPS, weight_decay=WEIGHT_DECAY,
+                                  foreach=False)
     scheduler = make_scheduler(optimizer, total, warmup)
     shuffle = torch.Generator().manual_seed(hp.seed)
     loss_fn = torch.nn.CrossEntropyLoss()
-    step, seen, train_seconds = 0, 0, 0.0
+    step, seen, train_seconds, last_step = 0, 0, 0.0, 0.0
     started = time.perf_counter()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(hp.seed)  # dropout
@@ -646,7 +728,7 @@ def fit(model: Any, encoded: _Encoded, label_ids: Sequence[int], train: Sequence
                 model.base_model.eval()
             epoch_losses = []
             for start in range(0, len(order), hp.batch_size):
-                if not clock.check():
+                if not clock.check(upcoming=last_step):
                     return
                 batch = order[start:start + hp.batch_size]
                 tick = time.perf_counter()
@@ -659,7 +741,8 @@ def fit(model: Any, encoded: _Encoded, label_ids: Sequence[int], train: Sequence
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 value = float(loss.detach())
-                train_seconds += time.perf_counter() - tick
+                last_step = time.perf_counter() - tick
+                train_seconds += last_step
                 step += 1
                 seen += len(batch)
                 epoch_losses.append(value)
@@ -668,7 +751,7 @@ def fit(model: Any, encoded: _Encoded, label_ids: Sequence[int], train: Sequence
                                 examples_per_s=seen / train_seconds if train_seconds > 0 else 0.0)
             metrics = EpochMetrics(epoch=epoch, train_loss=sum(epoch_losses) / len(epoch_losses))
             if held:
-                probabilities = predict_ids(model, encoded, list(held), features, head)
+                probabilities = predict_ids(model, encoded, list(held), features, head, eval_batch)
                 truth = torch.tensor([label_ids[i] for i in held])
                 eval_loss = float(torch.nn.functional.nll_loss(probabilities.clamp_min(1e-12).log(), truth))
                 predicted = probabilities.argmax(-1)
@@ -850,14 +933,42 @@ def _class_metrics(truth: Sequence[int], predicted: Sequence[int], names: Sequen
     return per_class, tuple(tuple(int(v) for v in row) for row in matrix), float(f1.mean())
 
 
+def _check_time(shape: ModelShape, lengths: Sequence[int], evaluated_per_epoch: int, eval_rows: int,
+                budget: Budget, max_seconds: float | None, *, frozen: bool, batch_size: int) -> None:
+    """Refuse (OverBudget) a run whose predictions before and after training, one epoch's evaluation and one
+    training step would take longer than ``max_seconds`` at the budget's assumed speed: no training could happen
+    within the limit."""
+    if not max_seconds:
+        return
+    everything = list(range(len(lengths)))
+    predict = _predict_flops(shape, lengths, everything, eval_rows)
+    longest = max(lengths)
+    # With a frozen encoder its outputs are computed once; predictions, evaluation and training run the head alone.
+    work = predict if frozen else (2 * predict + _predict_flops(shape, lengths, everything[:evaluated_per_epoch],
+                                                               eval_rows)
+                                   + training_step_flops(shape, longest, batch_size))
+    if budget.seconds(work) > max_seconds:
+        raise OverBudget(f"Predicting {len(lengths):,} texts of up to {longest} tokens before and after training, "
+                         f"with the evaluation and a training step, would take {duration(budget.seconds(work))} "
+                         f"here, more than the lab's limit of {max_seconds:g} s for the whole run. Use fewer "
+                         "examples or new texts, or a lower max length.")
+
+
 def finetune(data: TrainingData, hp: Hyperparameters, *, encoder: Any, tokenizer: Any, label: str = "",
              new_texts: Sequence[str] = (), device: str = "cpu", cancel: threading.Event | None = None,
-             max_seconds: float | None = None) -> Iterator[StepEvent | EpochMetrics | PhaseEvent | Finished]:
+             max_seconds: float | None = None,
+             budget: Budget | None = None) -> Iterator[StepEvent | EpochMetrics | PhaseEvent | Finished]:
     """Fine-tune a copy of ``encoder`` as a classifier of ``data``'s labels, evaluate it, compare with the baseline.
 
-    The kept model trains first (its steps stream as StepEvent with run "final"); with cross-validation the fold
-    models train after it (run "fold i/k"), their held-out predictions pooled per epoch. Predictions of the model
-    before training (its head untrained) and after are made on every example and on ``new_texts``.
+    The baseline is fitted first. The kept model trains next (its steps stream as StepEvent with run "final");
+    with cross-validation the fold models train after it (run "fold i/k"), their held-out predictions pooled per
+    epoch. Predictions of the model before training (its head untrained) and after are made on every example and
+    on ``new_texts``.
+
+    ``max_seconds`` bounds the whole run: training stops early enough that the last evaluation and the predictions
+    after it (timed as long as the predictions before training took, with a margin) still end within it. What
+    can't fit is refused up front (OverBudget): a training step whose activations exceed the budget's memory, or
+    predictions and evaluation that alone would take longer than ``max_seconds`` at the budget's assumed speed.
 
     Args:
         data: validated examples.
@@ -868,13 +979,18 @@ def finetune(data: TrainingData, hp: Hyperparameters, *, encoder: Any, tokenizer
         new_texts: texts to predict before and after.
         device: where training runs.
         cancel: set it to stop within one step (Cancelled is raised, nothing is kept).
-        max_seconds: wall-clock limit; training stops there and keeps what it learned, with a note.
+        max_seconds: wall-clock limit of the whole run; training stops in time and keeps what it learned, with a
+            note.
+        budget: what one request may use (default: the default budget): its memory bounds one training step's
+            activations and the evaluation batches, its assumed speed the up-front time estimate.
 
     Yields:
         StepEvent, EpochMetrics, PhaseEvent; finally Finished.
     """
     started = time.perf_counter()
-    clock = _Clock(cancel, time.monotonic() + max_seconds if max_seconds else None)
+    end = time.monotonic() + max_seconds if max_seconds else None
+    clock = _Clock(cancel, end)
+    budget = budget or Budget()
     limit = model_max_length(tokenizer, encoder)
     notes = list(data.notes)
     if hp.max_length > limit:
@@ -889,7 +1005,17 @@ def finetune(data: TrainingData, hp: Hyperparameters, *, encoder: Any, tokenizer
     if truncated:
         notes.append(f"{truncated} example(s) reach the max length of {hp_length} tokens and were truncated.")
     split = plan_split(data.label_ids, hp.seed)
+    shape = shape_of(encoder)
+    lengths = [len(ids) for ids in encoded.ids]
+    check_training_step(shape, min(hp.batch_size, len(split.final_train)), max(lengths[:n]), budget,
+                        frozen=hp.freeze_encoder)
+    eval_rows = budget.rows_per_batch(shape, max(lengths), cap=EVAL_BATCH)
+    evaluated_per_epoch = len(split.folds[0][1]) if split.scheme == "holdout" else n
+    _check_time(shape, lengths, evaluated_per_epoch, eval_rows, budget, max_seconds, frozen=hp.freeze_encoder,
+                batch_size=hp.batch_size)
     clock.check()
+    yield PhaseEvent("Baseline: TF-IDF + logistic regression", 0.0)
+    baseline = baseline_scores(data.texts, data.label_ids, split, data.label_names, new_texts)
 
     model = build_classifier(encoder, data.label_names, hp.seed, device)
     freeze(model, hp.freeze_encoder)
@@ -901,13 +1027,16 @@ def finetune(data: TrainingData, hp: Hyperparameters, *, encoder: Any, tokenizer
         if pieces is not None:
             yield PhaseEvent(f"Computing the frozen encoder's outputs once for {len(all_texts)} texts", 0.0)
             features_fn, head = pieces
-            features = encoder_features(model, encoded, len(all_texts), features_fn)
+            features = encoder_features(model, encoded, len(all_texts), features_fn, eval_rows)
             forward_examples = len(all_texts)
         else:
             notes.append(f"{type(model).__name__}'s head is not one the lab can run on stored encoder outputs: the "
                          "frozen encoder runs at every step (same result, slower).")
     everything = list(range(len(all_texts)))
-    before = predict_ids(model, encoded, everything, features, head)
+    predicting = time.perf_counter()
+    before = predict_ids(model, encoded, everything, features, head, eval_rows)
+    clock.deadline = training_deadline(time.monotonic(), end, time.perf_counter() - predicting,
+                                       evaluated_per_epoch / len(all_texts))
     trained_model: TrainedModel | None = None
     losses, rates, epochs = [], [], []
     steps = 0
@@ -916,7 +1045,7 @@ def finetune(data: TrainingData, hp: Hyperparameters, *, encoder: Any, tokenizer
     try:
         final_held = split.folds[0][1] if split.scheme == "holdout" else ()
         for event in fit(model, encoded, data.label_ids, split.final_train, final_held, hp, clock=clock,
-                         features=features, head=head):
+                         features=features, head=head, eval_batch=eval_rows):
             if isinstance(event, StepEvent):
                 losses.append(event.loss)
                 rates.append(event.learning_rate)
@@ -939,7 +1068,8 @@ def finetune(data: TrainingData, hp: Hyperparameters, *, encoder: Any, tokenizer
                 freeze(fold_model, hp.freeze_encoder)
                 fold_head = head_on_features(fold_model)[1] if features is not None else None
                 for event in fit(fold_model, encoded, data.label_ids, train, held, hp, clock=clock,
-                                 run=f"fold {number}/{len(split.folds)}", features=features, head=fold_head):
+                                 run=f"fold {number}/{len(split.folds)}", features=features, head=fold_head,
+                                 eval_batch=eval_rows):
                     if isinstance(event, EpochMetrics):
                         fold_predictions[event.epoch - 1].update(zip(held, event.predicted))
                         fold_losses[event.epoch - 1].append(event.eval_loss * len(held))
@@ -964,17 +1094,17 @@ def finetune(data: TrainingData, hp: Hyperparameters, *, encoder: Any, tokenizer
             model.eval()
             trained_model = TrainedModel(model=model, tokenizer=tokenizer, labels=data.label_names,
                                          max_length=hp_length, base=label)
-        after = predict_ids(model, encoded, everything, features, head)
+        yield PhaseEvent("Predicting every example and new text with the trained model", 0.99)
+        after = predict_ids(model, encoded, everything, features, head, eval_rows)
     except BaseException:
         del model
         raise
 
     if clock.timed_out:
-        notes.append(f"Stopped at the wall-clock limit of {max_seconds:g} s after {steps} step(s); the model keeps "
-                     "what it learned by then." + (" Cross-validation did not finish, so no per-epoch accuracy."
-                                                   if split.scheme == "cross-validation" and not epochs else ""))
-    yield PhaseEvent("Baseline: TF-IDF + logistic regression", 0.99)
-    baseline = baseline_scores(data.texts, data.label_ids, split, data.label_names, new_texts)
+        notes.append(f"Stopped at the wall-clock limit of {max_seconds:g} s after {steps} step(s), leaving time for "
+                     "the evaluation and predictions that follow; the model keeps what it learned by then."
+                     + (" Cross-validation did not finish, so no per-epoch accuracy."
+                        if split.scheme == "cross-validation" and not epochs else ""))
 
     evaluated: dict[int, int] = {}
     if epochs and epochs[-1].accuracy is not None:

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from bertviz_ui.errors import BadInput, ModelUnavailable
+from bertviz_ui.tasks.budget import Budget, forward_flops, shape_of
 from bertviz_ui.tasks.modeling import model_max_length
 from bertviz_ui.tasks.validation import check_text
 
@@ -111,7 +112,7 @@ def _stride(limit: int) -> int:
 
 
 def recognize(text: str, *, model: Any, tokenizer: Any, strategy: str = "simple", label: str = "",
-              newly_initialized: tuple[str, ...] = ()) -> NerResult:
+              newly_initialized: tuple[str, ...] = (), budget: Budget | None = None) -> NerResult:
     """Entities in ``text`` merged by ``strategy``, plus every token's own prediction.
 
     Args:
@@ -121,6 +122,7 @@ def recognize(text: str, *, model: Any, tokenizer: Any, strategy: str = "simple"
         strategy: "none", "simple", "first", "average" or "max" (transformers' aggregation strategies).
         label: the model's label, shown with the result.
         newly_initialized: weights the checkpoint lacked; a random head is refused.
+        budget: what one request may cost (default: the default budget); more is refused up front (OverBudget).
 
     Returns:
         NerResult; entity spans come from character offsets, so ``text[start:end]`` is what was found.
@@ -151,8 +153,16 @@ def recognize(text: str, *, model: Any, tokenizer: Any, strategy: str = "simple"
     preprocess, _, postprocess = pipe._sanitize_parameters(**parameters)
     # Windows as long as the model reads, which a tokenizer saved without a limit would not say.
     preprocess.setdefault("tokenizer_params", {})["max_length"] = limit
+    chunks = list(pipe.preprocess(text, **preprocess))
+    budget = budget or Budget()
+    shape = shape_of(model)
+    cost = sum(forward_flops(shape, int(chunk["input_ids"].shape[-1])) for chunk in chunks)
+    if not budget.fits(cost):
+        fitting = int(len(text) * budget.flops / cost)
+        raise budget.refuse(f"Reading {length:,} tokens in {len(chunks)} windows with this model", cost,
+                            f"At most about {fitting:,} characters of this text fit one request: split it.")
     with torch.inference_mode():
-        outputs = [pipe.forward(chunk) for chunk in pipe.preprocess(text, **preprocess)]
+        outputs = [pipe.forward(chunk) for chunk in chunks]
     if windowed:
         notes.append(f"The text is {length} tokens, more than the model's {limit}: it was read in {len(outputs)} "
                      f"overlapping windows ({parameters['stride']} tokens of overlap) and entities were merged "

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from bertviz_ui.errors import BadInput, ModelUnavailable
+from bertviz_ui.tasks.budget import Budget, forward_flops, shape_of
 from bertviz_ui.tasks.modeling import model_inputs, model_max_length
 from bertviz_ui.tasks.validation import check_text, check_whole_number
 
@@ -132,8 +133,9 @@ def split_sentences(paragraph: str) -> tuple[str, ...]:
 
 
 def score_paragraph(paragraph: str, *, model: Any, tokenizer: Any, seed: int = 0, label: str = "",
-                    newly_initialized: tuple[str, ...] = ()) -> ParagraphNsp:
-    """Score each consecutive sentence pair and as many shuffled (not-next) pairs, in one batched forward.
+                    newly_initialized: tuple[str, ...] = (), budget: Budget | None = None) -> ParagraphNsp:
+    """Score each consecutive sentence pair and as many shuffled (not-next) pairs, batched (one forward when the
+    pairs' activations fit the budget's memory; else batches of pairs of similar length).
 
     Args:
         paragraph: text of 2 to 24 sentences.
@@ -142,6 +144,7 @@ def score_paragraph(paragraph: str, *, model: Any, tokenizer: Any, seed: int = 0
         seed: picks the shuffled pairs.
         label: the model's label, shown with the result.
         newly_initialized: weights the checkpoint lacked; an untrained NSP head is refused.
+        budget: what one request may cost (default: the default budget); more is refused up front (OverBudget).
 
     Returns:
         ParagraphNsp; ``accuracy`` is the share of pairs where IsNext > 0.5 matches the truth.
@@ -160,10 +163,29 @@ def score_paragraph(paragraph: str, *, model: Any, tokenizer: Any, seed: int = 0
         others = [j for j in range(len(sentences)) if j not in (i, i + 1)]
         # With two sentences the only not-next pair is the reversed one (sentence 2 followed by sentence 1).
         pairs.append((i, rng.choice(others), False) if others else (i + 1, i, False))
-    encoding = tokenizer([sentences[a] for a, _, _ in pairs], [sentences[b] for _, b, _ in pairs],
-                         return_tensors="pt", padding=True, truncation=False)
-    _check_length(encoding, tokenizer, model)
-    _, probs = _probabilities(model, encoding)
+    firsts, seconds = [sentences[a] for a, _, _ in pairs], [sentences[b] for _, b, _ in pairs]
+    lengths = [len(ids) for ids in tokenizer(firsts, seconds, truncation=False)["input_ids"]]
+    limit = model_max_length(tokenizer, model)
+    if max(lengths) > limit:
+        raise BadInput(f"A sentence pair is {max(lengths)} tokens together; this model reads at most {limit}. "
+                       "Shorten the sentences.")
+    budget = budget or Budget()
+    shape = shape_of(model)
+    rows = budget.rows_per_batch(shape, max(lengths))
+    # Pairs of similar length share a batch, so little is padded; one batch when everything fits.
+    order = sorted(range(len(pairs)), key=lambda k: lengths[k]) if rows < len(pairs) else list(range(len(pairs)))
+    batches = [order[start:start + rows] for start in range(0, len(order), rows)]
+    cost = sum(forward_flops(shape, max(lengths[k] for k in batch), len(batch)) for batch in batches)
+    if not budget.fits(cost):
+        fitting = int(len(pairs) * budget.flops / cost)
+        raise budget.refuse(f"Scoring {len(pairs)} sentence pairs of up to {max(lengths)} tokens", cost,
+                            f"At most about {max(2, fitting // 2 + 1)} sentences of this length fit one request: "
+                            "shorten the paragraph or its sentences.")
+    probs = torch.empty((len(pairs), 2))
+    for batch in batches:
+        encoding = tokenizer([firsts[k] for k in batch], [seconds[k] for k in batch], return_tensors="pt",
+                             padding=True, truncation=False)
+        probs[batch] = _probabilities(model, encoding)[1].cpu()
     scored = tuple(PairScore(first=a, second=b, actually_next=truth, is_next=float(probs[k, 0]),
                              not_next=float(probs[k, 1])) for k, (a, b, truth) in enumerate(pairs))
     correct = sum(1 for p in scored if (p.is_next > 0.5) == p.actually_next)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import statistics
 import time
@@ -13,6 +14,7 @@ import torch
 
 from bertviz_ui.building import one_build_at_a_time
 from bertviz_ui.errors import BadInput
+from bertviz_ui.tasks.budget import ModelShape, forward_flops, largest
 from bertviz_ui.tasks.validation import check_choice, check_whole_number
 
 # Heads a chosen encoder can be counted with; each is built from the encoder's config on the meta device.
@@ -67,6 +69,8 @@ CONFIG_SNAPSHOTS: Mapping[str, Mapping[str, Any]] = {
         "bos_token_id": 2, "eos_token_id": 3, "layer_norm_eps": 1e-12, "hidden_act": "gelu_new"},
 }
 LATENCY_TOKENS = 128
+LATENCY_REPEATS = 5  # timed forwards of a loaded model (after one warm-up)
+LATENCY_RANDOM_REPEATS = 3  # of a random-weight copy built for the comparison
 
 
 @dataclass(frozen=True)
@@ -372,6 +376,32 @@ def measure_latency(model: torch.nn.Module, *, tokens: int = LATENCY_TOKENS, rep
             sync()
             times.append(time.perf_counter() - started)
     return statistics.median(times)
+
+
+def latency_flops(shape: ModelShape, forwards: int) -> float:
+    """The work of timing a model: ``forwards`` forwards over LATENCY_TOKENS tokens."""
+    return forwards * forward_flops(shape, LATENCY_TOKENS)
+
+
+def timing_config(config: Any, max_bytes: float, dtype_bytes: int = 4) -> tuple[Any, int]:
+    """The config to build for timing within ``max_bytes`` of weights, and the model's own layer count.
+
+    Encoder layers all cost the same, so a copy with fewer layers, timed and scaled by the layer ratio, measures
+    a model whose random-weight copy would not fit (bert-large's 1.3 GB). Returns ``config`` itself when it fits.
+    """
+    layers = int(config.num_hidden_layers)
+
+    def weights(count: int) -> float:
+        fewer = copy.deepcopy(config)
+        fewer.num_hidden_layers = count
+        return dtype_bytes * sum(p.numel() for p in build_on_meta(fewer).parameters())
+
+    if weights(layers) <= max_bytes:
+        return config, layers
+    fitting = max(1, largest(lambda count: weights(count) <= max_bytes, layers))
+    fewer = copy.deepcopy(config)
+    fewer.num_hidden_layers = fitting
+    return fewer, layers
 
 
 @one_build_at_a_time

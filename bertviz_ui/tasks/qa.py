@@ -1,5 +1,5 @@
 """Extractive question answering: every context token scored as an answer start and end, the best valid span
-searched over all windows of a long context in one batched forward (pure compute).
+searched over all windows of a long context, batched (one forward when they fit the memory budget; pure compute).
 
 transformers 5 removed the question-answering pipeline; the span search here follows the algorithm of its 4.x
 version (so answers and offsets equal that pipeline's on the same checkpoint): in each window the start and end
@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from bertviz_ui.errors import BadInput, ModelUnavailable
+from bertviz_ui.tasks.budget import Budget, forward_flops, shape_of, text_prefix
 from bertviz_ui.tasks.modeling import model_inputs, model_max_length
 from bertviz_ui.tasks.validation import check_text, check_whole_number
 
@@ -33,6 +34,9 @@ MIN_CONTEXT_ROOM = 16
 MAX_WINDOWS = 16
 # About 60,000 tokens of English: accepted, windowed, capped at MAX_WINDOWS.
 MAX_CONTEXT_CHARS = 300_000
+# The context is tokenized from a prefix of this many characters per token the windows read (doubled while it
+# holds too few): the tokenizer never builds the thousands of windows a 300,000-character context would make.
+CHARS_PER_TOKEN = 16
 MAX_QUESTION_CHARS = 2_000
 DEFAULT_MAX_ANSWER_TOKENS = 15  # 4.x's default
 MAX_ANSWER_TOKENS = 512
@@ -114,6 +118,7 @@ class QaResult:
     independent_argmax: IndependentArgmax | None
     forward_passes: int
     notes: tuple[str, ...]
+    total_windows_estimated: bool = False  # only a prefix of the context was tokenized: total_windows is scaled up
 
     @property
     def shown_window(self) -> QaWindow | None:
@@ -206,7 +211,8 @@ def _independent_argmax(window: QaWindow, tokenizer: Any) -> IndependentArgmax:
 def answer_question(question: str, context: str, *, model: Any, tokenizer: Any,
                     max_answer_len: Any = DEFAULT_MAX_ANSWER_TOKENS, top_k: Any = DEFAULT_TOP_K,
                     handle_impossible: bool = False, label: str = "", newly_initialized: tuple[str, ...] = (),
-                    window_tokens: int | None = None, window_batch: int | None = None) -> QaResult:
+                    window_tokens: int | None = None, window_batch: int | None = None,
+                    budget: Budget | None = None) -> QaResult:
     """Find the answer to ``question`` in ``context`` and show how it was found.
 
     Args:
@@ -221,8 +227,10 @@ def answer_question(question: str, context: str, *, model: Any, tokenizer: Any,
         label: the model's label, shown with the result.
         newly_initialized: weights the checkpoint lacked; a random span head is refused.
         window_tokens: window length (default: min(model maximum, 384)).
-        window_batch: windows per forward (default: all in one; 1 is the one-call-per-window baseline the
-            benchmark compares with).
+        window_batch: windows per forward (default: all in one, or as many as fit the budget's memory; 1 is the
+            one-call-per-window baseline the benchmark compares with).
+        budget: what one request may cost (default: the default budget): fewer than MAX_WINDOWS windows are read
+            when that many would cost more (said in the notes); a model too large for one window is refused.
 
     Returns:
         QaResult with ``context[start:end] == answer``; for no answer, answer "" and start == end == 0.
@@ -245,16 +253,23 @@ def answer_question(question: str, context: str, *, model: Any, tokenizer: Any,
         raise BadInput(f"The question is {question_tokens:,} tokens; this model reads {window_tokens} tokens at a "
                        f"time, question included, so a question can be at most {longest_question} tokens.")
     stride = window_stride(window_tokens, question_tokens, specials)
+    budget = budget or Budget()
+    shape = shape_of(model)
+    affordable = budget.most(lambda windows: forward_flops(shape, window_tokens, windows), MAX_WINDOWS)
+    if affordable == 0:
+        raise budget.refuse(f"Reading one window of {window_tokens} tokens with this model",
+                            forward_flops(shape, window_tokens), "Choose a smaller model.")
     question_first = getattr(tokenizer, "padding_side", "right") == "right"
-    encoding = tokenizer(question if question_first else context, context if question_first else question,
-                         truncation="only_second" if question_first else "only_first", max_length=window_tokens,
-                         stride=stride, return_overflowing_tokens=True, return_offsets_mapping=True,
-                         return_token_type_ids=True)
+    encoding, whole = _windows(tokenizer, question, context, question_first=question_first,
+                               window_tokens=window_tokens, stride=stride, windows=affordable,
+                               room=window_tokens - question_tokens - specials)
     total = len(encoding["input_ids"])
-    count = min(total, MAX_WINDOWS)
+    count = min(total, affordable)
     context_index = 1 if question_first else 0
+    if not whole:  # only a prefix was tokenized: scale its window count by the characters it covers
+        total = max(total, round(total * len(context) / max(1, _prefix_chars(encoding, context_index))))
 
-    batch = count if window_batch is None else max(1, int(window_batch))
+    batch = budget.rows_per_batch(shape, window_tokens, cap=count) if window_batch is None else max(1, int(window_batch))
     start_rows, end_rows = [], []
     for first in range(0, count, batch):
         starts, ends = _forward(model, tokenizer, encoding, range(first, min(count, first + batch)))
@@ -281,13 +296,17 @@ def answer_question(question: str, context: str, *, model: Any, tokenizer: Any,
     candidates = _merge(spans, encoding, context, context_index, start_rows, end_rows)
     notes = []
     if total > count:
-        notes.append(f"The context is {total} windows of {window_tokens} tokens long; only the first {count} were "
-                     f"read (up to character {windows[-1].char_end:,} of {len(context):,}). Shorten it or put the "
-                     "relevant part first.")
+        size = f"about {total:,}" if not whole else f"{total:,}"
+        capped = (f" (this model reads at most {affordable} per request within the budget)"
+                  if affordable < MAX_WINDOWS else "")
+        notes.append(f"The context is {size} windows of {window_tokens} tokens long; only the first {count} were "
+                     f"read{capped} (up to character {windows[-1].char_end:,} of {len(context):,}). Shorten it or "
+                     "put the relevant part first.")
     if count > 1:
+        passes = -(-count // batch)
         notes.append(f"The context is longer than one window: it was read as {count} overlapping windows of "
-                     f"{window_tokens} tokens (question included, {stride} tokens of overlap), all in one batched "
-                     "forward.")
+                     f"{window_tokens} tokens (question included, {stride} tokens of overlap), "
+                     + ("all in one batched forward." if passes == 1 else f"in {passes} batched forwards."))
     if not candidates:
         notes.append("No context token could start an answer (the context has no tokens left after the question).")
     best = candidates[0] if candidates else None
@@ -306,7 +325,37 @@ def answer_question(question: str, context: str, *, model: Any, tokenizer: Any,
         total_windows=total, window_tokens=window_tokens, stride=stride, max_answer_len=max_answer_len,
         handle_impossible=bool(handle_impossible), independent_argmax=independent,
         forward_passes=-(-count // batch),
-        notes=tuple(notes))
+        notes=tuple(notes), total_windows_estimated=not whole and total > count)
+
+
+def _windows(tokenizer: Any, question: str, context: str, *, question_first: bool, window_tokens: int, stride: int,
+             windows: int, room: int) -> tuple[Any, bool]:
+    """The overflowing windows of question + context, from only as much of the context as ``windows`` windows read.
+
+    A prefix of the context cut at whitespace tokenizes to the context's first tokens, so while the prefix makes
+    more than ``windows`` windows, the first ``windows`` (full, none of them the last) are exactly the whole
+    context's. The prefix doubles until that holds or it is the whole context. Returns (encoding, whole).
+    """
+    needed = windows * max(1, room - stride) + room + 1  # context tokens for one window more than are read
+    chars = needed * CHARS_PER_TOKEN
+    while True:
+        piece = text_prefix(context, chars)
+        whole = len(piece) == len(context)
+        encoding = tokenizer(question if question_first else piece, piece if question_first else question,
+                             truncation="only_second" if question_first else "only_first", max_length=window_tokens,
+                             stride=stride, return_overflowing_tokens=True, return_offsets_mapping=True,
+                             return_token_type_ids=True)
+        if whole or len(encoding["input_ids"]) > windows:
+            return encoding, whole
+        chars *= 2
+
+
+def _prefix_chars(encoding: Any, context_index: int) -> int:
+    """The last context character the tokenized windows cover."""
+    last = len(encoding["input_ids"]) - 1
+    ends = [int(o[1]) for o, s in zip(encoding["offset_mapping"][last], encoding.sequence_ids(last))
+            if s == context_index]
+    return max(ends) if ends else 1
 
 
 def _answer_score(best: Candidate | None, null_score: float | None, no_answer: bool) -> float:

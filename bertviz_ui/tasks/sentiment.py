@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from bertviz_ui.errors import BadInput, ModelUnavailable
+from bertviz_ui.tasks.budget import Budget, ModelShape, forward_flops, leading_tokens, shape_of, text_prefix
 from bertviz_ui.tasks.modeling import model_inputs, model_max_length
 from bertviz_ui.tasks.validation import MAX_TEXT_CHARS, check_text, check_whole_number
 
@@ -19,8 +20,12 @@ BATCH_SIZE = 32
 LOW_CONFIDENCE = 0.7
 METHODS = ("integrated_gradients", "gradient_x_input")
 MAX_STEPS = 256
-# Integrated-gradient steps are run this many interpolations per forward/backward pass.
+# Integrated-gradient steps are run at most this many interpolations per forward/backward pass (fewer when their
+# activations would not fit the request's memory budget).
 IG_CHUNK = 32
+# A line is tokenized from a prefix of this many characters per token the model reads (then more if that prefix
+# held too few tokens): 256 lines of 20,000 characters are never tokenized whole.
+CHARS_PER_TOKEN = 16
 
 
 @dataclass(frozen=True)
@@ -149,7 +154,7 @@ def labels_of(model: Any) -> tuple[str, ...]:
 # --- Classification -------------------------------------------------------------------------------------
 
 def classify(text: str, *, model: Any, tokenizer: Any, label: str = "", batch_size: int = BATCH_SIZE,
-             newly_initialized: tuple[str, ...] = ()) -> SentimentBatch:
+             newly_initialized: tuple[str, ...] = (), budget: Budget | None = None) -> SentimentBatch:
     """Classify each non-empty line of ``text``, in batches (one forward per ``batch_size`` lines).
 
     Args:
@@ -157,8 +162,9 @@ def classify(text: str, *, model: Any, tokenizer: Any, label: str = "", batch_si
         model: a sequence-classification model in eval mode.
         tokenizer: its tokenizer.
         label: the model's label, shown with the result.
-        batch_size: lines per forward pass.
+        batch_size: lines per forward pass (fewer for padded batches whose activations would not fit the budget).
         newly_initialized: weights the checkpoint lacked; a random classification head is refused.
+        budget: what one request may cost (default: the default budget); more is refused up front (OverBudget).
 
     Returns:
         SentimentBatch. Lines longer than the model maximum are truncated, with a note.
@@ -167,16 +173,27 @@ def classify(text: str, *, model: Any, tokenizer: Any, label: str = "", batch_si
     lines, skipped = parse_lines(text)
     labels = labels_of(model)
     limit = model_max_length(tokenizer, model)
-    lengths = [len(ids) for ids in tokenizer(lines, truncation=False)["input_ids"]]
-    # Sorting by length keeps padding (wasted work) low inside each batch.
-    order = sorted(range(len(lines)), key=lambda i: lengths[i])
+    budget = budget or Budget()
+    read, lengths = _leading(tokenizer, lines, limit)
+    shape = shape_of(model)
+    packing = _packable(model)
+    if not packing:  # padded batches: as many rows as the memory budget holds at the longest length
+        batch_size = min(batch_size, budget.rows_per_batch(shape, min(max(lengths), limit)))
+    groups = _groups(lengths, limit, batch_size, packing)
+    cost = _groups_flops(shape, groups, lengths, limit, packing)
+    if not budget.fits(cost):
+        longest = min(max(lengths), limit)
+        most = budget.most(lambda k: _groups_flops(shape, _groups(lengths[:k], limit, batch_size, packing),
+                                                   lengths, limit, packing), len(lines))
+        raise budget.refuse(
+            f"Classifying {len(lines)} lines of up to {longest} tokens ({sum(min(n, limit) for n in lengths):,} "
+            "tokens in all)", cost,
+            f"At most {most} of these lines fit one request: send the rest in another, or shorten them." if most
+            else "Shorten the lines.")
     probabilities: dict[int, list[float]] = {}
     passes = 0
-    packing = _packable(model)
-    groups = _packs(order, lengths, limit, batch_size) if packing else [
-        order[start:start + batch_size] for start in range(0, len(order), batch_size)]
     for chunk in groups:
-        encoding = tokenizer([lines[i] for i in chunk], padding=not packing, truncation=True, max_length=limit,
+        encoding = tokenizer([read[i] for i in chunk], padding=not packing, truncation=True, max_length=limit,
                              return_tensors=None if packing else "pt")
         with torch.inference_mode():
             if packing:
@@ -206,6 +223,41 @@ def classify(text: str, *, model: Any, tokenizer: Any, label: str = "", batch_si
         notes.append(f"{len(rows)} lines classified in {passes} batched forward pass(es).")
     return SentimentBatch(model=label, labels=labels, rows=tuple(rows), skipped_empty_lines=skipped,
                           forward_passes=passes, notes=tuple(notes))
+
+
+def _leading(tokenizer: Any, lines: list[str], limit: int) -> tuple[list[str], list[int]]:
+    """What to tokenize of each line, and its length in tokens (counted up to limit + 1: "longer than the limit").
+
+    Each line is read from a prefix long enough for ``limit`` tokens (cut at whitespace: its tokens are the
+    line's first tokens), longer prefixes only for lines whose first one held too few tokens: a long line is
+    never tokenized whole. The prefixes are tokenized in one batch.
+    """
+    read = [text_prefix(line, (limit + 1) * CHARS_PER_TOKEN) for line in lines]
+    lengths = [len(ids) for ids in tokenizer(read, truncation=False)["input_ids"]]
+    for index, line in enumerate(lines):
+        if lengths[index] <= limit and len(read[index]) < len(line):  # too few tokens in the prefix: read further
+            read[index], encoding = leading_tokens(tokenizer, line, limit, chars_per_token=2 * CHARS_PER_TOKEN,
+                                                   truncation=False)
+            lengths[index] = len(encoding["input_ids"])
+    return read, lengths
+
+
+def _groups(lengths: list[int], limit: int, batch_size: int, packing: bool) -> list[list[int]]:
+    """Lines (indices) per forward pass: sorted by length, which keeps padding (wasted work) low in a batch."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    if packing:
+        return _packs(order, lengths, limit, batch_size)
+    return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+
+
+def _groups_flops(shape: ModelShape, groups: list[list[int]], lengths: list[int], limit: int,
+                  packing: bool) -> float:
+    """The forward passes' work: a packed group is one sequence of its lines' tokens, a padded one is rows x width."""
+    total = 0.0
+    for group in groups:
+        sizes = [min(lengths[i], limit) for i in group]
+        total += forward_flops(shape, sum(sizes)) if packing else forward_flops(shape, max(sizes), len(sizes))
+    return total
 
 
 def _packable(model: Any) -> bool:
@@ -281,8 +333,20 @@ def _group_words(text: str, tokens: tuple[TokenScore, ...], word_ids: list[int |
     return tuple(TokenScore(text=text[s:e], score=v, start=s, end=e) for s, e, v in words.values())
 
 
+def integrated_gradients_flops(shape: ModelShape, tokens: int, steps: int) -> float:
+    """attribute()'s work: the input and baseline forwards, and a forward and backward (to the inputs: about one
+    more forward) per interpolation point; gradient x input is one point. inside_head's forward is counted too."""
+    return forward_flops(shape, tokens) * (3 + 2 * steps)
+
+
+def most_steps(model: Any, tokens: int, budget: Budget) -> int:
+    """The most integration steps (up to MAX_STEPS) the budget allows for a text of ``tokens`` tokens (0: none)."""
+    shape = shape_of(model)
+    return budget.most(lambda steps: integrated_gradients_flops(shape, tokens, steps), MAX_STEPS)
+
+
 def attribute(text: str, *, model: Any, tokenizer: Any, target: Any = None, method: str = "integrated_gradients",
-              steps: Any = 32, newly_initialized: tuple[str, ...] = ()) -> Attribution:
+              steps: Any = 32, newly_initialized: tuple[str, ...] = (), budget: Budget | None = None) -> Attribution:
     """Attribute one class's logit to the input tokens.
 
     Integrated gradients integrate the gradient along the straight line from a baseline (the same input with
@@ -297,6 +361,8 @@ def attribute(text: str, *, model: Any, tokenizer: Any, target: Any = None, meth
         method: "integrated_gradients" or "gradient_x_input".
         steps: integration steps for integrated gradients (1-256).
         newly_initialized: weights the checkpoint lacked; a random classification head is refused.
+        budget: what one request may cost (default: the default budget). More steps than it allows are refused
+            up front (OverBudget, naming how many fit); the points run in batches whose activations fit its memory.
 
     Returns:
         Attribution with per-token and per-word scores (subword scores summed per word).
@@ -306,9 +372,26 @@ def attribute(text: str, *, model: Any, tokenizer: Any, target: Any = None, meth
     if method not in METHODS:
         raise BadInput(f"Method must be one of {', '.join(METHODS)}.")
     steps = check_whole_number(steps, "Steps", low=1, high=MAX_STEPS)
+    budget = budget or Budget()
     started = time.perf_counter()
-    encoding = tokenizer(text, truncation=True, max_length=model_max_length(tokenizer, model), return_tensors="pt",
-                         return_offsets_mapping=True, return_special_tokens_mask=True)
+    limit = model_max_length(tokenizer, model)
+    (read,), _ = _leading(tokenizer, [text], limit)
+    encoding = tokenizer(read, truncation=True, max_length=limit, return_tensors="pt", return_offsets_mapping=True,
+                         return_special_tokens_mask=True)
+    length = int(encoding["input_ids"].shape[1])
+    shape = shape_of(model)
+    points = 1 if method == "gradient_x_input" else steps
+    cost = integrated_gradients_flops(shape, length, points)
+    if not budget.fits(cost):
+        if method == "gradient_x_input":
+            raise budget.refuse(f"Gradient x input on {length} tokens with this model", cost,
+                                "Use a shorter text or a smaller model.")
+        most = most_steps(model, length, budget)
+        raise budget.refuse(
+            f"Integrated gradients with {steps} steps on {length} tokens", cost,
+            (f"At most {most} steps for this text (or shorten it), or use gradient × input." if most
+             else "Use gradient × input, or a shorter text."))
+    chunk_size = budget.rows_per_batch(shape, length, mode="inputs", cap=IG_CHUNK)
     offsets = encoding.pop("offset_mapping")[0].tolist()
     special = encoding.pop("special_tokens_mask")[0].bool()
     word_ids = encoding.word_ids()
@@ -341,7 +424,7 @@ def attribute(text: str, *, model: Any, tokenizer: Any, target: Any = None, meth
     else:
         total = torch.zeros_like(x)
         alphas = (torch.arange(steps, dtype=torch.float32, device=device) + 0.5) / steps
-        for chunk in alphas.split(IG_CHUNK):
+        for chunk in alphas.split(chunk_size):
             points = x0[None] + chunk[:, None, None] * (x - x0)[None]
             total += gradients(points).sum(0)
             passes += 1
@@ -407,7 +490,9 @@ def inside_head(text: str, *, model: Any, tokenizer: Any, newly_initialized: tup
     """
     check_classifier(newly_initialized)
     text = check_text(text, "Text")
-    encoding = tokenizer(text, truncation=True, max_length=model_max_length(tokenizer, model), return_tensors="pt")
+    limit = model_max_length(tokenizer, model)
+    read, _ = _leading(tokenizer, [text], limit)
+    encoding = tokenizer(read[0], truncation=True, max_length=limit, return_tensors="pt")
     with torch.inference_mode():
         vector, linear, source = _head_path(model, dict(encoding))
         logits = linear(vector)[0].float()

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from bertviz_ui.errors import BadInput, ModelUnavailable
+from bertviz_ui.tasks.budget import Budget, forward_flops, leading_tokens, shape_of
 from bertviz_ui.tasks.modeling import model_inputs, model_max_length
 from bertviz_ui.tasks.validation import check_text
 
@@ -25,6 +26,9 @@ MAX_LABEL_CHARS = 100
 MAX_TEMPLATE_CHARS = 200
 METHOD_NLI = "nli"
 METHOD_EMBEDDING = "embedding similarity"
+# The text is tokenized from a prefix of this many characters per token the model reads (whole when that prefix
+# holds too few tokens): every hypothesis pairs with the text, which is never tokenized whole 50 times.
+CHARS_PER_TOKEN = 16
 
 
 @dataclass(frozen=True)
@@ -128,10 +132,17 @@ def check_nli_model(model: Any, newly_initialized: tuple[str, ...]) -> int:
     return entailment_index(model)
 
 
+def _leading_text(text: str, tokenizer: Any, limit: int) -> str:
+    """The part of ``text`` the model can read: a prefix holding more than ``limit`` tokens (cut at whitespace, so
+    its tokens are the text's first ones), or the whole text."""
+    return leading_tokens(tokenizer, text, limit, chars_per_token=CHARS_PER_TOKEN, truncation=False)[0]
+
+
 def classify_zero_shot(text: str, labels: Any, *, model: Any, tokenizer: Any, template: str = DEFAULT_TEMPLATE,
-                       multi_label: bool = False, label: str = "",
-                       newly_initialized: tuple[str, ...] = ()) -> ZeroShotResult:
-    """Score each candidate label as the hypothesis "template.format(label)" against ``text``, in one forward.
+                       multi_label: bool = False, label: str = "", newly_initialized: tuple[str, ...] = (),
+                       budget: Budget | None = None) -> ZeroShotResult:
+    """Score each candidate label as the hypothesis "template.format(label)" against ``text``, batched (one forward
+    when the pairs' activations fit the budget's memory).
 
     Single-label: softmax of the entailment logits across labels (scores sum to 1). Multi-label: for each
     label independently, softmax of [contradiction, entailment] — the same rules as
@@ -146,6 +157,8 @@ def classify_zero_shot(text: str, labels: Any, *, model: Any, tokenizer: Any, te
         multi_label: score labels independently.
         label: the model's label, shown with the result.
         newly_initialized: weights the checkpoint lacked; a random head is refused.
+        budget: what one request may cost (default: the default budget); more labels than it allows for this
+            text are refused up front (OverBudget, naming how many fit).
 
     Returns:
         ZeroShotResult, best label first.
@@ -155,15 +168,30 @@ def classify_zero_shot(text: str, labels: Any, *, model: Any, tokenizer: Any, te
     names, notes = parse_labels(labels)
     template = check_template(template)
     hypotheses = [template.format(name) for name in names]
+    budget = budget or Budget()
     started = time.perf_counter()
+    limit = model_max_length(tokenizer, model)
+    premise = _leading_text(text, tokenizer, limit)
     try:
-        encoding = tokenizer([text] * len(names), hypotheses, padding=True, truncation="only_first",
-                             max_length=model_max_length(tokenizer, model), return_tensors="pt")
+        encoding = tokenizer([premise] * len(names), hypotheses, padding=True, truncation="only_first",
+                             max_length=limit, return_tensors="pt")
     except Exception as error:  # the Rust tokenizer raises a bare Exception when a hypothesis can't fit
         raise BadInput("A hypothesis is too long for the model to read beside the text; shorten the template "
                        "or the labels.") from error
+    shape = shape_of(model)
+    width = int(encoding["input_ids"].shape[1])
+    cost = forward_flops(shape, width, len(names))
+    if not budget.fits(cost):
+        most = budget.most(lambda count: forward_flops(shape, width, count), len(names))
+        raise budget.refuse(f"Scoring {len(names)} labels against a text of {width} tokens", cost,
+                            f"At most {most} labels for this text, or shorten the text." if most
+                            else "Shorten the text.")
+    rows = budget.rows_per_batch(shape, width)
+    inputs = model_inputs(model, encoding)
     with torch.inference_mode():
-        logits = model(**model_inputs(model, encoding)).logits.float()
+        logits = torch.cat([model(**{k: v[start:start + rows] for k, v in inputs.items()}).logits.float()
+                            for start in range(0, len(names), rows)])
+    passes = -(-len(names) // rows)
     contradiction = -1 if entail == 0 else 0
     multi = bool(multi_label) or len(names) == 1
     if multi:
@@ -181,13 +209,12 @@ def classify_zero_shot(text: str, labels: Any, *, model: Any, tokenizer: Any, te
         model=label, method=METHOD_NLI, text=text, template=template, multi_label=multi,
         labels=tuple(d.label for d in ranked), scores=tuple(d.score for d in ranked),
         hypotheses=tuple(d.hypothesis for d in ranked), logits=tuple(d.logits for d in ranked),
-        logit_names=logit_names, details=tuple(ranked), forward_passes=1,
+        logit_names=logit_names, details=tuple(ranked), forward_passes=passes,
         seconds=time.perf_counter() - started, notes=tuple(notes))
 
 
-def _mean_pooled(model: Any, tokenizer: Any, texts: list[str]) -> torch.Tensor:
-    encoding = tokenizer(texts, padding=True, truncation=True, max_length=model_max_length(tokenizer, model),
-                         return_tensors="pt")
+def _mean_pooled(model: Any, tokenizer: Any, texts: list[str], limit: int) -> torch.Tensor:
+    encoding = tokenizer(texts, padding=True, truncation=True, max_length=limit, return_tensors="pt")
     inputs = model_inputs(model, encoding)
     with torch.inference_mode():
         hidden = model(**inputs)[0].float()
@@ -197,19 +224,31 @@ def _mean_pooled(model: Any, tokenizer: Any, texts: list[str]) -> torch.Tensor:
 
 
 def classify_by_similarity(text: str, labels: Any, *, model: Any, tokenizer: Any, template: str = DEFAULT_TEMPLATE,
-                           label: str = "") -> ZeroShotResult:
+                           label: str = "", budget: Budget | None = None) -> ZeroShotResult:
     """Offline alternative: cosine similarity between the text's and each label description's mean-pooled
     embedding (all-MiniLM-L6-v2 is trained for exactly this), softmaxed with temperature 0.05 for display.
 
-    Not NLI: scores say how close the meanings are, not whether the text entails the hypothesis.
+    Not NLI: scores say how close the meanings are, not whether the text entails the hypothesis. The text and the
+    hypotheses are two batches: short hypotheses are not padded to a long text's length.
     """
     text = check_text(text, "Text")
     names, notes = parse_labels(labels)
     template = check_template(template)
     hypotheses = [template.format(name) for name in names]
+    budget = budget or Budget()
     started = time.perf_counter()
-    vectors = _mean_pooled(model, tokenizer, [text, *hypotheses])
-    cosines = vectors[1:] @ vectors[0]
+    limit = model_max_length(tokenizer, model)
+    premise = _leading_text(text, tokenizer, limit)
+    shape = shape_of(model)
+    widths = [min(len(ids), limit) for ids in tokenizer([premise, *hypotheses], truncation=False)["input_ids"]]
+    budget.check(f"Embedding {len(names)} labels and a text of {widths[0]} tokens",
+                 forward_flops(shape, widths[0]) + forward_flops(shape, max(widths[1:]), len(names)),
+                 "Use fewer labels or a shorter text.")
+    text_vector = _mean_pooled(model, tokenizer, [premise], limit)[0]
+    rows = budget.rows_per_batch(shape, max(widths[1:]))
+    vectors = torch.cat([_mean_pooled(model, tokenizer, hypotheses[start:start + rows], limit)
+                         for start in range(0, len(hypotheses), rows)])
+    cosines = vectors @ text_vector
     scores = (cosines / 0.05).softmax(0)
     details = [LabelScore(name, hypothesis, float(score), (float(cosine),))
                for name, hypothesis, score, cosine in zip(names, hypotheses, scores.tolist(), cosines.tolist())]
@@ -220,5 +259,5 @@ def classify_by_similarity(text: str, labels: Any, *, model: Any, tokenizer: Any
         model=label, method=METHOD_EMBEDDING, text=text, template=template, multi_label=False,
         labels=tuple(d.label for d in ranked), scores=tuple(d.score for d in ranked),
         hypotheses=tuple(d.hypothesis for d in ranked), logits=tuple(d.logits for d in ranked),
-        logit_names=("cosine",), details=tuple(ranked), forward_passes=1,
+        logit_names=("cosine",), details=tuple(ranked), forward_passes=1 + -(-len(hypotheses) // rows),
         seconds=time.perf_counter() - started, notes=tuple(notes))

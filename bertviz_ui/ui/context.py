@@ -8,6 +8,7 @@ from bertviz_ui.config import Settings
 from bertviz_ui.models.cache import ModelCache
 from bertviz_ui.models.sources import TINY_PREFIX
 from bertviz_ui.registry import Task
+from bertviz_ui.tasks.budget import Budget
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,12 @@ class AppContext:
 
     settings: Settings
     cache: ModelCache
+
+    @property
+    def budget(self) -> Budget:
+        """What one request may cost here: the settings' budget, scaled to the cache's device."""
+        return Budget.for_device(self.cache.device, gflop=self.settings.request_gflop,
+                                 memory_gb=self.settings.request_gb)
 
     def default_model(self, task: Task) -> str:
         """The model a tab starts with: its override, a tiny checkpoint in tiny mode, else the registry default."""

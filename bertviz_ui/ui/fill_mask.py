@@ -69,11 +69,12 @@ def _badge(loaded: LoadedModel, notes: tuple[str, ...] = ()) -> str:
 def run_fill_mask(ctx: AppContext, model: str, text: str, top_k: Any) -> tuple:
     """Predict every mask independently (one forward); with several masks also fill them iteratively."""
     loaded = _load(ctx, model)
-    result = predict_masks(text, model=loaded.model, tokenizer=loaded.tokenizer, top_k=top_k, label=loaded.label)
+    result = predict_masks(text, model=loaded.model, tokenizer=loaded.tokenizer, top_k=top_k, label=loaded.label,
+                           budget=ctx.budget)
     payload = result.to_dict()
     iterative = gr.update(visible=False, value=None)
     if len(result.masks) > 1:
-        steps = iterative_fill(result.text, model=loaded.model, tokenizer=loaded.tokenizer)
+        steps = iterative_fill(result.text, model=loaded.model, tokenizer=loaded.tokenizer, budget=ctx.budget)
         iterative = gr.update(visible=True, value=iterative_table(steps, result))
         payload["iterative"] = {"completed": steps.completed,
                                 "order": [step.position for step in steps.steps]}
@@ -86,8 +87,9 @@ def run_analysis(ctx: AppContext, model: str, text: str, mask_number: Any, top_k
     loaded = _load(ctx, model)
     index = check_whole_number(mask_number, "Mask number", low=1, high=MAX_MASKS) - 1
     comparison = compare_context(text, model=loaded.model, tokenizer=loaded.tokenizer, mask_index=index,
-                                 top_k=top_k)
-    layers = predictions_through_layers(text, model=loaded.model, tokenizer=loaded.tokenizer, mask_index=index)
+                                 top_k=top_k, budget=ctx.budget)
+    layers = predictions_through_layers(text, model=loaded.model, tokenizer=loaded.tokenizer, mask_index=index,
+                                        budget=ctx.budget)
     left = (f'<p class="bv-left-text">Left side only, the model reads: <code>{esc(comparison.left_text)}</code> '
             "(then [SEP]). A left-to-right model like GPT only ever has this side.</p>")
     return context_figure(comparison), left, layers_figure(layers), layers_table(layers)
@@ -108,7 +110,8 @@ def run_click_to_mask(ctx: AppContext, model: str, sentence: str, word: Any, top
         return "", None
     loaded = _load(ctx, model)
     masked = mask_word(sentence, word, tokenizer=loaded.tokenizer)
-    result = predict_masks(masked, model=loaded.model, tokenizer=loaded.tokenizer, top_k=top_k, label=loaded.label)
+    result = predict_masks(masked, model=loaded.model, tokenizer=loaded.tokenizer, top_k=top_k, label=loaded.label,
+                           budget=ctx.budget)
     original = sentence_words(sentence, tokenizer=loaded.tokenizer)[int(word)].text
     best = result.masks[0].predictions[0]
     verdict = "the word you masked" if best.token.lower() == original.lower() else f"not “{esc(original)}”"
@@ -121,7 +124,7 @@ def run_masking_lab(ctx: AppContext, model: str, sentence: str, seed: Any, proba
     """Draw the 15% selection and the 80/10/10 corruption, then score the model on it."""
     loaded = _load(ctx, model)
     result = masking_lab(sentence, model=loaded.model, tokenizer=loaded.tokenizer, seed=seed,
-                         probability=probability, label=loaded.label)
+                         probability=probability, label=loaded.label, budget=ctx.budget)
     return model_badge_html(loaded.label, untrained=loaded.source.untrained) + notes_html(result.notes) + \
         masking_lab_html(result), result.to_dict()
 

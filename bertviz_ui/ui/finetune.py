@@ -227,7 +227,7 @@ def run_finetune(ctx: AppContext, sessions: Sessions, session: LabSession | None
                None, predictions_table(None), new_texts_table(None), None)
         for event in finetune(data, hp, encoder=loaded.model, tokenizer=loaded.tokenizer, label=loaded.label,
                               new_texts=texts, device=loaded.device, cancel=session.cancel,
-                              max_seconds=ctx.settings.finetune_seconds):
+                              max_seconds=ctx.settings.finetune_seconds, budget=ctx.budget):
             if isinstance(event, Finished):
                 result = event.result
                 sessions.keep(session, event.trained)

@@ -33,17 +33,23 @@ from bertviz_ui.render.parameters import (
     seed_check_html,
 )
 from bertviz_ui.tasks.attention import EncoderRun, RunCache, attention_view, check_heads, every_layer, run_encoder
+from bertviz_ui.tasks.budget import shape_of
 from bertviz_ui.tasks.embeddings import COLOR_BY, check_color_by, embeddings_view
 from bertviz_ui.tasks.parameters import (
     HEADS,
+    LATENCY_RANDOM_REPEATS,
+    LATENCY_REPEATS,
     SEED_TABLE,
     Comparison,
+    build_on_meta,
     build_random,
     compare_models,
     count_with_head,
+    latency_flops,
     measure_latency,
     seed_check,
     snapshot_config,
+    timing_config,
     with_latencies,
 )
 from bertviz_ui.tasks.validation import check_text
@@ -84,7 +90,8 @@ class InsideBert:
         pair = check_text(pair, "Sentence B", required=False)
         key = (loaded.source.location, loaded.label, text, pair)
         run = self.runs.get_or_compute(key, lambda: run_encoder(text, pair, model=loaded.model,
-                                                                tokenizer=loaded.tokenizer, label=loaded.label))
+                                                                tokenizer=loaded.tokenizer, label=loaded.label,
+                                                                budget=self.ctx.budget))
         return loaded, run
 
 
@@ -149,10 +156,12 @@ def show_parameters(inside: InsideBert, model: str, head: str, num_labels: Any) 
         {"count": count.to_dict(), "seed_check": check.to_dict()}
 
 
-def _comparison(ctx: AppContext) -> tuple[Comparison, dict[str, tuple[float, str]]]:
-    """The five models (configs through the cache, else the snapshot) plus the models loaded in this app, timed."""
+def _comparison(ctx: AppContext) -> tuple[Comparison, dict[str, tuple[float, str]], float, list[str]]:
+    """The five models (configs through the cache, else the snapshot) plus the models loaded in this app, timed
+    while the request's budget lasts; returns the comparison, the latencies, the work spent and notes."""
     known = {model_id for _, model_id, _, _ in SEED_TABLE}
-    held, extra, latencies = {}, [], {}
+    held, extra, latencies, untimed = {}, [], {}, []
+    budget, spent = ctx.budget, 0.0
     for loaded in ctx.cache.held():
         held.setdefault(loaded.source.location, loaded)
     for location, loaded in held.items():
@@ -160,14 +169,20 @@ def _comparison(ctx: AppContext) -> tuple[Comparison, dict[str, tuple[float, str
         if ref not in known and location not in known:
             base = getattr(loaded.model, "base_model", loaded.model)
             extra.append((ref, ref, base.config))
-        latencies[ref] = (measure_latency(loaded.model), f"loaded model ({loaded.device})")
-    return compare_models(ctx.cache.load_config, extra=extra), latencies
+        cost = latency_flops(shape_of(loaded.model), LATENCY_REPEATS + 1)
+        if not budget.fits(spent + cost):
+            untimed.append(ref)
+            continue
+        spent += cost
+        latencies[ref] = (measure_latency(loaded.model, repeats=LATENCY_REPEATS), f"loaded model ({loaded.device})")
+    notes = [f"Not timed, to keep this request within its budget: {', '.join(untimed)}."] if untimed else []
+    return compare_models(ctx.cache.load_config, extra=extra), latencies, spent, notes
 
 
 def show_comparison(ctx: AppContext) -> tuple:
     """The seed's comparison table, measured; latency for the models loaded in this app."""
-    comparison, latencies = _comparison(ctx)
-    result = with_latencies(comparison, latencies)
+    comparison, latencies, _, notes = _comparison(ctx)
+    result = with_latencies(comparison, latencies, notes)
     if not latencies:
         result = with_latencies(result, {}, [("No model is loaded yet, so nothing was timed: press the timing button, "
                                              "or run another tab first.")])
@@ -175,12 +190,17 @@ def show_comparison(ctx: AppContext) -> tuple:
 
 
 def time_random_builds(ctx: AppContext) -> tuple:
-    """Time random-weight copies of the five models built from their configs (random weights time as trained ones)."""
+    """Time random-weight copies of the five models built from their configs (random weights time as trained ones).
+
+    A copy whose weights would take more than half the request's memory is built with fewer layers and its time
+    scaled up by the layer count (the layers of these encoders cost the same); the notes say which.
+    """
     import torch
 
     from bertviz_ui.models.device import release_memory
 
-    comparison, latencies = _comparison(ctx)
+    comparison, latencies, spent, notes = _comparison(ctx)
+    budget = ctx.budget
     for row in comparison.rows:
         if row.model_id in latencies or row.config_source == "loaded model":
             continue
@@ -188,14 +208,29 @@ def time_random_builds(ctx: AppContext) -> tuple:
             config = ctx.cache.load_config(row.model_id)
         except BertvizError:  # the Hub is unreachable or the config unreadable: the snapshot has the same shapes
             config = snapshot_config(row.model_id)
-        model = build_random(config).to(device=ctx.cache.device, dtype=ctx.cache.dtype)
-        latencies[row.model_id] = (measure_latency(model, repeats=3), f"random weights ({ctx.cache.device})")
+        built, layers = timing_config(config, budget.memory_bytes / 2, torch.tensor([], dtype=ctx.cache.dtype)
+                                      .element_size())
+        cost = latency_flops(shape_of(build_on_meta(built)), LATENCY_RANDOM_REPEATS + 1)
+        if not budget.fits(spent + cost):
+            notes.append(f"{row.name} was not timed, to keep this request within its budget.")
+            continue
+        spent += cost
+        model = build_random(built).to(device=ctx.cache.device, dtype=ctx.cache.dtype)
+        scale = layers / built.num_hidden_layers
+        latencies[row.model_id] = (measure_latency(model, repeats=LATENCY_RANDOM_REPEATS) * scale,
+                                   f"random weights ({ctx.cache.device})" + (
+                                       f", {built.num_hidden_layers} of {layers} layers timed, x{scale:g}"
+                                       if scale != 1 else ""))
+        if scale != 1:
+            notes.append(f"{row.name}'s random copy would take more memory than a request may use: "
+                         f"{built.num_hidden_layers} of its {layers} layers were built and timed, and the time "
+                         f"multiplied by {scale:g} (its layers cost the same).")
         del model
         gc.collect()
         release_memory(ctx.cache.device)
     result = with_latencies(comparison, latencies, [f"Random-weight copies timed with {torch.get_num_threads()} "
                                                     "CPU threads" if ctx.cache.device == "cpu" else
-                                                    "Random-weight copies timed on the accelerator."])
+                                                    "Random-weight copies timed on the accelerator.", *notes])
     return comparison_table(result), comparison_html(result), result.to_dict()
 
 

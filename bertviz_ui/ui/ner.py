@@ -62,7 +62,7 @@ def run_ner(ctx: AppContext, model: str, text: str, strategy: str) -> tuple:
     """Recognize entities with one strategy; the raw token predictions come from the same forward."""
     loaded = ctx.cache.load_for_task(TASK, model, accept=trained_token_classifier)
     result = recognize(text, model=loaded.model, tokenizer=loaded.tokenizer, strategy=strategy or "simple",
-                       label=loaded.label, newly_initialized=loaded.newly_initialized)
+                       label=loaded.label, newly_initialized=loaded.newly_initialized, budget=ctx.budget)
     payload = result.to_dict()
     types = sorted({entity_type(e.label) for e in result.entities})
     header = model_badge_html(loaded.label, untrained=loaded.source.untrained) + notes_html(result.notes)

@@ -46,7 +46,7 @@ def run_paragraph(ctx: AppContext, model: str, paragraph: str, seed: Any) -> tup
     """Score consecutive and shuffled sentence pairs of a paragraph in one batch."""
     loaded = ctx.cache.load_for_task(TASK, model, accept=trained_nsp_head)
     result = score_paragraph(paragraph, model=loaded.model, tokenizer=loaded.tokenizer, seed=seed,
-                             label=loaded.label, newly_initialized=loaded.newly_initialized)
+                             label=loaded.label, newly_initialized=loaded.newly_initialized, budget=ctx.budget)
     return paragraph_summary_html(result), paragraph_table(result), result.to_dict()
 
 

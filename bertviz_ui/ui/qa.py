@@ -65,7 +65,7 @@ def run_qa(ctx: AppContext, model: str, question: str, context: str, max_answer_
     loaded = ctx.cache.load_for_task(TASK, model, accept=trained_qa_head)
     result = answer_question(question, context, model=loaded.model, tokenizer=loaded.tokenizer,
                              max_answer_len=max_answer_len, top_k=top_k, handle_impossible=bool(handle_impossible),
-                             label=loaded.label, newly_initialized=loaded.newly_initialized)
+                             label=loaded.label, newly_initialized=loaded.newly_initialized, budget=ctx.budget)
     header = model_badge_html(loaded.label, untrained=loaded.source.untrained) + notes_html(result.notes)
     shown = (result.window if result.window is not None else 0) + 1
     plot, chips = _views(result, shown)

@@ -64,7 +64,7 @@ def run_sentiment(ctx: AppContext, model: str, text: str) -> tuple:
     """Classify every line in batches; the first line's probabilities as a chart, all lines as a table."""
     loaded = ctx.cache.load_for_task(TASK, model, accept=trained_classifier)
     batch = classify(text, model=loaded.model, tokenizer=loaded.tokenizer, label=loaded.label,
-                     newly_initialized=loaded.newly_initialized)
+                     newly_initialized=loaded.newly_initialized, budget=ctx.budget)
     header = model_badge_html(loaded.label, untrained=loaded.source.untrained) + notes_html(batch.notes)
     classes = gr.update(choices=[("predicted class", "predicted"), *[(label, label) for label in batch.labels]],
                         value="predicted")
@@ -78,7 +78,7 @@ def run_explain(ctx: AppContext, model: str, text: str, line: Any, target: str, 
     number = check_whole_number(line, "Line", low=1, high=len(lines))
     chosen = lines[number - 1]
     attribution = attribute(chosen, model=loaded.model, tokenizer=loaded.tokenizer, target=target, method=method,
-                            steps=steps, newly_initialized=loaded.newly_initialized)
+                            steps=steps, newly_initialized=loaded.newly_initialized, budget=ctx.budget)
     head = inside_head(chosen, model=loaded.model, tokenizer=loaded.tokenizer,
                        newly_initialized=loaded.newly_initialized)
     payload = {"line": number, "attributions": dataclasses.asdict(attribution), "head": dataclasses.asdict(head)}

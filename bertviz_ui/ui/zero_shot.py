@@ -45,12 +45,12 @@ def run_zero_shot(ctx: AppContext, model: str, method: str, text: str, labels: s
     if method == METHOD_EMBEDDING:
         loaded = ctx.cache.load(OFFLINE_MODEL_ID, Head.ENCODER)
         result = classify_by_similarity(text, labels, model=loaded.model, tokenizer=loaded.tokenizer,
-                                        template=template, label=loaded.label)
+                                        template=template, label=loaded.label, budget=ctx.budget)
     else:
         loaded = ctx.cache.load_for_task(TASK, model, accept=trained_nli_head)
         result = classify_zero_shot(text, labels, model=loaded.model, tokenizer=loaded.tokenizer, template=template,
                                     multi_label=bool(multi_label), label=loaded.label,
-                                    newly_initialized=loaded.newly_initialized)
+                                    newly_initialized=loaded.newly_initialized, budget=ctx.budget)
     header = model_badge_html(loaded.label, untrained=loaded.source.untrained) + notes_html(result.notes)
     return (header + explanation_html(result), scores_figure(result), hypotheses_table(result), result.to_dict())
 

@@ -40,7 +40,8 @@ def test_filters_renormalize(client):
     *_, payload = attention(client, heads=[1], hide_special=True, direction="A->B")
     weights = np.array(payload["attention"])
     assert weights.shape == (1, 7, 6)  # A's 7 words attend to B's 6 (specials hidden)
-    np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-5)
+    # The JSON carries 4 significant digits: 6 weights of about 0.17 round by at most 5e-5 each.
+    np.testing.assert_allclose(weights.sum(-1), 1.0, atol=3e-4)
     assert payload["filters"] == {"hide_special": True, "direction": "A->B", "renormalize": True, "token": None}
 
 

@@ -20,6 +20,7 @@ from bertviz_ui.tasks.attention import (
     renormalize_rows,
     run_encoder,
 )
+from bertviz_ui.tasks.budget import Budget, OverBudget
 from bertviz_ui.ui.context import AppContext
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -90,7 +91,10 @@ def test_selected_heads_token_and_json(pair_run):
     data = json.loads(json.dumps(view.to_dict(pair_run.summaries)))
     assert data["tokens"] == list(SEED_PAIR_TOKENS) and data["layers"] == 2 and data["heads"] == 2
     assert np.array(data["attention"]).shape == (1, 16, 16)
-    np.testing.assert_allclose(data["attention"][0], pair_run.attentions[1, 1], atol=1e-6)
+    # The JSON keeps 4 significant digits of each weight (a shorter response), so it is within 5e-4 relative.
+    np.testing.assert_allclose(data["attention"][0], pair_run.attentions[1, 1], rtol=5e-4, atol=0)
+    assert all(float(f"{w:.4g}") == w for row in data["attention"][0] for w in row)
+    assert any(w != float(f"{w:.6g}") for w in pair_run.attentions[1, 1].ravel().tolist())  # it did round
     assert [row["head"] for row in data["summaries"]] == [0, 1]
     hidden = attention_view(pair_run, 1, None, hide_special=True, token=0)
     assert hidden.token is None and "hidden by the filters" in hidden.notes[-1]
@@ -238,3 +242,26 @@ def test_drawing_caps_and_escaped_labels(tiny):
     assert len(heat.data[0].z) == 128 and "first 128 tokens drawn" in heat.layout.title.text
     grid = model_view_figure(every_layer(run), layer=0, head=1)
     assert grid.data[0].z.shape == (2 * 33 - 1, 2 * 33 - 1) and len(grid.layout.shapes) == 1
+
+
+# --- Budgets and response size ------------------------------------------------------------------------------------
+
+def test_a_forward_over_budget_is_refused_up_front(tiny):
+    with pytest.raises(OverBudget, match="^A forward pass over 16 tokens with this model would take"):
+        run_encoder(SEED_A, SEED_B, model=tiny.model, tokenizer=tiny.tokenizer, budget=Budget(gflop=1e-6))
+
+
+def test_hover_names_come_from_the_axes_not_from_a_string_per_cell(pair_run):
+    from bertviz_ui.render.attention import heatmap_figure, model_view_figure, token_label
+
+    trace = model_view_figure(every_layer(pair_run), layer=0, head=1).data[0]
+    assert trace.text is None and trace.customdata is None and trace.z.dtype == np.float32
+    assert (len(trace.y), len(trace.x)) == trace.z.shape == (33, 33)  # 2 tiles of 16 tokens and a separator
+    assert len(set(trace.x)) == len(trace.x) and len(set(trace.y)) == len(trace.y)
+    assert (trace.y[0], trace.y[16], trace.y[17]) == ("layer 0 · [CLS] ·0", "layer 0 |", "layer 1 · [CLS] ·0")
+    assert (trace.x[2], trace.x[17]) == ("head 0 → cat ·2", "head 1 → [CLS] ·0")
+    assert trace.hovertemplate == "%{y}<br>%{x}: %{z:.3f}<extra></extra>"
+    heat = heatmap_figure(attention_view(pair_run, 0, None)).data[0]
+    assert heat.customdata is None and heat.z.dtype == np.float32
+    assert list(heat.x) == list(heat.y) == [token_label(pair_run.tokens, i) for i in range(16)]
+    np.testing.assert_allclose(heat.z, attention_view(pair_run, 0, None).mean_weights(), atol=1e-7)

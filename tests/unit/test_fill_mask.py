@@ -15,6 +15,7 @@ from transformers import pipeline
 from bertviz_ui.errors import BadInput, ModelUnavailable
 from bertviz_ui.registry import Head
 from bertviz_ui.tasks import fill_mask
+from bertviz_ui.tasks.budget import Budget, OverBudget, forward_flops, shape_of, vocabulary_flops
 from bertviz_ui.tasks.fill_mask import (
     MAX_MASKS,
     Word,
@@ -555,3 +556,22 @@ def test_last_layer_shortcut_steps_aside_for_padded_batches(cache):
     encoding = loaded.tokenizer(["The [MASK] sat.", "A longer [MASK] sentence here."], padding=True,
                                 return_tensors="pt")
     assert _bert_last_layer_at(loaded.model.base_model, encoding, [(0, 2), (1, 3)], "cpu") is None
+
+
+# --- Budgets ------------------------------------------------------------------------------------------------------
+
+def test_masked_words_over_budget_are_refused_up_front(tiny):
+    text = "The cat [MASK] on the [MASK]."  # 9 tokens, 2 masks
+    shape = shape_of(tiny.model)
+    one = forward_flops(shape, 9) + vocabulary_flops(shape, 2)
+    budget = Budget(gflop=1.01 * one / 1e9)
+    assert len(predict_masks(text, model=tiny.model, tokenizer=tiny.tokenizer, budget=budget).masks) == 2
+    # The iterative fill runs one forward per mask: twice the work.
+    with pytest.raises(OverBudget, match=r"^Filling the masks one at a time \(2 forward pass\(es\) over 9 tokens "
+                                         r"with this model\) would take .* Use a shorter text, fewer masks or a "
+                                         r"smaller model\.$"):
+        iterative_fill(text, model=tiny.model, tokenizer=tiny.tokenizer, budget=budget)
+    with pytest.raises(OverBudget, match="^Predicting the masks"):
+        predict_masks(text, model=tiny.model, tokenizer=tiny.tokenizer, budget=Budget(gflop=0.99 * one / 1e9))
+    with pytest.raises(OverBudget, match="^Scoring the masked sentence"):
+        masking_lab("The cat sat on the mat.", model=tiny.model, tokenizer=tiny.tokenizer, budget=budget)

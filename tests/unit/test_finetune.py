@@ -17,11 +17,13 @@ from bertviz_ui import seed
 from bertviz_ui.errors import BadInput
 from bertviz_ui.registry import OFFLINE_MODEL_ID, Head
 from bertviz_ui.tasks import finetune as ft
+from bertviz_ui.tasks.budget import ACTIVATION_SHARE, Budget, OverBudget, activation_bytes, shape_of
 from bertviz_ui.tasks.finetune import (
     Cancelled,
     EpochMetrics,
     Finished,
     Hyperparameters,
+    PhaseEvent,
     StepEvent,
     check_hyperparameters,
     count_parameters,
@@ -378,12 +380,79 @@ def test_closing_the_generator_mid_training_frees_everything(tiny, monkeypatch):
     assert refs and all(ref() is None for ref in refs)
 
 
-def test_wall_clock_limit_stops_training_and_says_so(tiny):
+def test_a_run_that_cannot_fit_the_wall_clock_limit_is_refused_up_front(tiny):
+    with pytest.raises(OverBudget, match=r"^Predicting 8 texts of up to \d+ tokens before and after training, with the "
+                                         r"evaluation and a training step, would take .* more than the lab's limit of 1e-09 s for the "
+                                         r"whole run\. Use fewer examples or new texts, or a lower max length\.$"):
+        run(validate(SEED_ROWS), Hyperparameters(), encoder=tiny.model, tokenizer=tiny.tokenizer, max_seconds=1e-9)
+
+
+def test_training_stops_in_time_for_what_follows_and_says_so(tiny, monkeypatch):
+    deadlines = []
+
+    def now(at, end, prediction_seconds, eval_share):  # the time left is all needed after training
+        deadlines.append((end - at, eval_share))
+        return at
+
+    monkeypatch.setattr(ft, "training_deadline", now)
     events = run(validate(SEED_ROWS), Hyperparameters(), encoder=tiny.model, tokenizer=tiny.tokenizer,
-                 max_seconds=1e-9)
+                 max_seconds=300, new_texts=seed.SEED_TEST_TEXTS)
     result = events[-1].result
     assert result.stopped_early and result.steps == 0 and events[-1].trained is None
-    assert any("wall-clock limit of 1e-09 s after 0 step(s)" in note for note in result.notes)
+    assert len(deadlines) == 1 and 290 < deadlines[0][0] <= 300 and deadlines[0][1] == 8 / 10  # 8 of 10 texts
+    assert any("wall-clock limit of 300 s after 0 step(s), leaving time for the evaluation and predictions" in note
+               for note in result.notes)
+    assert len(result.predictions) == 8 and len(result.new_texts) == 2 and result.baseline.accuracy is not None
+    assert isinstance(events[0], PhaseEvent) and events[0].message.startswith("Baseline")  # inside the limit
+
+
+def test_training_deadline_keeps_time_for_the_last_evaluation_and_the_predictions():
+    # Predictions before training took 8 s; a quarter of the texts is evaluated after each epoch.
+    assert ft.training_deadline(100.0, 400.0, 8.0, 0.25) == 400.0 - (8.0 * 1.25 * ft.RESERVE_MARGIN + ft.RESERVE_S)
+    assert ft.training_deadline(100.0, None, 8.0, 0.25) is None
+
+
+def test_a_training_step_whose_activations_cannot_fit_is_refused_naming_what_fits(tiny):
+    data = validate(SEED_ROWS)
+    longest = max(len(ids) for ids in tiny.tokenizer(list(data.texts))["input_ids"])
+    shape = shape_of(tiny.model)
+    per_example = activation_bytes(shape, longest, 1, mode="training")
+    budget = Budget(memory_gb=3.5 * per_example / ACTIVATION_SHARE / 1e9)  # 3 examples per step fit, 4 don't
+    assert ft.most_batch(tiny.model, longest, budget) == 3
+    ft.check_training_step(shape, 3, longest, budget)
+    with pytest.raises(OverBudget, match=rf"^One training step of 4 examples of up to {longest} tokens "
+                                         rf"\({4 * longest} tokens\) needs about .* of activations; one request may "
+                                         r"use .* for them\. Lower the batch size to 3, or lower the max length to "
+                                         r"(\d+) tokens, or freeze the encoder \(only the head trains\)\.$") as caught:
+        run(data, Hyperparameters(batch_size=4), encoder=tiny.model, tokenizer=tiny.tokenizer, budget=budget)
+    length = int(caught.value.args[0].split("max length to ")[1].split()[0])
+    ft.check_training_step(shape, 4, length, budget)
+    with pytest.raises(OverBudget):
+        ft.check_training_step(shape, 4, length + 1, budget)
+    ft.check_training_step(shape, 64, 512, budget, frozen=True)  # only the head trains: nothing to keep
+    assert run(data, Hyperparameters(batch_size=3, epochs=1), encoder=tiny.model, tokenizer=tiny.tokenizer,
+               budget=budget)[-1].result.steps == 3
+
+
+def test_evaluation_batches_fit_memory_with_the_same_predictions(tiny, monkeypatch):
+    rows = []
+    original = ft.build_classifier
+
+    def built(*args, **kwargs):
+        model = original(*args, **kwargs)
+        model.base_model.register_forward_hook(lambda module, inputs, output: rows.append(output[0].shape[0]))
+        return model
+
+    data = validate(SEED_ROWS)
+    hp = Hyperparameters(freeze_encoder=True, epochs=1, learning_rate=1e-3)
+    with monkeypatch.context() as patched:
+        patched.setattr(ft, "build_classifier", built)
+        small = run(data, hp, encoder=tiny.model, tokenizer=tiny.tokenizer, budget=Budget(memory_gb=1e-9))[-1].result
+    whole = run(data, hp, encoder=tiny.model, tokenizer=tiny.tokenizer)[-1].result
+    assert rows == [1] * 8  # the frozen encoder's outputs, one example per forward
+    assert [(p.before, p.after) for p in small.predictions] == [(p.before, p.after) for p in whole.predictions]
+    assert [p.after_score for p in small.predictions] == pytest.approx([p.after_score for p in whole.predictions],
+                                                                       abs=1e-6)
 
 
 def test_save_pretrained_zip_reloads_with_the_users_labels(tiny, tmp_path):

@@ -15,6 +15,7 @@ from transformers import pipeline
 from bertviz_ui.errors import BadInput, ModelUnavailable
 from bertviz_ui.models.sources import NER_LABELS
 from bertviz_ui.registry import Head
+from bertviz_ui.tasks.budget import Budget, OverBudget, forward_flops, shape_of
 from bertviz_ui.tasks.ner import (
     IGNORED,
     STRATEGIES,
@@ -565,3 +566,17 @@ def test_spacy_entities_are_exact_character_spans(ruler):
                                            Entity("PERSON", "elon musk", 18, 27, 1.0))
     assert text[10:16] == "Zürich" and text[18:27] == "elon musk"
     assert spacy_entities("Nothing to see here.", ruler) == ()
+
+
+# --- Budgets ------------------------------------------------------------------------------------------------------
+
+def test_a_text_over_budget_is_refused_up_front(models, uncased):
+    # LONG: three windows of at most 512 tokens.
+    shape = shape_of(models["sharp"])
+    over = Budget(gflop=2 * forward_flops(shape, 512) / 1e9)  # two full windows: less than the three
+    with pytest.raises(OverBudget, match=rf"^Reading {LONG_TOKENS:,} tokens in 3 windows with this model would take "
+                                         r".* At most about [0-9,]+ characters of this text fit one request: split "
+                                         r"it\.$"):
+        recognize(LONG, model=models["sharp"], tokenizer=uncased, budget=over)
+    enough = Budget(gflop=3.01 * forward_flops(shape, 512) / 1e9)  # the windows are padded to 512
+    assert recognize(LONG, model=models["sharp"], tokenizer=uncased, budget=enough).windows == 3

@@ -11,6 +11,7 @@ import torch
 
 from bertviz_ui.errors import BadInput, ModelUnavailable
 from bertviz_ui.registry import Head
+from bertviz_ui.tasks.budget import Budget, OverBudget, forward_flops, shape_of
 from bertviz_ui.tasks.nsp import MAX_SENTENCES, predict_next_sentence, score_paragraph, split_sentences
 from tests.unit.crafted import RuleNsp, fixed_nsp
 
@@ -228,3 +229,32 @@ def test_over_long_pair_in_a_paragraph_is_not_silently_truncated(tiny):
         predict_next_sentence(long_a, long_b, model=tiny.model, tokenizer=tiny.tokenizer)
     with pytest.raises(BadInput, match="at most 512"):
         score_paragraph(f"{long_a} {long_b}", model=tiny.model, tokenizer=tiny.tokenizer)
+
+
+# --- Budgets ------------------------------------------------------------------------------------------------------
+
+def test_a_paragraph_over_budget_is_refused_up_front(sharp, tiny):
+    # PARAGRAPH: 6 pairs, the longest 25 tokens; one batch padded to it.
+    cost = forward_flops(shape_of(sharp), 25, 6)
+    assert len(score_paragraph(PARAGRAPH, model=sharp, tokenizer=tiny.tokenizer,
+                               budget=Budget(gflop=cost * 1.001 / 1e9)).pairs) == 6
+    with pytest.raises(OverBudget, match=r"^Scoring 6 sentence pairs of up to 25 tokens would take .* At most about "
+                                         r"2 sentences of this length fit one request"):
+        # Half the work: 3 of the 6 pairs, the pairs of about 2 sentences.
+        score_paragraph(PARAGRAPH, model=sharp, tokenizer=tiny.tokenizer, budget=Budget(gflop=cost * 0.5 / 1e9))
+
+
+def test_pairs_run_in_batches_that_fit_memory_with_the_same_probabilities(sharp, tiny):
+    shapes = []
+    handle = sharp.register_forward_pre_hook(lambda module, args, kwargs: shapes.append(
+        tuple(kwargs["input_ids"].shape)), with_kwargs=True)
+    try:
+        batched = score_paragraph(PARAGRAPH, model=sharp, tokenizer=tiny.tokenizer, seed=3,
+                                  budget=Budget(memory_gb=1e-9))
+    finally:
+        handle.remove()
+    whole = score_paragraph(PARAGRAPH, model=sharp, tokenizer=tiny.tokenizer, seed=3)
+    assert len(shapes) == 6 and all(rows == 1 for rows, _ in shapes)  # one pair per forward, unpadded
+    assert [(p.first, p.second) for p in batched.pairs] == [(p.first, p.second) for p in whole.pairs]
+    assert max(p.is_next for p in whole.pairs) - min(p.is_next for p in whole.pairs) > 1e-3
+    assert [p.is_next for p in batched.pairs] == pytest.approx([p.is_next for p in whole.pairs], abs=1e-6)

@@ -7,17 +7,21 @@ from transformers import AlbertConfig
 
 from bertviz_ui.errors import BadInput, ModelUnavailable
 from bertviz_ui.registry import Head
+from bertviz_ui.tasks.budget import Budget, forward_flops, shape_of
 from bertviz_ui.tasks.parameters import (
     CONFIG_SNAPSHOTS,
+    LATENCY_TOKENS,
     SEED_TABLE,
     SNAPSHOT_LABEL,
     build_on_meta,
     compare_models,
     count_parameters,
     count_with_head,
+    latency_flops,
     measure_latency,
     seed_check,
     snapshot_config,
+    timing_config,
     with_latencies,
 )
 
@@ -145,3 +149,35 @@ def test_snapshots_build_the_published_architectures():
     for model_id in CONFIG_SNAPSHOTS:
         config = snapshot_config(model_id)
         assert config.model_type == CONFIG_SNAPSHOTS[model_id]["model_type"]
+
+
+# --- Budgets ------------------------------------------------------------------------------------------------------
+
+def test_a_model_too_large_to_copy_is_timed_on_fewer_layers():
+    large = snapshot_config("google-bert/bert-large-uncased")
+    built, layers = timing_config(large, 0.75e9)
+    weights = 4 * sum(p.numel() for p in build_on_meta(built).parameters())
+    one_more = large.__class__.from_dict({**built.to_dict(), "num_hidden_layers": built.num_hidden_layers + 1})
+    assert layers == 24 and 1 <= built.num_hidden_layers < 24 and large.num_hidden_layers == 24
+    assert weights <= 0.75e9 < 4 * sum(p.numel() for p in build_on_meta(one_more).parameters())
+    base = snapshot_config("google-bert/bert-base-uncased")
+    assert timing_config(base, 0.75e9) == (base, 12)  # 438 MB of weights: built whole
+
+
+def test_timing_costs_one_forward_per_repeat():
+    shape = shape_of(build_on_meta(snapshot_config("google-bert/bert-base-uncased")))
+    assert latency_flops(shape, 6) == 6 * forward_flops(shape, LATENCY_TOKENS)
+
+
+def test_loaded_models_beyond_the_budget_are_not_timed_and_the_table_says_so(tiny):
+    from types import SimpleNamespace
+
+    from bertviz_ui.ui.inside import show_comparison
+
+    cache = SimpleNamespace(held=lambda: (tiny,), load_config=lambda ref: (_ for _ in ()).throw(OSError(ref)))
+    _, _, payload = show_comparison(SimpleNamespace(cache=cache, budget=Budget(gflop=1e-9)))
+    assert any(note == f"Not timed, to keep this request within its budget: {tiny.source.ref}."
+               for note in payload["notes"])
+    assert all(row["latency_ms"] is None for row in payload["rows"])
+    _, _, payload = show_comparison(SimpleNamespace(cache=cache, budget=Budget()))
+    assert [row["latency_ms"] is not None for row in payload["rows"]][-1]

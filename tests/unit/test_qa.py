@@ -7,6 +7,7 @@ import torch
 
 from bertviz_ui.errors import BadInput, ModelUnavailable
 from bertviz_ui.registry import Head
+from bertviz_ui.tasks.budget import Budget, OverBudget, forward_flops, shape_of
 from bertviz_ui.tasks.qa import MAX_WINDOWS, answer_question, window_stride
 from tests.unit.crafted import fixed_span_model
 from tests.unit.qa_reference import reference_qa
@@ -301,3 +302,71 @@ def test_distilbert_without_token_types_equals_4x_pipeline(uncased):
     assert len(ours.windows) > 1
     assert [(c.answer, c.start, c.end) for c in ours.candidates] == [(a["answer"], a["start"], a["end"]) for a in theirs]
     assert [c.score for c in ours.candidates] == pytest.approx([a["score"] for a in theirs], rel=1e-4)
+
+
+# --- Budgets ------------------------------------------------------------------------------------------------------
+
+class _Spy:
+    """The tokenizer, recording how long each text it tokenized was."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer, self.lengths = tokenizer, []
+
+    def __getattr__(self, name):
+        return getattr(self.tokenizer, name)
+
+    def __call__(self, *texts, **kwargs):
+        self.lengths += [len(text) for text in texts if isinstance(text, str)]
+        return self.tokenizer(*texts, **kwargs)
+
+
+def test_a_300000_character_context_is_tokenized_only_as_far_as_the_windows_read(uncased):
+    context = " ".join(_filler(70_000))[:300_000]
+    model = fixed_span_model(uncased, {"red": 1.0}, {"red": 1.0})
+    spy = _Spy(uncased)
+    result = _ask("what ?", context, model, spy)
+    assert len(context) == 300_000 and max(spy.lengths) < 100_000
+    reference = uncased.unwrapped("what ?", context, truncation="only_second", max_length=384, stride=result.stride,
+                                  return_overflowing_tokens=True, return_offsets_mapping=True)
+    total = len(reference["input_ids"])
+    assert len(result.windows) == MAX_WINDOWS < total
+    for window in result.windows:  # exactly the windows the whole context gives
+        assert window.tokens == tuple(uncased.convert_ids_to_tokens(reference["input_ids"][window.index]))
+        assert list(window.offsets) == [tuple(o) for o in reference["offset_mapping"][window.index]]
+    assert result.total_windows_estimated and abs(result.total_windows - total) <= 0.02 * total
+    assert any(f"The context is about {result.total_windows:,} windows of 384 tokens long; only the first "
+               f"{MAX_WINDOWS} were read (up to character {result.windows[-1].char_end:,} of 300,000)" in note
+               for note in result.notes)
+
+
+def test_a_context_read_whole_keeps_its_exact_window_count(uncased):
+    model = fixed_span_model(uncased, {"red": 1.0}, {"red": 1.0})
+    context = " ".join(_filler(3_000))  # 12 windows: the first prefix holds them all
+    result = _ask("what ?", context, model, uncased)
+    reference = uncased.unwrapped("what ?", context, truncation="only_second", max_length=384, stride=result.stride,
+                                  return_overflowing_tokens=True)
+    assert not result.total_windows_estimated and len(result.windows) == result.total_windows == 12
+    assert len(reference["input_ids"]) == 12
+
+
+def test_the_budget_caps_the_windows_read_and_says_so(uncased):
+    model = fixed_span_model(uncased, {"red": 1.0}, {"red": 1.0})
+    context = " ".join(_filler(5_000))
+    budget = Budget(gflop=forward_flops(shape_of(model), 384, 3.5) / 1e9)  # 3 windows fit, 4 don't
+    result = _ask("what ?", context, model, uncased, budget=budget)
+    assert len(result.windows) == 3 and (model.calls, model.rows) == (1, 3)
+    assert any("only the first 3 were read (this model reads at most 3 per request within the budget)" in note
+               for note in result.notes)
+    with pytest.raises(OverBudget, match="^Reading one window of 384 tokens with this model would take"):
+        _ask("what ?", context, model, uncased, budget=Budget(gflop=1e-3))
+
+
+def test_windows_run_in_batches_that_fit_memory_with_the_same_answer(uncased):
+    context = " ".join(_filler(2_000) + ["zebra"] + _filler(100))
+    whole = _ask("what ?", context, fixed_span_model(uncased, {"zebra": 5.0}, {"zebra": 5.0}), uncased)
+    model = fixed_span_model(uncased, {"zebra": 5.0}, {"zebra": 5.0})
+    batched = _ask("what ?", context, model, uncased, budget=Budget(memory_gb=1e-9))  # one window per forward
+    assert len(batched.windows) == 8 and model.calls == batched.forward_passes == 8 and whole.forward_passes == 1
+    assert (batched.answer, batched.start, batched.score) == (whole.answer, whole.start, whole.score) == (
+        "zebra", context.index("zebra"), pytest.approx(whole.score))
+    assert any("in 8 batched forwards" in note for note in batched.notes)

@@ -22,6 +22,7 @@ from transformers import (
 
 from bertviz_ui.errors import BadInput, ModelUnavailable
 from bertviz_ui.registry import Head
+from bertviz_ui.tasks.budget import ACTIVATION_SHARE, Budget, OverBudget, activation_bytes, forward_flops, shape_of
 from bertviz_ui.tasks.sentiment import (
     IG_CHUNK,
     LOW_CONFIDENCE,
@@ -29,6 +30,8 @@ from bertviz_ui.tasks.sentiment import (
     attribute,
     classify,
     inside_head,
+    integrated_gradients_flops,
+    most_steps,
 )
 from tests.unit.crafted import VOCAB_SIZE, fixed_classifier
 
@@ -652,3 +655,72 @@ def test_tokenizer_without_a_limit_still_truncates_to_the_models_positions(tiny,
         assert len(attribute(LONG, model=tiny.model, tokenizer=unlimited, steps=1).tokens) == 512
     else:
         assert len(inside_head(LONG, model=tiny.model, tokenizer=unlimited).logits) == 2
+
+
+# --- Budgets ------------------------------------------------------------------------------------------------------
+
+def test_integrated_gradients_over_budget_are_refused_naming_the_steps_that_fit(models, uncased):
+    model = models["bert_sharp"]
+    budget = Budget(gflop=integrated_gradients_flops(shape_of(model), 8, 10.5) / 1e9)  # ELON is 8 tokens
+    assert most_steps(model, 8, budget) == 10
+    assert attribute(ELON, model=model, tokenizer=uncased, steps=10, budget=budget).steps == 10
+    with pytest.raises(OverBudget, match=r"^Integrated gradients with 11 steps on 8 tokens would take .* At most 10 "
+                                         r"steps for this text \(or shorten it\), or use gradient × input\.$"):
+        attribute(ELON, model=model, tokenizer=uncased, steps=11, budget=budget)
+    # One point: gradient x input stays within the same budget.
+    assert attribute(ELON, model=model, tokenizer=uncased, method="gradient_x_input", budget=budget).steps == 1
+
+
+def test_integrated_gradients_in_chunks_that_fit_memory_equal_one_batch(models, uncased):
+    model = models["bert_sharp"]
+    per_point = activation_bytes(shape_of(model), 8, 1, mode="inputs")
+    small = Budget(memory_gb=3.5 * per_point / ACTIVATION_SHARE / 1e9)  # room for 3 points' activations
+    batches = []
+    handle = model.register_forward_pre_hook(lambda module, args, kwargs: batches.append(
+        kwargs["inputs_embeds"].shape[0]), with_kwargs=True)
+    try:
+        chunked = attribute(ELON, model=model, tokenizer=uncased, steps=64, budget=small)
+    finally:
+        handle.remove()
+    whole = attribute(ELON, model=model, tokenizer=uncased, steps=64)
+    assert batches[2:] == [3] * 21 + [1] and chunked.forward_passes == 2 + 22 and whole.forward_passes == 2 + 2
+    # Scores of about 2e-3: leaving out one chunk of 3 points of 64 would move them by about 1e-4.
+    assert max(abs(t.score) for t in whole.tokens) > 1e-3
+    assert [t.score for t in chunked.tokens] == pytest.approx([t.score for t in whole.tokens], abs=1e-6)
+    assert chunked.delta == pytest.approx(whole.delta, abs=1e-6)
+
+
+def test_classifying_over_budget_is_refused_naming_the_lines_that_fit(models, uncased):
+    model = models["bert_sharp"]
+    # Packed groups of the sorted lengths 3, 5 | 8, 10 | 12 (batch_size 2); the budget takes a little more than
+    # the first three lines' packs would cost.
+    shape = shape_of(model)
+    budget = Budget(gflop=(forward_flops(shape, 5 + 12) + forward_flops(shape, 3) + 1e3) / 1e9)
+    with pytest.raises(OverBudget, match=r"^Classifying 5 lines of up to 12 tokens \(38 tokens in all\) would take "
+                                         r".* At most 3 of these lines fit one request"):
+        classify(MIXED, model=model, tokenizer=uncased, batch_size=2, budget=budget)
+    first_three = "\n".join(MIXED_LINES[:3])
+    assert len(classify(first_three, model=model, tokenizer=uncased, batch_size=2, budget=budget).rows) == 3
+
+
+def test_a_20000_character_line_is_read_from_a_prefix(models, uncased):
+    model = models["bert_sharp"]
+    line = ("word " * 4000).strip()  # 4,000 tokens, 19,999 characters
+    seen = []
+
+    class Spy:
+        def __getattr__(self, name):
+            return getattr(uncased, name)
+
+        def __call__(self, text, *args, **kwargs):
+            seen.extend([text] if isinstance(text, str) else text)
+            return uncased(text, *args, **kwargs)
+
+    result = classify(f"short review\n{line}", model=model, tokenizer=Spy())
+    assert max(len(text) for text in seen) <= 513 * 16 < len(line)
+    assert (result.rows[1].num_tokens, result.rows[1].truncated) == (512, True)
+    expected = pipeline_scores(model, uncased, [line], truncation=True)[0]
+    assert [s.score for s in result.rows[1].scores] == pytest.approx([expected[label] for label in LABELS], abs=1e-5)
+    seen.clear()
+    explained = attribute(line, model=model, tokenizer=Spy(), steps=1)
+    assert max(len(text) for text in seen) <= 513 * 16 and len(explained.tokens) == 512

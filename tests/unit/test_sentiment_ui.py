@@ -63,6 +63,8 @@ class LengthClassifier(nn.Module):
 class FakeCache:
     """Stands where ModelCache is: hands out one prepared model (or raises one error) and records each request."""
 
+    device = "cpu"  # what the request budget is scaled for
+
     def __init__(self):
         self.loaded: LoadedModel | None = None
         self.error: BaseException | None = None
@@ -410,3 +412,15 @@ def test_a_fractional_line_is_refused(ui, serve, line):
     serve(fixed_classifier((0.0, 2.0)))
     with pytest.raises(gr.Error, match="Line must be a whole number between 1 and 3."):
         explain(ui, NUMBERED, line=line)
+
+
+def test_the_settings_budget_reaches_both_events_and_its_refusal_is_shown(settings, fake_cache, serve):
+    import dataclasses
+
+    serve(fixed_classifier((0.0, 2.0)))
+    tight = build_tab(AppContext(settings=dataclasses.replace(settings, request_gflop=1e-6), cache=fake_cache))
+    for event, start in ((classify, "Classifying 3 lines of up to "), (explain, "Integrated gradients with 8 steps on 3 tokens ")):
+        with pytest.raises(gr.Error) as caught:
+            event(tight, NUMBERED)
+        assert caught.value.message.startswith(start) and "one request may use less than a second of work" in (
+            caught.value.message)

@@ -16,6 +16,7 @@ from bertviz_ui.errors import BadInput, ModelUnavailable
 from bertviz_ui.registry import Head
 from bertviz_ui.render.html import percent
 from bertviz_ui.render.zero_shot import explanation_html, hypotheses_table, scores_figure
+from bertviz_ui.tasks.budget import Budget, OverBudget, forward_flops, shape_of
 from bertviz_ui.tasks.zero_shot import (
     DEFAULT_TEMPLATE,
     MAX_LABEL_CHARS,
@@ -414,8 +415,9 @@ def test_similarity_ranks_politics_first_with_cosines_computed_independently(min
         torch.tensor([cosines[label] / 0.05 for label in result.labels]).softmax(0).tolist(), abs=1e-5)
     assert sum(result.scores) == pytest.approx(1.0, abs=1e-6)
     assert result.hypotheses == tuple(DEFAULT_TEMPLATE.format(label) for label in result.labels)
+    # Two forwards: the text alone, then the hypotheses (not padded to the text's length).
     assert (result.method, result.logit_names, result.multi_label, result.forward_passes) == (
-        METHOD_EMBEDDING, ("cosine",), False, 1)
+        METHOD_EMBEDDING, ("cosine",), False, 2)
     assert result.model == minilm.label
     assert len(result.notes) == 1 and result.notes[0].startswith("Embedding similarity, not NLI:")
 
@@ -531,3 +533,70 @@ def test_figure_shows_labels_with_markup_as_typed():
     figure = scores_figure(made_result([label], [(0.0, 0.0, 1.0)], [0.5], multi_label=True))
     (shown,) = figure.data[0].y
     assert "<" not in shown and html.unescape(shown) == label
+
+
+# --- Budgets ------------------------------------------------------------------------------------------------------
+
+def test_labels_over_budget_are_refused_naming_how_many_fit(models, nli):
+    model = models["sharp"]
+    budget = Budget(gflop=forward_flops(shape_of(model), 20, 3.5) / 1e9)  # UNEVEN pads to 20 tokens: 3 pairs fit
+    with pytest.raises(OverBudget, match=r"^Scoring 4 labels against a text of 20 tokens would take .* At most 3 "
+                                         r"labels for this text, or shorten the text\.$"):
+        classify_zero_shot(TEXT, UNEVEN, model=model, tokenizer=nli.tokenizer, budget=budget)
+    assert len(classify_zero_shot(TEXT, UNEVEN[:3], model=model, tokenizer=nli.tokenizer, budget=budget).labels) == 3
+
+
+def test_pairs_run_in_batches_that_fit_memory_with_the_same_scores(models, nli):
+    model = models["sharp"]
+    shapes = []
+    handle = model.register_forward_pre_hook(lambda module, args, kwargs: shapes.append(
+        tuple(kwargs["input_ids"].shape)), with_kwargs=True)
+    try:
+        batched = classify_zero_shot(TEXT, UNEVEN, model=model, tokenizer=nli.tokenizer, budget=Budget(memory_gb=1e-9))
+    finally:
+        handle.remove()
+    whole = classify_zero_shot(TEXT, UNEVEN, model=model, tokenizer=nli.tokenizer)
+    assert shapes == [(1, 20)] * 4 and batched.forward_passes == 4 and whole.forward_passes == 1
+    assert batched.labels == whole.labels and max(whole.scores) - min(whole.scores) > 1e-4
+    assert batched.scores == pytest.approx(whole.scores, abs=1e-6)
+
+
+def test_a_long_text_is_tokenized_from_a_prefix_once_per_label(models, nli):
+    model = models["sharp"]
+    text = "The government announced new economic policies today. " * 360  # 19,800 characters
+    lengths = []
+
+    class Spy:
+        def __getattr__(self, name):
+            return getattr(nli.tokenizer, name)
+
+        def __call__(self, first, *rest, **kwargs):
+            lengths.extend(len(t) for t in (first if isinstance(first, list) else [first]))
+            return nli.tokenizer(first, *rest, **kwargs)
+
+    result = classify_zero_shot(text, LABELS, model=model, tokenizer=Spy())
+    assert max(lengths) <= 513 * 16 < len(text)
+    reference = classify_zero_shot(text[:8000], LABELS, model=model, tokenizer=nli.tokenizer)  # > 512 tokens too
+    assert result.scores == pytest.approx(reference.scores, abs=1e-6) and result.labels == reference.labels
+
+
+def test_similarity_does_not_pad_the_labels_to_the_texts_length(minilm):
+    text = TEXT + " " + "It was discussed in parliament for many hours before the final vote. " * 8
+    shapes = []
+    handle = minilm.model.register_forward_pre_hook(lambda module, args, kwargs: shapes.append(
+        tuple(kwargs["input_ids"].shape)), with_kwargs=True)
+    try:
+        result = classify_by_similarity(text, LABELS, model=minilm.model, tokenizer=minilm.tokenizer)
+    finally:
+        handle.remove()
+    text_width, hypotheses_width = shapes[0][1], shapes[1][1]
+    assert shapes[0][0] == 1 and shapes[1][0] == 4 and hypotheses_width < 12 and text_width > 100
+    # The same scores as one batch of the text and the hypotheses padded together (the method before).
+    encoding = minilm.tokenizer.unwrapped([text, *(DEFAULT_TEMPLATE.format(label) for label in LABELS)],
+                                          padding=True, return_tensors="pt")
+    with torch.no_grad():
+        hidden = minilm.model(**encoding).last_hidden_state
+    mask = encoding["attention_mask"][..., None].float()
+    pooled = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
+    cosines = dict(zip(LABELS, (pooled[1:] @ pooled[0]).tolist()))
+    assert [row[0] for row in result.logits] == pytest.approx([cosines[label] for label in result.labels], abs=1e-6)
