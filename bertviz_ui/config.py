@@ -11,6 +11,8 @@ from pathlib import Path
 from bertviz_ui.errors import BadInput
 from bertviz_ui.registry import TASKS
 
+PUBLIC_FINETUNE_SECONDS = 60.0
+
 
 def _parse_bool(raw: str) -> bool:
     value = raw.strip().lower()
@@ -107,8 +109,9 @@ OPTIONS: tuple[Option, ...] = (
            "Seconds to wait when checking whether the Hugging Face Hub can be reached.",
            parse=_parse_positive_float),
     Option("finetune_seconds", "BERTVIZ_UI_FINETUNE_SECONDS", "--finetune-seconds", 300.0,
-           "Fine-tuning lab: wall-clock limit of one training run in seconds, evaluation and baseline included; "
-           "training stops in time to finish within it and keeps what it learned.", parse=_parse_positive_float),
+           "Fine-tuning lab: wall-clock limit of one training run in seconds, evaluation and baseline included "
+           "(default 300; 60 in public mode); training stops in time to finish within it and keeps what it learned.",
+           parse=_parse_positive_float),
     Option("request_gflop", "BERTVIZ_UI_REQUEST_GFLOP", "--request-gflop", 4500.0,
            "Work one request may ask for, in GFLOP estimated from the model's shape before it runs (about 60 s on "
            "2 CPU cores; scaled up on a GPU); larger requests are refused up front, saying what to lower.",
@@ -221,4 +224,7 @@ def load_settings(argv: Sequence[str] = (), environ: Mapping[str, str] | None = 
     if values.get("public") is None:
         # A Hugging Face Space sets SPACE_ID: the open internet is the default audience there.
         values["public"] = bool(environ.get("SPACE_ID", "").strip())
+    if values["public"] and "finetune_seconds" not in values:
+        # Public mode: a training run is one request like any other, so it gets the same minute.
+        values["finetune_seconds"] = PUBLIC_FINETUNE_SECONDS
     return Settings(models=models, **values)

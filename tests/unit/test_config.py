@@ -66,3 +66,13 @@ def test_every_task_has_a_default_and_choices():
     for task in TASKS:
         assert task.default_model in task.choices
         assert Settings().model_for(task.id) == task.default_model
+
+
+def test_public_mode_follows_space_id_and_shortens_training_unless_told_otherwise():
+    assert load_settings([], {}).public is False
+    space = load_settings([], {"SPACE_ID": "someone/bertviz"})
+    assert space.public is True and space.finetune_seconds == 60.0
+    assert load_settings([], {"SPACE_ID": "someone/bertviz", "BERTVIZ_UI_PUBLIC": "0"}).public is False
+    assert load_settings(["--public", "--finetune-seconds", "200"], {}).finetune_seconds == 200.0
+    assert load_settings([], {}).finetune_seconds == 300.0
+    assert load_settings(["--allow-models", "google-bert/*, dslim/*"], {}).allow_models == ("google-bert/*", "dslim/*")
