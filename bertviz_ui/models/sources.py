@@ -89,10 +89,10 @@ def resolve(ref: str, cache_dir: Path, policy: ModelPolicy | None = None) -> Mod
         policy.check_hub_id(ref)
         return ModelSource(ref, ref, "hub", f"Hub: {ref}")
     path = Path(ref).expanduser()
-    if not is_hub_id or ref.startswith(("/", ".", "~")):
+    if path.is_absolute():
         policy.check_local(ref)  # before the filesystem is asked anything: same answer whether it exists or not
     if path.is_dir():
-        policy.check_local(ref)  # a relative name can still lead into a refused folder
+        policy.check_local(ref)  # a relative name (or a link) can still lead into a refused folder
         if not (path / "config.json").is_file() and not (path / "tokenizer_config.json").is_file():
             raise ModelUnavailable(
                 f"The directory {ref!r} is not a model: it has no config.json or tokenizer_config.json "

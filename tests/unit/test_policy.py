@@ -148,3 +148,13 @@ def test_stale_staging_and_finetune_folders_are_removed_at_start_up(tmp_path):
     removed = remove_stale_files(cache, temp_dir=temp)
     assert sorted(removed) == sorted([old_extract, old_finetune])
     assert young_build.is_dir() and kept_model.is_dir() and not old_extract.exists()
+
+
+def test_with_the_server_in_a_temp_folder_a_relative_name_is_judged_as_what_it_is(tmp_path, cache_dir, monkeypatch):
+    """CI clones (and some hosts) run the app from under the temp dir: junk stays junk, a real folder there is refused."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(BadInput, match="neither a Hub id"):
+        resolve("<img src=x onerror=alert(1)>", cache_dir)
+    shutil.copytree(tiny_checkpoint(Head.ENCODER, cache_dir), tmp_path / "uploaded" / "model")
+    with pytest.raises(ModelUnavailable, match="temporary or upload folders"):
+        resolve("uploaded/model", cache_dir)
