@@ -21,7 +21,10 @@ def app_page(page: Page, app_server: str) -> Page:
 
 
 @pytest.fixture(scope="session")
-def screenshot_dir() -> Path:
-    """docs/screenshots/, created if missing; each run overwrites the files in it."""
+def screenshot_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the browser tests save their screenshots: a temp folder, so a test run leaves the clone as it was, or
+    docs/screenshots/ (the README's pictures) when pytest runs with --screenshots."""
+    if not request.config.getoption("--screenshots"):
+        return tmp_path_factory.mktemp("screenshots")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
