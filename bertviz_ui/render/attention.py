@@ -11,14 +11,8 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from bertviz_ui.render.html import esc, model_badge_html, notes_html, plot_text
-from bertviz_ui.tasks.attention import (
-    HEAD_VIEW_TOKENS,
-    HEATMAP_TOKENS,
-    MODEL_VIEW_TOKENS,
-    AttentionView,
-    EncoderRun,
-    HeadSummaries,
-)
+from bertviz_ui.tasks.attention import HEAD_VIEW_TOKENS, HEATMAP_TOKENS, MODEL_VIEW_TOKENS, AttentionView
+from bertviz_ui.tasks.encoder import EncoderRun, HeadSummaries
 
 HEAD_COLOURS = qualitative.Dark24
 # Weight bins of the head view: lines of a bin share one trace (opacity and width grow with the weight).

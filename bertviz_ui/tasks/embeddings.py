@@ -4,47 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-import torch
 
 from bertviz_ui.errors import BadInput
+from bertviz_ui.tasks.encoder import EncoderRun
 from bertviz_ui.tasks.validation import check_whole_number
 
-if TYPE_CHECKING:
-    from bertviz_ui.tasks.attention import EncoderRun
-
 COLOR_BY = ("word", "segment")
-# LayerNorm(sum of the parts) must reproduce the model's embedding output; float32 rounding stays far below the first,
-# half-precision weights (GPU) below the second.
-FLOAT32_TOLERANCE = 1e-4
-HALF_TOLERANCE = 5e-2
-
-
-@dataclass(frozen=True)
-class EmbeddingParts:
-    """The input embedding of each token as the sum of its parts, then LayerNorm.
-
-    Attributes:
-        names: the parts, among "token", "position", "segment".
-        vectors: [parts, tokens, width] the looked-up rows.
-        summed: [tokens, width] their sum, what the embeddings module feeds its LayerNorm.
-        normalized: [tokens, width] LayerNorm(summed).
-        position_ids: the position row each token reads.
-        max_error: largest |normalized - the model's own embedding output|; None when not comparable.
-        tolerance: the largest error that rounding explains for the model's dtype.
-        notes: what differs from BERT for this architecture.
-    """
-
-    names: tuple[str, ...]
-    vectors: np.ndarray
-    summed: np.ndarray
-    normalized: np.ndarray
-    position_ids: tuple[int, ...]
-    max_error: float | None
-    tolerance: float
-    notes: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -87,88 +55,6 @@ class EmbeddingsResult:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-def _embeddings_module(model: Any) -> Any:
-    base = getattr(model, "base_model", model)
-    return getattr(base, "embeddings", None)
-
-
-def _readonly(array: np.ndarray) -> np.ndarray:
-    array.setflags(write=False)
-    return array
-
-
-def embedding_parts(model: Any, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None,
-                    embedding_output: torch.Tensor | None = None) -> EmbeddingParts | None:
-    """Look up each part of the input embedding the way the model's embeddings module does (no forward pass).
-
-    Args:
-        model: a BERT-like encoder (BERT, MiniLM, RoBERTa, DistilBERT, ALBERT) or one with such a base model.
-        input_ids: [1, tokens] ids.
-        token_type_ids: [1, tokens] segment ids, or None (all zeros).
-        embedding_output: [tokens, width] the model's own embedding output (hidden_states[0]) to check against.
-
-    Returns:
-        EmbeddingParts, or None when the model has no word/position embedding tables to split.
-    """
-    embeddings = _embeddings_module(model)
-    word = getattr(embeddings, "word_embeddings", None)
-    position = getattr(embeddings, "position_embeddings", None)
-    norm = getattr(embeddings, "LayerNorm", None)
-    if word is None or norm is None:
-        return None
-    notes = []
-    length = input_ids.shape[1]
-    padding_idx = getattr(embeddings, "padding_idx", None)
-    if padding_idx is not None and position is not None:
-        # RoBERTa (fairseq) numbers positions from padding_idx + 1, skipping pad tokens.
-        mask = input_ids.ne(padding_idx).long()
-        position_ids = torch.cumsum(mask, dim=1) * mask + padding_idx
-        notes.append(f"This model numbers positions from {padding_idx + 1} (padding_idx + 1), as RoBERTa does, so "
-                     f"its first token reads position row {padding_idx + 1}.")
-    else:
-        position_ids = torch.arange(length, device=input_ids.device).unsqueeze(0)
-    names, vectors = ["token"], []
-    with torch.inference_mode():
-        vectors.append(word(input_ids)[0])
-        if position is not None:
-            names.append("position")
-            vectors.append(position(position_ids)[0])
-        else:
-            notes.append("This model has no learned position embedding table (positions enter another way).")
-        segment = getattr(embeddings, "token_type_embeddings", None)
-        if segment is not None:
-            names.append("segment")
-            ids = token_type_ids if token_type_ids is not None else torch.zeros_like(input_ids)
-            vectors.append(segment(ids)[0])
-            if segment.num_embeddings == 1:
-                notes.append("Its segment table has a single row: every token adds the same segment vector, so "
-                             "sentence B is told apart by the separator tokens only.")
-        else:
-            notes.append("This model has no segment (token type) embeddings: sentence B is told apart by the "
-                         "separator tokens only.")
-        stacked = torch.stack(vectors).float()
-        summed = stacked.sum(0)
-        normalized = torch.nn.functional.layer_norm(summed, norm.normalized_shape, norm.weight.float(),
-                                                    norm.bias.float(), norm.eps)
-    max_error = None
-    if embedding_output is not None and tuple(embedding_output.shape) == tuple(normalized.shape):
-        max_error = float((normalized - embedding_output.float().to(normalized.device)).abs().max())
-    elif embedding_output is not None:
-        notes.append(f"The embedding width ({normalized.shape[-1]}) differs from the layers' width "
-                     f"({embedding_output.shape[-1]}): a projection follows the LayerNorm (ALBERT factorizes its "
-                     "embeddings), so the sum is not compared with the layers' input.")
-    return EmbeddingParts(
-        names=tuple(names),
-        vectors=_readonly(stacked.cpu().numpy()),
-        summed=_readonly(summed.cpu().numpy()),
-        normalized=_readonly(normalized.cpu().numpy()),
-        position_ids=tuple(int(p) for p in position_ids[0].tolist()),
-        max_error=max_error,
-        tolerance=FLOAT32_TOLERANCE if word.weight.dtype == torch.float32 else HALF_TOLERANCE,
-        notes=tuple(notes),
-    )
 
 
 def _cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -32,9 +32,10 @@ from bertviz_ui.render.parameters import (
     module_table,
     seed_check_html,
 )
-from bertviz_ui.tasks.attention import EncoderRun, RunCache, attention_view, check_heads, every_layer, run_encoder
+from bertviz_ui.tasks.attention import attention_view, check_heads, every_layer
 from bertviz_ui.tasks.budget import shape_of
 from bertviz_ui.tasks.embeddings import COLOR_BY, check_color_by, embeddings_view
+from bertviz_ui.tasks.encoder import EncoderRun, RunCache, run_encoder
 from bertviz_ui.tasks.parameters import (
     HEADS,
     LATENCY_RANDOM_REPEATS,

@@ -12,15 +12,9 @@ from transformers import BertConfig, BertModel
 
 from bertviz_ui.errors import BadInput, ModelUnavailable
 from bertviz_ui.registry import OFFLINE_MODEL_ID, Head, task_by_id
-from bertviz_ui.tasks.attention import (
-    RunCache,
-    _summaries,
-    attention_view,
-    every_layer,
-    renormalize_rows,
-    run_encoder,
-)
+from bertviz_ui.tasks.attention import attention_view, every_layer, renormalize_rows
 from bertviz_ui.tasks.budget import Budget, OverBudget
+from bertviz_ui.tasks.encoder import RunCache, _summaries, run_encoder
 from bertviz_ui.ui.context import AppContext
 
 pytestmark = pytest.mark.usefixtures("one_thread")

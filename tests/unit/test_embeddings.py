@@ -16,8 +16,8 @@ from transformers import (
 
 from bertviz_ui.errors import BadInput
 from bertviz_ui.registry import Head
-from bertviz_ui.tasks.attention import run_encoder
-from bertviz_ui.tasks.embeddings import check_color_by, embedding_parts, embeddings_view, pca_2d
+from bertviz_ui.tasks.embeddings import check_color_by, embeddings_view, pca_2d
+from bertviz_ui.tasks.encoder import embedding_parts, run_encoder
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -142,7 +142,7 @@ RENDERERS = {
 def _encoder_run():
     import numpy as np
 
-    from bertviz_ui.tasks.attention import EncoderRun, _summaries
+    from bertviz_ui.tasks.encoder import EncoderRun, _summaries
 
     tokens = ("[CLS]", XSS, "[SEP]")
     kinds = ("cls", "word", "sep")

@@ -1,0 +1,56 @@
+"""The package's import graph: no cycles, and no layer imports one above it (ui -> render -> tasks; models beside)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[2] / "bertviz_ui"
+# What each layer may not import (its callers).
+FORBIDDEN = {"tasks": ("ui", "render"), "render": ("ui",), "models": ("ui", "render", "tasks")}
+
+
+def _module(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Every bertviz_ui module and the bertviz_ui modules it imports anywhere (functions and TYPE_CHECKING too)."""
+    modules = {_module(path): path for path in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("bertviz_ui"):
+                for alias in node.names:
+                    candidate = f"{node.module}.{alias.name}"
+                    targets.add(candidate if candidate in modules else node.module)
+            elif isinstance(node, ast.Import):
+                targets |= {alias.name for alias in node.names if alias.name.startswith("bertviz_ui")}
+        graph[name] = {target for target in targets if target in modules and target != name}
+    return graph
+
+
+def test_no_module_imports_itself_back():
+    graph = import_graph()
+    cycles = []
+
+    def visit(node: str, path: list[str]) -> None:
+        for target in graph[node]:
+            if target == path[0]:
+                cycles.append(" -> ".join([*path, target]))
+            elif target not in path and len(path) < 8:
+                visit(target, [*path, target])
+
+    for start in graph:
+        if start != "bertviz_ui":  # the package's __init__ imports nothing that imports it back
+            visit(start, [start])
+    assert cycles == []
+
+
+def test_no_layer_imports_one_above_it():
+    wrong = [f"{name} imports {target}" for name, targets in import_graph().items() for target in targets
+             if name.split(".")[1:2] and target.split(".")[1:2]
+             and target.split(".")[1] in FORBIDDEN.get(name.split(".")[1], ())]
+    assert wrong == []
