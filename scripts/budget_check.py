@@ -376,7 +376,7 @@ def prepare_similarity_bert(ctx: Any) -> Callable[[], Any]:
 
 def prepare_attention(tokens: int) -> Callable[[Any], Callable[[], Any]]:
     def prepare(ctx: Any) -> Callable[[], Any]:
-        from bertviz_ui.ui.inside import InsideBert, show_attention, show_embeddings
+        from bertviz_ui.ui.attention import InsideBert, show_attention, show_embeddings
 
         ref = "random/bert-base"
         _warm(ctx, ref, _head("encoder"), attentions=True)
@@ -398,7 +398,7 @@ def prepare_attention(tokens: int) -> Callable[[Any], Callable[[], Any]]:
 
 
 def prepare_parameters(ctx: Any) -> Callable[[], Any]:
-    from bertviz_ui.ui.inside import InsideBert, show_parameters
+    from bertviz_ui.ui.attention import InsideBert, show_parameters
 
     ref = "random/bert-base"
     ctx.cache.load(ref, _head("encoder"), attentions=True)
@@ -406,7 +406,7 @@ def prepare_parameters(ctx: Any) -> Callable[[], Any]:
 
 
 def prepare_comparison(ctx: Any) -> Callable[[], Any]:
-    from bertviz_ui.ui.inside import show_comparison
+    from bertviz_ui.ui.attention import show_comparison
 
     for ref, head in (("random/bert-base-mlm", "masked_lm"), ("random/bert-base-nsp", "next_sentence"),
                       ("random/bert-base-sentiment", "sequence_classification"), ("random/bert-base", "encoder")):
@@ -415,7 +415,7 @@ def prepare_comparison(ctx: Any) -> Callable[[], Any]:
 
 
 def prepare_latency(ctx: Any) -> Callable[[], Any]:
-    from bertviz_ui.ui.inside import time_random_builds
+    from bertviz_ui.ui.attention import time_random_builds
 
     return _call(time_random_builds, ctx)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from bertviz_ui.ui import fill_mask, finetune, inside, models_panel, ner, nsp, qa, sentiment, tokenizer, zero_shot
+from bertviz_ui.ui import attention, fill_mask, finetune, models_panel, ner, nsp, qa, sentiment, tokenizer, zero_shot
 from bertviz_ui.ui.context import AppContext
 
 
@@ -28,7 +28,7 @@ TABS: tuple[TabSpec, ...] = (
     TabSpec("ner", "Entities", ner.build),
     TabSpec("zero_shot", "Zero-shot", zero_shot.build),
     TabSpec("qa", "Question answering", qa.build),
-    TabSpec("attention", "Inside BERT", inside.build),
+    TabSpec("attention", "Inside BERT", attention.build),
     TabSpec("finetune", "Fine-tuning lab", finetune.build),
     TabSpec("models", "Models", models_panel.build),
 )

@@ -175,21 +175,21 @@ def test_run_cache_is_bounded_and_reuses_runs(pair_run):
 
 
 def test_layer_head_and_filter_changes_reuse_one_forward(settings, cache, tiny):
-    from bertviz_ui.ui import inside
+    from bertviz_ui.ui import attention as tab_module
 
     forwards = []
     handle = tiny.model.register_forward_hook(lambda *_: forwards.append(1))
     try:
-        tab = inside.InsideBert(AppContext(settings, cache))
-        outputs = inside.show_attention(tab, "tiny:encoder", SEED_A, SEED_B, 0, [], -1, False, "all", True)
+        tab = tab_module.InsideBert(AppContext(settings, cache))
+        outputs = tab_module.show_attention(tab, "tiny:encoder", SEED_A, SEED_B, 0, [], -1, False, "all", True)
         state = outputs[-1]
         for layer, heads, hide, direction in ((1, [0], False, "all"), (0, [1], True, "A->B"), (1, [], True, "B->A")):
-            redrawn = inside.rerender(tab, state, layer, heads, 3, hide, direction, True)
+            redrawn = tab_module.rerender(tab, state, layer, heads, 3, hide, direction, True)
             assert redrawn[5]["layer"] == layer
-        inside.show_embeddings(tab, state, 2, "segment")
-        inside.show_embeddings(tab, state, 0, "word")
+        tab_module.show_embeddings(tab, state, 2, "segment")
+        tab_module.show_embeddings(tab, state, 0, "word")
         assert len(forwards) == 1
-        inside.show_attention(tab, "tiny:encoder", SEED_A, "", 0, [], -1, False, "all", True)
+        tab_module.show_attention(tab, "tiny:encoder", SEED_A, "", 0, [], -1, False, "all", True)
         assert len(forwards) == 2  # another text: another forward
     finally:
         handle.remove()

@@ -172,7 +172,7 @@ def test_timing_costs_one_forward_per_repeat():
 def test_loaded_models_beyond_the_budget_are_not_timed_and_the_table_says_so(tiny):
     from types import SimpleNamespace
 
-    from bertviz_ui.ui.inside import show_comparison
+    from bertviz_ui.ui.attention import show_comparison
 
     cache = SimpleNamespace(held=lambda: (tiny,), load_config=lambda ref: (_ for _ in ()).throw(OSError(ref)))
     _, _, payload = show_comparison(SimpleNamespace(cache=cache, budget=Budget(gflop=1e-9)))

@@ -71,5 +71,5 @@ def test_every_tab_that_runs_a_model_asks_for_the_gpu():
     from pathlib import Path
 
     ui = Path(__file__).resolve().parents[2] / "bertviz_ui" / "ui"
-    for name in ("fill_mask", "nsp", "sentiment", "ner", "zero_shot", "qa", "inside", "finetune"):
+    for name in ("fill_mask", "nsp", "sentiment", "ner", "zero_shot", "qa", "attention", "finetune"):
         assert "model_work(" in (ui / f"{name}.py").read_text(), name
