@@ -23,10 +23,11 @@ from typing import Any
 import torch
 
 from bertviz_ui.errors import BadInput, BertvizError
+from bertviz_ui.examples import TUTORIAL_REVIEWS
 from bertviz_ui.models.cache import LoadedModel, ModelCache, prepare_for_inference
 from bertviz_ui.models.sources import SENTIMENT_LABELS, ModelSource
+from bertviz_ui.models.types import Config, Tokenizer
 from bertviz_ui.registry import OFFLINE_MODEL_ID, Head
-from bertviz_ui.seed import SEED_REVIEWS
 from bertviz_ui.tasks.fill_mask import predict_masks
 from bertviz_ui.tasks.modeling import model_max_length
 from bertviz_ui.tasks.qa import WINDOW_TOKENS as QA_WINDOW_TOKENS
@@ -56,7 +57,7 @@ FILL_MASK_LONG_TARGET = 128
 # The seed's eight reviews, then 24 more of the same kind: 8-20 tokens each with [CLS] and [SEP] in the uncased
 # vocabulary (379 in all), of varied lengths, so a batch pads (to 20) as a real one would.
 SENTIMENT_TEXTS = (
-    *SEED_REVIEWS,
+    *TUTORIAL_REVIEWS,
     "I absolutely loved this film!",
     "This was the worst movie I have ever seen.",
     "I absolutely loved this product!",
@@ -91,7 +92,7 @@ DEFAULT_REPEATS = 20
 MIN_BATCH_S = 0.02
 _MAX_CALLS_PER_BATCH = 100_000
 
-SEED_PAIR = ("The cat sat on the mat.", "It was a lazy afternoon.")
+TUTORIAL_PAIR = ("The cat sat on the mat.", "It was a lazy afternoon.")
 LONG_TARGETS = (128, 512)
 # Ordinary prose with some rare words, so WordPiece splits a realistic share of them.
 _FILLER = (
@@ -128,7 +129,7 @@ class Variant:
     run: Run
 
 
-def text_of_tokens(tokenizer: Any, target: int) -> str:
+def text_of_tokens(tokenizer: Tokenizer, target: int) -> str:
     """The longest prefix of the filler prose (repeated as needed) that encodes to at most ``target`` tokens.
 
     Args:
@@ -167,18 +168,18 @@ def standard_samples(models: Models) -> tuple[Sample, ...]:
     """
     tokenizer = _tokenizer_of(models)
     limit = int(getattr(tokenizer, "model_max_length", 512) or 512)
-    samples = [Sample("short pair", *SEED_PAIR)]
+    samples = [Sample("short pair", *TUTORIAL_PAIR)]
     for target in dict.fromkeys(min(t, limit) for t in LONG_TARGETS):
         samples.append(Sample(f"{target} tokens", text_of_tokens(tokenizer, target)))
     return tuple(samples)
 
 
-def sample_tokens(tokenizer: Any, sample: Sample) -> int:
+def sample_tokens(tokenizer: Tokenizer, sample: Sample) -> int:
     """The sample's length in the tokenizer's tokens, specials included (the default BenchCase.count_tokens)."""
     return len(tokenizer(sample.text, sample.text_pair)["input_ids"])
 
 
-def line_tokens(tokenizer: Any, sample: Sample) -> int:
+def line_tokens(tokenizer: Tokenizer, sample: Sample) -> int:
     """The tokens of each line of the sample as a text of its own, specials included, summed."""
     return sum(len(ids) for ids in tokenizer(sample.text.splitlines())["input_ids"])
 
@@ -250,7 +251,7 @@ def _raw_tokenizer(models: Models, sample: Sample) -> Any:
     return models[Head.TOKENIZER].tokenizer(sample.text, sample.text_pair)
 
 
-def _random_model(cache: ModelCache, *, ref: str, head: Head, architecture: type, config: Any,
+def _random_model(cache: ModelCache, *, ref: str, head: Head, architecture: type, config: Config,
                   built_with: str) -> LoadedModel:
     # What every random:* model shares: the seeded build, the cache's placement, the uncased tokenizer, the label.
     tokenizer = cache.load(OFFLINE_MODEL_ID, Head.TOKENIZER).tokenizer
@@ -270,7 +271,7 @@ def _random_model(cache: ModelCache, *, ref: str, head: Head, architecture: type
                        load_seconds=time.perf_counter() - started)
 
 
-def random_bert_base(cache: ModelCache, *, config: Any = None) -> LoadedModel:
+def random_bert_base(cache: ModelCache, *, config: Config = None) -> LoadedModel:
     """A bert-base-sized masked LM with random weights, built in memory, with the uncased tokenizer from the cache.
 
     No bert-base checkpoint is on disk and none can be downloaded here; random weights cost exactly what trained
@@ -293,7 +294,7 @@ def random_bert_base(cache: ModelCache, *, config: Any = None) -> LoadedModel:
                          built_with="BertConfig()" if config is None else "a custom BertConfig")
 
 
-def random_distilbert_base(cache: ModelCache, *, config: Any = None) -> LoadedModel:
+def random_distilbert_base(cache: ModelCache, *, config: Config = None) -> LoadedModel:
     """A distilbert-base-sized sentiment classifier with random weights, built in memory, as random_bert_base.
 
     Args:
@@ -320,7 +321,7 @@ def random_distilbert_base(cache: ModelCache, *, config: Any = None) -> LoadedMo
                          built_with=built_with)
 
 
-def random_distilbert_qa(cache: ModelCache, *, config: Any = None) -> LoadedModel:
+def random_distilbert_qa(cache: ModelCache, *, config: Config = None) -> LoadedModel:
     """A distilbert-base-sized extractive QA model with random weights, built in memory, as random_bert_base.
 
     Args:
@@ -501,7 +502,7 @@ def qa_samples(models: Models) -> tuple[Sample, ...]:
     return (Sample(f"{QA_WINDOWS} windows", QA_QUESTION, context),)
 
 
-def qa_window_tokens(tokenizer: Any, sample: Sample) -> int:
+def qa_window_tokens(tokenizer: Tokenizer, sample: Sample) -> int:
     """The tokens the model reads for a QA sample: every window's, question and specials included."""
     question = len(tokenizer(sample.text, add_special_tokens=False)["input_ids"])
     stride = window_stride(QA_WINDOW_TOKENS, question, tokenizer.num_special_tokens_to_add(pair=True))
@@ -530,7 +531,7 @@ _finetune_models: weakref.WeakKeyDictionary[LoadedModel, Any] = weakref.WeakKeyD
 
 def finetune_samples(models: Models) -> tuple[Sample, ...]:
     """The seed's labelled reviews, FINETUNE_COPIES times, a review per line: one epoch of training per call."""
-    texts = list(SEED_REVIEWS) * FINETUNE_COPIES
+    texts = list(TUTORIAL_REVIEWS) * FINETUNE_COPIES
     return (Sample(f"{len(texts)} reviews, 1 epoch, batch 4", "\n".join(texts)),)
 
 
@@ -547,10 +548,10 @@ def finetune_classifier(loaded: LoadedModel) -> Any:
 
 
 def _finetune_data(sample: Sample) -> tuple[list[str], list[int]]:
-    from bertviz_ui.seed import SEED_REVIEW_LABELS
+    from bertviz_ui.examples import TUTORIAL_REVIEW_LABELS
 
     texts = sample.text.splitlines()
-    return texts, list(SEED_REVIEW_LABELS) * (len(texts) // len(SEED_REVIEW_LABELS))
+    return texts, list(TUTORIAL_REVIEW_LABELS) * (len(texts) // len(TUTORIAL_REVIEW_LABELS))
 
 
 def _finetune_task(models: Models, sample: Sample) -> Any:
@@ -558,10 +559,10 @@ def _finetune_task(models: Models, sample: Sample) -> Any:
 
     loaded = models[Head.ENCODER]
     texts, labels = _finetune_data(sample)
-    encoded = lab._Encoded(loaded.tokenizer, texts, FINETUNE_MAX_LENGTH, loaded.device)
+    encoded = lab.Encoded(loaded.tokenizer, texts, FINETUNE_MAX_LENGTH, loaded.device)
     hp = lab.Hyperparameters(epochs=1, max_length=FINETUNE_MAX_LENGTH)
     return list(lab.fit(finetune_classifier(loaded), encoded, labels, range(len(texts)), (), hp,
-                        clock=lab._Clock(None, None)))
+                        clock=lab.Clock(None, None)))
 
 
 def _finetune_bare_loop(models: Models, sample: Sample) -> Any:

@@ -10,7 +10,6 @@ import re
 import threading
 import time
 import traceback
-from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -20,8 +19,10 @@ from typing import Any
 from bertviz_ui.building import one_build_at_a_time
 from bertviz_ui.errors import BertvizError, ModelUnavailable
 from bertviz_ui.models import hub
+from bertviz_ui.models.lru import BoundedLRU
 from bertviz_ui.models.policy import ModelPolicy, check_tokenizer_config
 from bertviz_ui.models.sources import OFFLINE_LABEL, HubProbe, ModelSource, resolve
+from bertviz_ui.models.types import Model, Tokenizer
 from bertviz_ui.registry import OFFLINE_MODEL_ID, Head, Task
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class ThreadSafeTokenizer:
     change its truncation or padding at once; serializing calls is cheap next to a forward pass.
     """
 
-    def __init__(self, tokenizer: Any):
+    def __init__(self, tokenizer: Tokenizer):
         self._tokenizer = tokenizer
         self._lock = threading.RLock()
 
@@ -97,7 +98,7 @@ class LoadedModel:
 
     source: ModelSource
     head: Head
-    model: Any
+    model: Model | None
     tokenizer: ThreadSafeTokenizer
     device: str
     dtype: str | None
@@ -170,16 +171,21 @@ class ModelCache:
                  max_download_bytes: int | None = None):
         self.device = device
         self.dtype = dtype
-        self.budget_bytes = budget_bytes
         self.cache_dir = cache_dir
         self.max_download_bytes = max_download_bytes
         self._probe = probe or HubProbe()
         self._loader = loader or load_pretrained
         self.policy = policy or ModelPolicy()
         self._lock = threading.Lock()
-        self._entries: OrderedDict[tuple[str, Head], _Entry] = OrderedDict()
+        self._entries: BoundedLRU[tuple[str, Head], _Entry] = BoundedLRU(
+            max_bytes=budget_bytes, size=lambda entry: entry.loaded.size_bytes)
         self._inflight: dict[tuple[str, Head], Future] = {}
         self._model_locks: dict[tuple[str, Head], threading.Lock] = {}
+
+    @property
+    def budget_bytes(self) -> int:
+        """Least recently used models are evicted when the total exceeds this."""
+        return self._entries.max_bytes
 
     # -- public API -------------------------------------------------------------------------------
 
@@ -251,33 +257,31 @@ class ModelCache:
 
     def held(self) -> tuple[LoadedModel, ...]:
         """The models loaded now (not tokenizers alone), most recently used first; loads nothing."""
-        with self._lock:
-            return tuple(e.loaded for e in reversed(self._entries.values()) if e.loaded.model is not None)
+        return tuple(e.loaded for e in self._entries.values() if e.loaded.model is not None)
 
     def report(self) -> CacheReport:
         """A snapshot for the Models panel."""
-        with self._lock:
-            entries = tuple(
-                CacheEntryInfo(
-                    # A directory's name only: the panel is shared, and a server path is nobody's business.
-                    ref=entry.loaded.source.label if entry.loaded.source.kind == "local" else entry.loaded.source.ref,
-                    head=head.value,
-                    source=entry.loaded.source.label,
-                    device=entry.loaded.device,
-                    dtype=entry.loaded.dtype,
-                    size_bytes=entry.loaded.size_bytes,
-                    load_seconds=entry.loaded.load_seconds,
-                    hits=entry.hits,
-                )
-                for (_location, head), entry in reversed(self._entries.items())
+        held = self._entries.items()
+        entries = tuple(
+            CacheEntryInfo(
+                # A directory's name only: the panel is shared, and a server path is nobody's business.
+                ref=entry.loaded.source.label if entry.loaded.source.kind == "local" else entry.loaded.source.ref,
+                head=head.value,
+                source=entry.loaded.source.label,
+                device=entry.loaded.device,
+                dtype=entry.loaded.dtype,
+                size_bytes=entry.loaded.size_bytes,
+                load_seconds=entry.loaded.load_seconds,
+                hits=entry.hits,
             )
-            used = sum(e.loaded.size_bytes for e in self._entries.values())
+            for (_location, head), entry in held
+        )
+        used = sum(entry.loaded.size_bytes for _key, entry in held)
         return CacheReport(self.device, str(self.dtype).replace("torch.", ""), self.budget_bytes, used, entries)
 
     def clear(self) -> None:
         """Drop every model and give the memory back."""
-        with self._lock:
-            self._entries.clear()
+        self._entries.clear()
         self._release()
 
     # -- internals --------------------------------------------------------------------------------
@@ -300,7 +304,6 @@ class ModelCache:
             owner = entry is None and future is None
             if entry is not None:
                 entry.hits += 1
-                self._entries.move_to_end(key)
             elif owner:
                 future = Future()
                 self._inflight[key] = future
@@ -310,8 +313,8 @@ class ModelCache:
             else:
                 loaded = future.result()  # raises the owner's error (a failed load or a refusal) for every waiter
                 with self._lock:
-                    if key in self._entries:
-                        self._entries[key].hits += 1
+                    if (waited := self._entries.get(key)) is not None:
+                        waited.hits += 1
             if accept is not None:
                 accept(loaded)
             return loaded
@@ -337,24 +340,15 @@ class ModelCache:
             future.set_exception(shown)
             raise shown from error
         with self._lock:
-            self._entries[key] = _Entry(loaded)
+            evicted = self._entries.put(key, _Entry(loaded))
             del self._inflight[key]
-            evicted = self._evict_over_budget(keep=key)
         future.set_result(loaded)
         if evicted:
-            log.info("Evicted %s to stay within %.1f GiB", ", ".join(evicted), self.budget_bytes / 2**30)
+            log.info("Evicted %s to stay within %.1f GiB",
+                     ", ".join(f"{location} ({head.value})" for (location, head), _entry in evicted),
+                     self.budget_bytes / 2**30)
             self._release()
         return loaded
-
-    def _evict_over_budget(self, keep: tuple[str, Head]) -> list[str]:
-        evicted = []
-        while sum(e.loaded.size_bytes for e in self._entries.values()) > self.budget_bytes:
-            oldest = next((k for k in self._entries if k != keep), None)
-            if oldest is None:
-                break
-            self._entries.pop(oldest)
-            evicted.append(f"{oldest[0]} ({oldest[1].value})")
-        return evicted
 
     def _ensure_eager(self, key: tuple[str, Head], loaded: LoadedModel) -> None:
         with self._lock:
@@ -480,14 +474,14 @@ def load_pretrained(source: ModelSource, head: Head, device: str, dtype: Any, hu
     )
 
 
-def prepare_for_inference(model: Any, head: Head, device: str, dtype: Any) -> None:
+def prepare_for_inference(model: Model, head: Head, device: str, dtype: Any) -> None:
     """Place a freshly built model on its device and dtype in eval mode, with its weights laid out for speed."""
     model.to(device=device, dtype=dtype).eval()
     if head is Head.MASKED_LM and device == "cpu":
         column_major_vocabulary(model)
 
 
-def column_major_vocabulary(model: Any) -> None:
+def column_major_vocabulary(model: Model) -> None:
     """Store the vocabulary projection column-major (same values, same tensor, no extra memory).
 
     Fill-mask applies the 30k-row projection to one or a few hidden states. On CPU, BLAS multiplies a

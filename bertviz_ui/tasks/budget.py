@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bertviz_ui.errors import BadInput
+from bertviz_ui.models.types import Config, Model, Tokenizer
 
 # Calibration (scripts/budget_check.py measures every endpoint against it). bert-base and distilbert-base with 2
 # torch threads on this project's 2-vCPU machines, timed here: forwards ran at 150-195 GFLOP/s in batches and
@@ -55,7 +56,7 @@ class ModelShape:
     eager: bool = True
 
 
-def _first(config: Any, *names: str) -> int | None:
+def _first(config: Config, *names: str) -> int | None:
     for name in names:
         value = getattr(config, name, None)
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
@@ -63,7 +64,7 @@ def _first(config: Any, *names: str) -> int | None:
     return None
 
 
-def shape_of(model: Any) -> ModelShape:
+def shape_of(model: Model) -> ModelShape:
     """The shape of ``model`` from its config (BERT, DistilBERT, RoBERTa, ALBERT, BART, ... names), parameters counted.
 
     Args:
@@ -238,7 +239,7 @@ def text_prefix(text: str, chars: int) -> str:
     return text[:cut] if cut > chars // 2 else text[:chars]
 
 
-def leading_tokens(tokenizer: Any, text: str, tokens: int, *, chars_per_token: int = 16,
+def leading_tokens(tokenizer: Tokenizer, text: str, tokens: int, *, chars_per_token: int = 16,
                    **kwargs: Any) -> tuple[str, Any]:
     """Tokenize only as much of ``text`` as its first ``tokens`` tokens need.
 

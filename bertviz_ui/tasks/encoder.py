@@ -6,11 +6,9 @@ the other.
 
 from __future__ import annotations
 
-import threading
 import time
 import unicodedata
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +16,8 @@ import numpy as np
 import torch
 
 from bertviz_ui.errors import ModelUnavailable
+from bertviz_ui.models.lru import BoundedLRU
+from bertviz_ui.models.types import Model, Tokenizer
 from bertviz_ui.tasks.budget import Budget, forward_flops, shape_of
 from bertviz_ui.tasks.modeling import model_inputs, model_max_length
 from bertviz_ui.tasks.validation import check_text
@@ -138,7 +138,7 @@ class EncoderRun:
 # --- The embedding layer, split into its parts ------------------------------------------------------
 
 
-def _embeddings_module(model: Any) -> Any:
+def _embeddings_module(model: Model) -> Any:
     base = getattr(model, "base_model", model)
     return getattr(base, "embeddings", None)
 
@@ -148,7 +148,7 @@ def _readonly(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def embedding_parts(model: Any, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None,
+def embedding_parts(model: Model, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None,
                     embedding_output: torch.Tensor | None = None) -> EmbeddingParts | None:
     """Look up each part of the input embedding the way the model's embeddings module does (no forward pass).
 
@@ -228,7 +228,7 @@ def _is_punctuation(token: str) -> bool:
     return bool(core) and all(unicodedata.category(ch).startswith("P") for ch in core)
 
 
-def _kinds(token_ids: Sequence[int], tokens: Sequence[str], tokenizer: Any) -> tuple[str, ...]:
+def _kinds(token_ids: Sequence[int], tokens: Sequence[str], tokenizer: Tokenizer) -> tuple[str, ...]:
     special = set(getattr(tokenizer, "all_special_ids", ()) or ())
     cls_id, sep_id = getattr(tokenizer, "cls_token_id", None), getattr(tokenizer, "sep_token_id", None)
     kinds = []
@@ -285,7 +285,7 @@ def _summaries(attentions: np.ndarray, kinds: Sequence[str]) -> HeadSummaries:
     return HeadSummaries(**results, max_entropy=float(np.log2(length)) if length > 1 else 0.0)
 
 
-def run_encoder(text: Any, text_pair: Any = "", *, model: Any, tokenizer: Any, label: str = "",
+def run_encoder(text: Any, text_pair: Any = "", *, model: Model, tokenizer: Tokenizer, label: str = "",
                 budget: Budget | None = None) -> EncoderRun:
     """Run the encoder once over a text or a sentence pair, keeping attentions and hidden states.
 
@@ -362,34 +362,11 @@ def run_encoder(text: Any, text_pair: Any = "", *, model: Any, tokenizer: Any, l
 # --- Runs kept per app ---------------------------------------------------------------------------
 
 
-class RunCache:
+class RunCache(BoundedLRU[Hashable, EncoderRun]):
     """A small LRU of finished encoder runs, bounded by count and bytes, safe across threads.
 
     Switching layer, head or filter re-renders from the kept run instead of running the model again.
     """
 
     def __init__(self, *, max_entries: int = 8, max_bytes: int = 768 * 2**20):
-        self.max_entries = max_entries
-        self.max_bytes = max_bytes
-        self._lock = threading.Lock()
-        self._runs: OrderedDict[Hashable, EncoderRun] = OrderedDict()
-
-    def get_or_compute(self, key: Hashable, compute: Callable[[], EncoderRun]) -> EncoderRun:
-        """The run kept under ``key``, or ``compute()``'s (kept for next time)."""
-        with self._lock:
-            run = self._runs.get(key)
-            if run is not None:
-                self._runs.move_to_end(key)
-                return run
-        run = compute()
-        with self._lock:
-            self._runs[key] = run
-            self._runs.move_to_end(key)
-            while len(self._runs) > 1 and (len(self._runs) > self.max_entries
-                                           or sum(r.nbytes for r in self._runs.values()) > self.max_bytes):
-                self._runs.popitem(last=False)
-        return run
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._runs)
+        super().__init__(max_entries=max_entries, max_bytes=max_bytes, size=lambda run: run.nbytes)

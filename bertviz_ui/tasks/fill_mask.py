@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from bertviz_ui.errors import BadInput, ModelUnavailable
+from bertviz_ui.models.types import Model, Tokenizer
 from bertviz_ui.tasks.budget import Budget, forward_flops, shape_of, vocabulary_flops
 from bertviz_ui.tasks.modeling import model_inputs, model_max_length
 from bertviz_ui.tasks.validation import check_text, check_whole_number
@@ -125,7 +126,7 @@ class Word:
 
 # --- Model plumbing --------------------------------------------------------------------------------
 
-def _mlm_head(model: Any) -> Callable[[torch.Tensor], torch.Tensor] | None:
+def _mlm_head(model: Model) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """The vocabulary head of a masked-LM model, applicable to any hidden states; None if unknown."""
     if hasattr(model, "cls") and hasattr(model.cls, "predictions"):  # BERT
         return model.cls
@@ -136,7 +137,7 @@ def _mlm_head(model: Any) -> Callable[[torch.Tensor], torch.Tensor] | None:
     return None
 
 
-def mask_logits(model: Any, encoding: Any, positions: list[tuple[int, int]], *,
+def mask_logits(model: Model, encoding: Any, positions: list[tuple[int, int]], *,
                 hidden_states: bool = False) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
     """Vocabulary logits at the given (row, position) pairs only.
 
@@ -210,7 +211,7 @@ def _bert_last_layer_at(base: Any, encoding: Any, positions: list[tuple[int, int
     return last.output(last.intermediate(attended), attended)[0]
 
 
-def _predictions(tokenizer: Any, logits: torch.Tensor, top_k: int) -> tuple[Prediction, ...]:
+def _predictions(tokenizer: Tokenizer, logits: torch.Tensor, top_k: int) -> tuple[Prediction, ...]:
     probs = logits.softmax(dim=-1)
     scores, ids = probs.topk(top_k)
     ids_list = ids.tolist()
@@ -227,7 +228,7 @@ def _check_top_k(top_k: Any) -> int:
     return check_whole_number(top_k, "Top-k", low=1, high=MAX_TOP_K)
 
 
-def normalize_masks(text: str, tokenizer: Any) -> str:
+def normalize_masks(text: str, tokenizer: Tokenizer) -> str:
     """Accept [MASK] for any model (rewritten to the model's own mask token) and the model's own token.
 
     Raises BadInput for another family's mask token (``<mask>`` given to BERT) and for text without a mask.
@@ -244,7 +245,7 @@ def normalize_masks(text: str, tokenizer: Any) -> str:
     return text
 
 
-def _encode_masked(text: str, tokenizer: Any, model: Any, budget: Budget | None = None, *,
+def _encode_masked(text: str, tokenizer: Tokenizer, model: Model, budget: Budget | None = None, *,
                    forwards: int | None = 1, heads: int = 1,
                    what: str = "Predicting the masks") -> tuple[Any, list[int]]:
     """The encoded text and its mask positions; refused up front when ``forwards`` passes (None: one per mask)
@@ -262,7 +263,7 @@ def _encode_masked(text: str, tokenizer: Any, model: Any, budget: Budget | None 
     return encoding, positions
 
 
-def check_budget(model: Any, tokens: int, *, forwards: int, heads: int, what: str, budget: Budget | None) -> None:
+def check_budget(model: Model, tokens: int, *, forwards: int, heads: int, what: str, budget: Budget | None) -> None:
     """Refuse up front (OverBudget) ``forwards`` forward passes over ``tokens`` tokens plus the vocabulary head at
     ``heads`` positions when that costs more than one request may use."""
     shape = shape_of(model)
@@ -271,7 +272,7 @@ def check_budget(model: Any, tokens: int, *, forwards: int, heads: int, what: st
                                "Use a shorter text, fewer masks or a smaller model.")
 
 
-def _fill(tokenizer: Any, input_ids: list[int], choices: dict[int, int]) -> str:
+def _fill(tokenizer: Tokenizer, input_ids: list[int], choices: dict[int, int]) -> str:
     ids = [choices.get(i, token_id) for i, token_id in enumerate(input_ids)]
     return tokenizer.decode(ids, skip_special_tokens=True)
 
@@ -286,7 +287,7 @@ def check_mlm_head(loaded_new: tuple[str, ...]) -> None:
 
 # --- Tasks --------------------------------------------------------------------------------------------
 
-def predict_masks(text: str, *, model: Any, tokenizer: Any, top_k: int = 5, label: str = "",
+def predict_masks(text: str, *, model: Model, tokenizer: Tokenizer, top_k: int = 5, label: str = "",
                   newly_initialized: tuple[str, ...] = (), budget: Budget | None = None) -> FillMaskResult:
     """Top-k predictions for each mask in ``text``, each mask predicted independently in one forward.
 
@@ -322,7 +323,7 @@ def predict_masks(text: str, *, model: Any, tokenizer: Any, top_k: int = 5, labe
                           completed=completed, notes=tuple(notes))
 
 
-def iterative_fill(text: str, *, model: Any, tokenizer: Any, budget: Budget | None = None) -> IterativeFill:
+def iterative_fill(text: str, *, model: Model, tokenizer: Tokenizer, budget: Budget | None = None) -> IterativeFill:
     """Fill masks one at a time: the most confident prediction first, then run the model again.
 
     Args:
@@ -354,7 +355,7 @@ def _mask_char_spans(text: str, mask: str) -> list[tuple[int, int]]:
     return [(m.start(), m.end()) for m in re.finditer(re.escape(mask), text)]
 
 
-def compare_context(text: str, *, model: Any, tokenizer: Any, mask_index: int = 0,
+def compare_context(text: str, *, model: Model, tokenizer: Tokenizer, mask_index: int = 0,
                     top_k: int = 5, budget: Budget | None = None) -> ContextComparison:
     """Predict one mask with its full context and with everything right of it removed.
 
@@ -382,7 +383,7 @@ def compare_context(text: str, *, model: Any, tokenizer: Any, mask_index: int = 
     return ContextComparison(mask_index=mask_index, both_sides=full, left_only=left, left_text=left_text)
 
 
-def predictions_through_layers(text: str, *, model: Any, tokenizer: Any, mask_index: int = 0,
+def predictions_through_layers(text: str, *, model: Model, tokenizer: Tokenizer, mask_index: int = 0,
                                top_k: int = 3, budget: Budget | None = None) -> LayerPredictions:
     """Apply the masked-LM head to every layer's hidden state at one mask ("logit lens").
 
@@ -415,7 +416,7 @@ def predictions_through_layers(text: str, *, model: Any, tokenizer: Any, mask_in
                             layers=tuple(steps))
 
 
-def sentence_words(sentence: str, *, tokenizer: Any) -> tuple[Word, ...]:
+def sentence_words(sentence: str, *, tokenizer: Tokenizer) -> tuple[Word, ...]:
     """The words of a plain sentence as the tokenizer splits them (punctuation is its own word)."""
     sentence = check_text(sentence, "Sentence")
     encoding = tokenizer(sentence, return_offsets_mapping=True, truncation=True)
@@ -428,7 +429,7 @@ def sentence_words(sentence: str, *, tokenizer: Any) -> tuple[Word, ...]:
     return tuple(Word(index=i, text=sentence[s:e], start=s, end=e) for i, (s, e) in enumerate(words.values()))
 
 
-def mask_word(sentence: str, word_index: int, *, tokenizer: Any) -> str:
+def mask_word(sentence: str, word_index: int, *, tokenizer: Tokenizer) -> str:
     """The sentence with one word replaced by a single mask token (BERT predicts one token per mask)."""
     words = sentence_words(sentence, tokenizer=tokenizer)
     try:
@@ -490,7 +491,7 @@ class MaskingLabResult:
         return dataclasses.asdict(self)
 
 
-def corrupt(input_ids: torch.Tensor, special_tokens_mask: torch.Tensor, *, tokenizer: Any, seed: int,
+def corrupt(input_ids: torch.Tensor, special_tokens_mask: torch.Tensor, *, tokenizer: Tokenizer, seed: int,
             probability: float = 0.15) -> tuple[torch.Tensor, torch.Tensor]:
     """Select and corrupt tokens exactly as transformers' DataCollatorForLanguageModeling does in pretraining.
 
@@ -516,7 +517,7 @@ def corrupt(input_ids: torch.Tensor, special_tokens_mask: torch.Tensor, *, token
     return batch["input_ids"], batch["labels"]
 
 
-def masking_lab(sentence: str, *, model: Any, tokenizer: Any, seed: int = 0, probability: float = 0.15,
+def masking_lab(sentence: str, *, model: Model, tokenizer: Tokenizer, seed: int = 0, probability: float = 0.15,
                 label: str = "", budget: Budget | None = None) -> MaskingLabResult:
     """Draw BERT's masking for a sentence and score the model where the loss is computed.
 

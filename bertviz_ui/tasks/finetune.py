@@ -20,6 +20,7 @@ import torch
 
 from bertviz_ui.building import one_build_at_a_time
 from bertviz_ui.errors import BadInput, BertvizError, ModelUnavailable
+from bertviz_ui.models.types import Config, Model, Tokenizer
 from bertviz_ui.tasks.budget import (
     Budget,
     ModelShape,
@@ -423,7 +424,7 @@ class ParameterCounts:
     head: int
 
 
-def classifier_config(encoder: Any, label_names: Sequence[str]) -> Any:
+def classifier_config(encoder: Model, label_names: Sequence[str]) -> Any:
     """The encoder's config with a classification head for ``label_names`` (id2label/label2id are saved with it)."""
     config = copy.deepcopy(encoder.config)
     config.num_labels = len(label_names)
@@ -434,19 +435,19 @@ def classifier_config(encoder: Any, label_names: Sequence[str]) -> Any:
     return config
 
 
-def _classifier_class(config: Any) -> Any:
+def _classifier_class(config: Config) -> Any:
     from transformers import AutoModelForSequenceClassification
 
     return AutoModelForSequenceClassification
 
 
-def freeze(model: Any, frozen: bool) -> None:
+def freeze(model: Model, frozen: bool) -> None:
     """Freeze (or unfreeze) every encoder weight; the classification head stays trainable."""
     for parameter in model.base_model.parameters():
         parameter.requires_grad_(not frozen)
 
 
-def count_parameters(model: Any) -> ParameterCounts:
+def count_parameters(model: Model) -> ParameterCounts:
     """sum(p.numel()) over all parameters, and over those with requires_grad."""
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -455,7 +456,7 @@ def count_parameters(model: Any) -> ParameterCounts:
 
 
 @one_build_at_a_time
-def parameter_counts(encoder: Any, num_labels: int, frozen: bool) -> ParameterCounts:
+def parameter_counts(encoder: Model, num_labels: int, frozen: bool) -> ParameterCounts:
     """Counts for the classifier that training would build, without allocating it (built on the meta device)."""
     config = classifier_config(encoder, [f"LABEL_{i}" for i in range(num_labels)])
     try:
@@ -469,7 +470,7 @@ def parameter_counts(encoder: Any, num_labels: int, frozen: bool) -> ParameterCo
 
 
 @one_build_at_a_time
-def build_classifier(encoder: Any, label_names: Sequence[str], seed: int, device: str) -> Any:
+def build_classifier(encoder: Model, label_names: Sequence[str], seed: int, device: str) -> Any:
     """A new sequence classifier whose encoder weights are a copy of ``encoder``'s; the shared encoder is untouched.
 
     The head is initialized from ``seed`` (the process's random state is left alone). Built from a config, not
@@ -493,7 +494,7 @@ def build_classifier(encoder: Any, label_names: Sequence[str], seed: int, device
 
 # --- The classification head on precomputed encoder outputs (frozen encoder) -----------------------------------
 
-def head_on_features(model: Any) -> tuple[Callable[[dict[str, torch.Tensor]], torch.Tensor],
+def head_on_features(model: Model) -> tuple[Callable[[dict[str, torch.Tensor]], torch.Tensor],
                                           Callable[[torch.Tensor], torch.Tensor]] | None:
     """For a frozen encoder: (encoder inputs -> the vector the head reads, that vector -> logits), or None when
     this architecture's head is unknown (then the frozen encoder simply runs every step).
@@ -567,10 +568,10 @@ class PhaseEvent:
     fraction: float
 
 
-class _Encoded:
+class Encoded:
     """Token ids of every example (and new text), padded per batch when used."""
 
-    def __init__(self, tokenizer: Any, texts: Sequence[str], max_length: int, device: str):
+    def __init__(self, tokenizer: Tokenizer, texts: Sequence[str], max_length: int, device: str):
         self.ids = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
         self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.device = device
@@ -587,7 +588,7 @@ class _Encoded:
                 "token_type_ids": torch.zeros_like(ids).to(self.device)}
 
 
-class _Clock:
+class Clock:
     """Wall-clock deadline for training and cancellation, checked before every step."""
 
     def __init__(self, cancel: threading.Event | None, deadline: float | None):
@@ -659,21 +660,21 @@ def check_training_step(shape: ModelShape, batch_size: int, longest: int, budget
         f"needs about {gigabytes(needed)} of activations", advice[0].upper() + advice[1:] + ".")
 
 
-def most_batch(model: Any, longest: int, budget: Budget) -> int:
+def most_batch(model: Model, longest: int, budget: Budget) -> int:
     """The largest batch size whose training step fits the budget's memory at ``longest`` tokens (0: none)."""
     shape = shape_of(model)
     return largest(lambda b: activation_bytes(shape, longest, b, mode="training") <= budget.activation_bytes,
                    BATCH_RANGE[1])
 
 
-def _logits(model: Any, encoded: _Encoded, indices: Sequence[int], features: torch.Tensor | None,
+def _logits(model: Model, encoded: Encoded, indices: Sequence[int], features: torch.Tensor | None,
             head: Callable | None) -> torch.Tensor:
     if features is not None and head is not None:
         return head(features[list(indices)])
     return model(**model_inputs(model, encoded.batch(indices))).logits
 
 
-def predict_ids(model: Any, encoded: _Encoded, indices: Sequence[int], features: torch.Tensor | None = None,
+def predict_ids(model: Model, encoded: Encoded, indices: Sequence[int], features: torch.Tensor | None = None,
                 head: Callable | None = None, batch: int = EVAL_BATCH) -> torch.Tensor:
     """Class probabilities [len(indices), classes] in eval mode, in batches of ``batch``."""
     model.eval()
@@ -685,7 +686,7 @@ def predict_ids(model: Any, encoded: _Encoded, indices: Sequence[int], features:
     return torch.cat(out) if out else torch.zeros((0, model.config.num_labels))
 
 
-def encoder_features(model: Any, encoded: _Encoded, count: int,
+def encoder_features(model: Model, encoded: Encoded, count: int,
                      features_fn: Callable[[dict[str, torch.Tensor]], torch.Tensor],
                      batch: int = EVAL_BATCH) -> torch.Tensor:
     """What the head reads, for every example, computed once (eval mode: no dropout inside the frozen encoder)."""
@@ -697,8 +698,8 @@ def encoder_features(model: Any, encoded: _Encoded, count: int,
     return torch.cat(chunks)
 
 
-def fit(model: Any, encoded: _Encoded, label_ids: Sequence[int], train: Sequence[int], held: Sequence[int],
-        hp: Hyperparameters, *, clock: _Clock, run: str = "final", features: torch.Tensor | None = None,
+def fit(model: Model, encoded: Encoded, label_ids: Sequence[int], train: Sequence[int], held: Sequence[int],
+        hp: Hyperparameters, *, clock: Clock, run: str = "final", features: torch.Tensor | None = None,
         head: Callable | None = None, eval_batch: int = EVAL_BATCH) -> Iterator[StepEvent | EpochMetrics]:
     """Train ``model`` in place: AdamW, linear warmup then decay, gradient clipping; shuffled batches.
 
@@ -855,15 +856,15 @@ class FinetuneResult:
 class TrainedModel:
     """A fine-tuned classifier owned by one session (mutable holder; the model is freed with the session)."""
 
-    model: Any
-    tokenizer: Any
+    model: Model
+    tokenizer: Tokenizer
     labels: tuple[str, ...]
     max_length: int
     base: str
 
     def predict(self, texts: Sequence[str]) -> list[tuple[str, float, tuple[float, ...]]]:
         """(label, probability, every class's probability) per text."""
-        encoded = _Encoded(self.tokenizer, texts, self.max_length, str(next(self.model.parameters()).device))
+        encoded = Encoded(self.tokenizer, texts, self.max_length, str(next(self.model.parameters()).device))
         probabilities = predict_ids(self.model, encoded, list(range(len(texts))))
         return [(self.labels[int(row.argmax())], float(row.max()), tuple(row.tolist())) for row in probabilities]
 
@@ -954,7 +955,7 @@ def _check_time(shape: ModelShape, lengths: Sequence[int], evaluated_per_epoch: 
                          "examples or new texts, or a lower max length.")
 
 
-def finetune(data: TrainingData, hp: Hyperparameters, *, encoder: Any, tokenizer: Any, label: str = "",
+def finetune(data: TrainingData, hp: Hyperparameters, *, encoder: Model, tokenizer: Tokenizer, label: str = "",
              new_texts: Sequence[str] = (), device: str = "cpu", cancel: threading.Event | None = None,
              max_seconds: float | None = None,
              budget: Budget | None = None) -> Iterator[StepEvent | EpochMetrics | PhaseEvent | Finished]:
@@ -989,7 +990,7 @@ def finetune(data: TrainingData, hp: Hyperparameters, *, encoder: Any, tokenizer
     """
     started = time.perf_counter()
     end = time.monotonic() + max_seconds if max_seconds else None
-    clock = _Clock(cancel, end)
+    clock = Clock(cancel, end)
     budget = budget or Budget()
     limit = model_max_length(tokenizer, encoder)
     notes = list(data.notes)
@@ -1000,7 +1001,7 @@ def finetune(data: TrainingData, hp: Hyperparameters, *, encoder: Any, tokenizer
         hp_length = hp.max_length
     n = len(data.texts)
     all_texts = list(data.texts) + list(new_texts)
-    encoded = _Encoded(tokenizer, all_texts, hp_length, device)
+    encoded = Encoded(tokenizer, all_texts, hp_length, device)
     truncated = sum(len(ids) >= hp_length for ids in encoded.ids[:n])
     if truncated:
         notes.append(f"{truncated} example(s) reach the max length of {hp_length} tokens and were truncated.")

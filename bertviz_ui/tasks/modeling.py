@@ -7,11 +7,13 @@ from typing import Any
 
 import torch
 
+from bertviz_ui.models.types import Model, Tokenizer
+
 # Tokenizers without a real limit report a huge model_max_length; no encoder here reads more than this.
 LENGTH_CAP = 4096
 
 
-def model_max_length(tokenizer: Any, model: Any = None) -> int:
+def model_max_length(tokenizer: Tokenizer, model: Model = None) -> int:
     """How many tokens the model reads: the tokenizer's limit, capped by the model's position embeddings.
 
     A tokenizer saved without a limit reports 1e30; the model's config then decides (RoBERTa-family

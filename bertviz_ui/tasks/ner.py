@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from bertviz_ui.errors import BadInput, ModelUnavailable
+from bertviz_ui.models.types import Model, Tokenizer
 from bertviz_ui.tasks.budget import Budget, forward_flops, shape_of
 from bertviz_ui.tasks.modeling import model_max_length
 from bertviz_ui.tasks.validation import check_text
@@ -86,7 +87,7 @@ class Alignment:
     tokens: tuple[AlignedToken, ...]
 
 
-def check_token_classifier(model: Any, newly_initialized: tuple[str, ...]) -> tuple[str, ...]:
+def check_token_classifier(model: Model, newly_initialized: tuple[str, ...]) -> tuple[str, ...]:
     """Refuse a random token-classification head; return the model's labels in id order."""
     if any("classifier" in key for key in newly_initialized):
         raise ModelUnavailable("This checkpoint has no trained token-classification head (it would be random). "
@@ -100,7 +101,7 @@ def labels_are_bio(labels: tuple[str, ...]) -> bool:
     return all(_BIO.match(label) for label in labels)
 
 
-def _pipeline(model: Any, tokenizer: Any) -> Any:
+def _pipeline(model: Model, tokenizer: Tokenizer) -> Any:
     from transformers import TokenClassificationPipeline
 
     # Built around the already-loaded model: nothing is loaded, and the model stays on its own device.
@@ -111,7 +112,7 @@ def _stride(limit: int) -> int:
     return max(1, min(128, limit // 4))
 
 
-def recognize(text: str, *, model: Any, tokenizer: Any, strategy: str = "simple", label: str = "",
+def recognize(text: str, *, model: Model, tokenizer: Tokenizer, strategy: str = "simple", label: str = "",
               newly_initialized: tuple[str, ...] = (), budget: Budget | None = None) -> NerResult:
     """Entities in ``text`` merged by ``strategy``, plus every token's own prediction.
 
@@ -215,7 +216,7 @@ def entity_type(label: str) -> str:
     return label.split("-", 1)[1] if _BIO.match(label) and label != "O" else label
 
 
-def split_words(sentence: str, tokenizer: Any) -> tuple[str, ...]:
+def split_words(sentence: str, tokenizer: Tokenizer) -> tuple[str, ...]:
     """Words as the model's own pre-tokenizer splits them: on spaces and punctuation ("California" and "."),
     unlike str.split(), which keeps "California." whole."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
@@ -225,7 +226,7 @@ def split_words(sentence: str, tokenizer: Any) -> tuple[str, ...]:
     return tuple(word for word, _ in pre_tokenizer.pre_tokenize_str(sentence))
 
 
-def align_labels(sentence: str, word_labels: str, *, tokenizer: Any, label_all_subwords: bool = False,
+def align_labels(sentence: str, word_labels: str, *, tokenizer: Tokenizer, label_all_subwords: bool = False,
                  label2id: dict[str, int] | None = None) -> Alignment:
     """Map word-level BIO labels onto tokens the way NER training does.
 

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from bertviz_ui.errors import BadInput, ModelUnavailable
+from bertviz_ui.models.types import Model, Tokenizer
 from bertviz_ui.tasks.budget import Budget, forward_flops, shape_of
 from bertviz_ui.tasks.modeling import model_inputs, model_max_length
 from bertviz_ui.tasks.validation import check_text, check_whole_number
@@ -61,7 +62,7 @@ class ParagraphNsp:
         return dataclasses.asdict(self)
 
 
-def check_nsp_head(model: Any, newly_initialized: tuple[str, ...]) -> None:
+def check_nsp_head(model: Model, newly_initialized: tuple[str, ...]) -> None:
     """Refuse models whose NSP head is missing or untrained, saying why (RoBERTa dropped NSP)."""
     if any(key.startswith(NSP_HEAD_KEYS) for key in newly_initialized):
         raise ModelUnavailable("This checkpoint has no trained next-sentence-prediction head (it would be random). "
@@ -69,13 +70,13 @@ def check_nsp_head(model: Any, newly_initialized: tuple[str, ...]) -> None:
                                "like RoBERTa were pretrained without NSP.")
 
 
-def _probabilities(model: Any, encoding: Any) -> tuple[torch.Tensor, torch.Tensor]:
+def _probabilities(model: Model, encoding: Any) -> tuple[torch.Tensor, torch.Tensor]:
     with torch.inference_mode():
         logits = model(**model_inputs(model, encoding)).logits.float()
     return logits, logits.softmax(-1)
 
 
-def _check_length(encoding: Any, tokenizer: Any, model: Any) -> None:
+def _check_length(encoding: Any, tokenizer: Tokenizer, model: Model) -> None:
     length = encoding["input_ids"].shape[1]
     limit = model_max_length(tokenizer, model)
     if length > limit:
@@ -83,7 +84,7 @@ def _check_length(encoding: Any, tokenizer: Any, model: Any) -> None:
                        "Shorten the sentences.")
 
 
-def predict_next_sentence(sentence_a: str, sentence_b: str, *, model: Any, tokenizer: Any, label: str = "",
+def predict_next_sentence(sentence_a: str, sentence_b: str, *, model: Model, tokenizer: Tokenizer, label: str = "",
                           newly_initialized: tuple[str, ...] = ()) -> NspResult:
     """Probability that ``sentence_b`` follows ``sentence_a``.
 
@@ -132,7 +133,7 @@ def split_sentences(paragraph: str) -> tuple[str, ...]:
     return tuple(s.text.strip() for s in _sentencizer()(paragraph).sents if s.text.strip())
 
 
-def score_paragraph(paragraph: str, *, model: Any, tokenizer: Any, seed: int = 0, label: str = "",
+def score_paragraph(paragraph: str, *, model: Model, tokenizer: Tokenizer, seed: int = 0, label: str = "",
                     newly_initialized: tuple[str, ...] = (), budget: Budget | None = None) -> ParagraphNsp:
     """Score each consecutive sentence pair and as many shuffled (not-next) pairs, batched (one forward when the
     pairs' activations fit the budget's memory; else batches of pairs of similar length).

@@ -14,6 +14,7 @@ import torch
 
 from bertviz_ui.building import one_build_at_a_time
 from bertviz_ui.errors import BadInput
+from bertviz_ui.models.types import Config
 from bertviz_ui.tasks.budget import ModelShape, forward_flops, largest
 from bertviz_ui.tasks.validation import check_choice, check_whole_number
 
@@ -28,12 +29,12 @@ HEADS = {
 MAX_LABELS = 1000
 
 # What the seed text prints for its BertClassifier (BertModel bert-base-uncased + Linear(768, 2)).
-SEED_TOTAL = 109_484_546
-SEED_TRAINABLE = 109_484_546
-SEED_HEAD_ONLY = 1_538
+TUTORIAL_TOTAL = 109_484_546
+TUTORIAL_TRAINABLE = 109_484_546
+TUTORIAL_HEAD_ONLY = 1_538
 
 # The seed's comparison table, as printed: parameters and relative speed (its accuracy column is not checkable here).
-SEED_TABLE = (
+TUTORIAL_TABLE = (
     ("bert-base", "google-bert/bert-base-uncased", "110M", "1x"),
     ("bert-large", "google-bert/bert-large-uncased", "340M", "0.4x"),
     ("roberta-base", "FacebookAI/roberta-base", "125M", "1x"),
@@ -257,7 +258,7 @@ def check_head(value: Any) -> str:
 
 
 @one_build_at_a_time
-def build_on_meta(config: Any, auto_class: str = "AutoModel") -> torch.nn.Module:
+def build_on_meta(config: Config, auto_class: str = "AutoModel") -> torch.nn.Module:
     """The architecture ``config`` describes, built on the meta device: shapes only, no memory, no download."""
     import transformers
 
@@ -322,7 +323,7 @@ def seed_check() -> SeedCheck:
     total = bert_count + head_count
     notes = [
         (f"Measured: BertModel {bert_count:,} + Linear(768, 2) {head_count:,} = {total:,}; the seed prints "
-        f"{SEED_TOTAL:,}, {SEED_TOTAL - total:,} more than this architecture has with current transformers."),
+        f"{TUTORIAL_TOTAL:,}, {TUTORIAL_TOTAL - total:,} more than this architecture has with current transformers."),
         (f"BertForSequenceClassification(num_labels=2) has the same {sum(p.numel() for p in for_sequence.parameters()):,}"
         " (BertModel with its pooler, dropout, then the same linear layer)."),
         (f"With the encoder frozen, {frozen:,} parameters train: one Linear(768, 2), 768 x 2 weights + 2 biases. "
@@ -330,7 +331,7 @@ def seed_check() -> SeedCheck:
     ]
     return SeedCheck(bert_model=bert_count, classifier=head_count, total=total, trainable=total, frozen_trainable=frozen,
                      for_sequence_classification=sum(p.numel() for p in for_sequence.parameters()),
-                     seed_total=SEED_TOTAL, seed_trainable=SEED_TRAINABLE, seed_head_only=SEED_HEAD_ONLY,
+                     seed_total=TUTORIAL_TOTAL, seed_trainable=TUTORIAL_TRAINABLE, seed_head_only=TUTORIAL_HEAD_ONLY,
                      notes=tuple(notes))
 
 
@@ -345,7 +346,7 @@ def snapshot_config(model_id: str) -> Any:
     return AutoConfig.for_model(fields.pop("model_type"), **fields)
 
 
-def comparison_row(name: str, model_id: str, config: Any, *, config_source: str, seed_parameters: str = "",
+def comparison_row(name: str, model_id: str, config: Config, *, config_source: str, seed_parameters: str = "",
                    seed_speed: str = "") -> ComparisonRow:
     """Hyperparameters read from ``config`` and parameters counted on the architecture built from it (meta)."""
     model = build_on_meta(config)
@@ -383,7 +384,7 @@ def latency_flops(shape: ModelShape, forwards: int) -> float:
     return forwards * forward_flops(shape, LATENCY_TOKENS)
 
 
-def timing_config(config: Any, max_bytes: float, dtype_bytes: int = 4) -> tuple[Any, int]:
+def timing_config(config: Config, max_bytes: float, dtype_bytes: int = 4) -> tuple[Any, int]:
     """The config to build for timing within ``max_bytes`` of weights, and the model's own layer count.
 
     Encoder layers all cost the same, so a copy with fewer layers, timed and scaled by the layer ratio, measures
@@ -405,7 +406,7 @@ def timing_config(config: Any, max_bytes: float, dtype_bytes: int = 4) -> tuple[
 
 
 @one_build_at_a_time
-def build_random(config: Any, *, seed: int = 0) -> torch.nn.Module:
+def build_random(config: Config, *, seed: int = 0) -> torch.nn.Module:
     """The architecture with random weights on the CPU in eval mode (random weights time as trained ones do)."""
     from transformers import AutoModel
 
@@ -448,7 +449,7 @@ def compare_models(load_config: Callable[[str], Any], *, extra: Sequence[tuple[s
     from bertviz_ui.errors import BertvizError
 
     rows, snapshots = [], []
-    for name, model_id, seed_params, seed_speed in SEED_TABLE:
+    for name, model_id, seed_params, seed_speed in TUTORIAL_TABLE:
         try:
             config, source = load_config(model_id), "config.json"
         except (BertvizError, OSError, ValueError):

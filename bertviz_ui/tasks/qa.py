@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from bertviz_ui.errors import BadInput, ModelUnavailable
+from bertviz_ui.models.types import Model, Tokenizer
 from bertviz_ui.tasks.budget import Budget, forward_flops, shape_of, text_prefix
 from bertviz_ui.tasks.modeling import model_inputs, model_max_length
 from bertviz_ui.tasks.validation import check_text, check_whole_number
@@ -136,7 +137,7 @@ class QaResult:
         return data
 
 
-def check_qa_model(model: Any, newly_initialized: tuple[str, ...]) -> None:
+def check_qa_model(model: Model, newly_initialized: tuple[str, ...]) -> None:
     """Refuse a checkpoint whose span head is random (a base model loaded for QA)."""
     if any("qa_outputs" in key for key in newly_initialized):
         raise ModelUnavailable("This checkpoint has no trained question-answering head (its start/end scores would "
@@ -195,7 +196,7 @@ def _window_spans(start_logits: np.ndarray, end_logits: np.ndarray, context: np.
     return [(int(positions[r]), int(positions[c]), float(scores[r, c])) for r, c in zip(rows, cols)], null
 
 
-def _independent_argmax(window: QaWindow, tokenizer: Any) -> IndependentArgmax:
+def _independent_argmax(window: QaWindow, tokenizer: Tokenizer) -> IndependentArgmax:
     start = int(np.argmax(window.start_logits))
     end = int(np.argmax(window.end_logits))
     text = tokenizer.convert_tokens_to_string(list(window.tokens[start:end + 1])) if end >= start else ""
@@ -208,7 +209,7 @@ def _independent_argmax(window: QaWindow, tokenizer: Any) -> IndependentArgmax:
     return IndependentArgmax(start, end, text, end >= start and reason.startswith("a valid"), reason)
 
 
-def answer_question(question: str, context: str, *, model: Any, tokenizer: Any,
+def answer_question(question: str, context: str, *, model: Model, tokenizer: Tokenizer,
                     max_answer_len: Any = DEFAULT_MAX_ANSWER_TOKENS, top_k: Any = DEFAULT_TOP_K,
                     handle_impossible: bool = False, label: str = "", newly_initialized: tuple[str, ...] = (),
                     window_tokens: int | None = None, window_batch: int | None = None,
@@ -328,7 +329,7 @@ def answer_question(question: str, context: str, *, model: Any, tokenizer: Any,
         notes=tuple(notes), total_windows_estimated=not whole and total > count)
 
 
-def _windows(tokenizer: Any, question: str, context: str, *, question_first: bool, window_tokens: int, stride: int,
+def _windows(tokenizer: Tokenizer, question: str, context: str, *, question_first: bool, window_tokens: int, stride: int,
              windows: int, room: int) -> tuple[Any, bool]:
     """The overflowing windows of question + context, from only as much of the context as ``windows`` windows read.
 
@@ -364,7 +365,7 @@ def _answer_score(best: Candidate | None, null_score: float | None, no_answer: b
     return float(null_score) if best is not None and null_score is not None else 0.0
 
 
-def _forward(model: Any, tokenizer: Any, encoding: Any, windows: range) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def _forward(model: Model, tokenizer: Tokenizer, encoding: Any, windows: range) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """The windows in one batch, padded on the right to the longest; logits cut back to each window's length."""
     lengths = [len(encoding["input_ids"][w]) for w in windows]
     width = max(lengths)

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from bertviz_ui.errors import BadInput, ModelUnavailable
+from bertviz_ui.models.types import Model, Tokenizer
 from bertviz_ui.tasks.budget import Budget, ModelShape, forward_flops, leading_tokens, shape_of, text_prefix
 from bertviz_ui.tasks.modeling import model_inputs, model_max_length
 from bertviz_ui.tasks.validation import MAX_TEXT_CHARS, check_text, check_whole_number
@@ -145,7 +146,7 @@ def check_classifier(newly_initialized: tuple[str, ...]) -> None:
                                "distilbert/distilbert-base-uncased-finetuned-sst-2-english.")
 
 
-def labels_of(model: Any) -> tuple[str, ...]:
+def labels_of(model: Model) -> tuple[str, ...]:
     """Class names from the model config, in logit order."""
     id2label = model.config.id2label
     return tuple(str(id2label[i]) for i in range(len(id2label)))
@@ -153,7 +154,7 @@ def labels_of(model: Any) -> tuple[str, ...]:
 
 # --- Classification -------------------------------------------------------------------------------------
 
-def classify(text: str, *, model: Any, tokenizer: Any, label: str = "", batch_size: int = BATCH_SIZE,
+def classify(text: str, *, model: Model, tokenizer: Tokenizer, label: str = "", batch_size: int = BATCH_SIZE,
              newly_initialized: tuple[str, ...] = (), budget: Budget | None = None) -> SentimentBatch:
     """Classify each non-empty line of ``text``, in batches (one forward per ``batch_size`` lines).
 
@@ -225,7 +226,7 @@ def classify(text: str, *, model: Any, tokenizer: Any, label: str = "", batch_si
                           forward_passes=passes, notes=tuple(notes))
 
 
-def _leading(tokenizer: Any, lines: list[str], limit: int) -> tuple[list[str], list[int]]:
+def _leading(tokenizer: Tokenizer, lines: list[str], limit: int) -> tuple[list[str], list[int]]:
     """What to tokenize of each line, and its length in tokens (counted up to limit + 1: "longer than the limit").
 
     Each line is read from a prefix long enough for ``limit`` tokens (cut at whitespace: its tokens are the
@@ -260,7 +261,7 @@ def _groups_flops(shape: ModelShape, groups: list[list[int]], lengths: list[int]
     return total
 
 
-def _packable(model: Any) -> bool:
+def _packable(model: Model) -> bool:
     """Whether texts can share one sequence: a plain BERT or DistilBERT encoder with a head _head_from_first knows.
 
     RoBERTa-family positions start after the padding index, so those models take padded batches.
@@ -284,7 +285,7 @@ def _packs(order: list[int], lengths: list[int], limit: int, batch_size: int) ->
     return groups
 
 
-def _packed_logits(model: Any, sequences: list[list[int]]) -> torch.Tensor:
+def _packed_logits(model: Model, sequences: list[list[int]]) -> torch.Tensor:
     """Logits for several texts run as one sequence, without padding.
 
     The texts are concatenated (each keeps its [CLS] ... [SEP]), positions restart at 0 for each, and a
@@ -313,7 +314,7 @@ def _packed_logits(model: Any, sequences: list[list[int]]) -> torch.Tensor:
 
 # --- Attributions ---------------------------------------------------------------------------------------
 
-def _target_index(model: Any, target: Any, predicted: int) -> int:
+def _target_index(model: Model, target: Any, predicted: int) -> int:
     labels = labels_of(model)
     if target in (None, "", "predicted"):
         return predicted
@@ -339,13 +340,13 @@ def integrated_gradients_flops(shape: ModelShape, tokens: int, steps: int) -> fl
     return forward_flops(shape, tokens) * (3 + 2 * steps)
 
 
-def most_steps(model: Any, tokens: int, budget: Budget) -> int:
+def most_steps(model: Model, tokens: int, budget: Budget) -> int:
     """The most integration steps (up to MAX_STEPS) the budget allows for a text of ``tokens`` tokens (0: none)."""
     shape = shape_of(model)
     return budget.most(lambda steps: integrated_gradients_flops(shape, tokens, steps), MAX_STEPS)
 
 
-def attribute(text: str, *, model: Any, tokenizer: Any, target: Any = None, method: str = "integrated_gradients",
+def attribute(text: str, *, model: Model, tokenizer: Tokenizer, target: Any = None, method: str = "integrated_gradients",
               steps: Any = 32, newly_initialized: tuple[str, ...] = (), budget: Budget | None = None) -> Attribution:
     """Attribute one class's logit to the input tokens.
 
@@ -444,7 +445,7 @@ def attribute(text: str, *, model: Any, tokenizer: Any, target: Any = None, meth
 
 # --- Inside the head ------------------------------------------------------------------------------------
 
-def _head_from_first(model: Any, first: torch.Tensor) -> tuple[torch.Tensor, torch.nn.Linear, str]:
+def _head_from_first(model: Model, first: torch.Tensor) -> tuple[torch.Tensor, torch.nn.Linear, str]:
     """From each text's final first-token hidden state ([n, hidden]) to the vector entering the final linear layer.
 
     Written out per architecture rather than with a forward hook: hooks on a model shared by concurrent
@@ -469,13 +470,13 @@ def _head_from_first(model: Any, first: torch.Tensor) -> tuple[torch.Tensor, tor
     raise ModelUnavailable(f"{type(model).__name__}'s classification head is not one this view can open up.")
 
 
-def _head_path(model: Any, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.nn.Linear, str]:
+def _head_path(model: Model, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.nn.Linear, str]:
     """The vector entering the final linear layer for one encoded text, that layer, and how the vector was made."""
     base = model.base_model
     return _head_from_first(model, base(**model_inputs(base, inputs))[0][:, 0])
 
 
-def inside_head(text: str, *, model: Any, tokenizer: Any, newly_initialized: tuple[str, ...] = ()) -> HeadInside:
+def inside_head(text: str, *, model: Model, tokenizer: Tokenizer, newly_initialized: tuple[str, ...] = ()) -> HeadInside:
     """The vector entering the final linear layer, the layer's logits, and their softmax, for one text.
 
     Args:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bertviz_ui.errors import BadInput
+from bertviz_ui.models.types import Tokenizer
 from bertviz_ui.tasks.validation import check_text, check_whole_number
 
 TRUNCATION_STRATEGIES = ("longest_first", "only_first", "only_second")
@@ -89,7 +90,7 @@ def tokenize(
     text: str,
     text_pair: str | None = None,
     *,
-    tokenizer: Any,
+    tokenizer: Tokenizer,
     model: str = "",
     max_length: int | None = None,
     padding: bool = False,
@@ -214,7 +215,7 @@ def tokenize(
     )
 
 
-def _check_max_length(max_length: Any, tokenizer: Any, is_pair: bool, model_max: int) -> int | None:
+def _check_max_length(max_length: Any, tokenizer: Tokenizer, is_pair: bool, model_max: int) -> int | None:
     if max_length in (None, "", 0):
         return None
     minimum = tokenizer.num_special_tokens_to_add(pair=is_pair) + (2 if is_pair else 1)
@@ -222,7 +223,7 @@ def _check_max_length(max_length: Any, tokenizer: Any, is_pair: bool, model_max:
                               hint="for this model and input (or 0 for no limit)")
 
 
-def _truncated_tokens(tokenizer: Any, untruncated: Any, untruncated_seq: list, final_seq: tuple) -> tuple[str, ...]:
+def _truncated_tokens(tokenizer: Tokenizer, untruncated: Any, untruncated_seq: list, final_seq: tuple) -> tuple[str, ...]:
     """Tokens present before truncation but not after: truncation cuts the end of each segment."""
     if not untruncated_seq:
         return ()
@@ -235,12 +236,12 @@ def _truncated_tokens(tokenizer: Any, untruncated: Any, untruncated_seq: list, f
     return tuple(tokenizer.convert_ids_to_tokens(removed))
 
 
-def _typed_special_tokens(tokenizer: Any, texts: tuple[str, ...]) -> tuple[str, ...]:
+def _typed_special_tokens(tokenizer: Tokenizer, texts: tuple[str, ...]) -> tuple[str, ...]:
     specials = sorted(set(getattr(tokenizer, "all_special_tokens", ())))
     return tuple(token for token in specials if any(token in text for text in texts))
 
 
-def _special_tokens(tokenizer: Any) -> tuple[SpecialToken, ...]:
+def _special_tokens(tokenizer: Tokenizer) -> tuple[SpecialToken, ...]:
     found = []
     for role, meaning in SPECIAL_TOKEN_MEANINGS.items():
         token = getattr(tokenizer, role, None)

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from bertviz_ui.errors import BadInput, ModelUnavailable
+from bertviz_ui.models.types import Model, Tokenizer
 from bertviz_ui.tasks.budget import Budget, forward_flops, leading_tokens, shape_of
 from bertviz_ui.tasks.modeling import model_inputs, model_max_length
 from bertviz_ui.tasks.validation import check_text
@@ -115,7 +116,7 @@ def check_template(template: Any) -> str:
     return template
 
 
-def entailment_index(model: Any) -> int:
+def entailment_index(model: Model) -> int:
     """The id of the model's entailment label (a label starting with "entail"); refuses models without one."""
     for label, index in (model.config.label2id or {}).items():
         if str(label).lower().startswith("entail"):
@@ -125,20 +126,20 @@ def entailment_index(model: Any) -> int:
                            "zero-shot classification can use. Choose one trained on MNLI, e.g. facebook/bart-large-mnli.")
 
 
-def check_nli_model(model: Any, newly_initialized: tuple[str, ...]) -> int:
+def check_nli_model(model: Model, newly_initialized: tuple[str, ...]) -> int:
     """Refuse a random NLI head or a model with no entailment label; return the entailment label's id."""
     if any("classifier" in key or "classification_head" in key for key in newly_initialized):
         raise ModelUnavailable("This checkpoint has no trained NLI classification head (it would be random).")
     return entailment_index(model)
 
 
-def _leading_text(text: str, tokenizer: Any, limit: int) -> str:
+def _leading_text(text: str, tokenizer: Tokenizer, limit: int) -> str:
     """The part of ``text`` the model can read: a prefix holding more than ``limit`` tokens (cut at whitespace, so
     its tokens are the text's first ones), or the whole text."""
     return leading_tokens(tokenizer, text, limit, chars_per_token=CHARS_PER_TOKEN, truncation=False)[0]
 
 
-def classify_zero_shot(text: str, labels: Any, *, model: Any, tokenizer: Any, template: str = DEFAULT_TEMPLATE,
+def classify_zero_shot(text: str, labels: Any, *, model: Model, tokenizer: Tokenizer, template: str = DEFAULT_TEMPLATE,
                        multi_label: bool = False, label: str = "", newly_initialized: tuple[str, ...] = (),
                        budget: Budget | None = None) -> ZeroShotResult:
     """Score each candidate label as the hypothesis "template.format(label)" against ``text``, batched (one forward
@@ -213,7 +214,7 @@ def classify_zero_shot(text: str, labels: Any, *, model: Any, tokenizer: Any, te
         seconds=time.perf_counter() - started, notes=tuple(notes))
 
 
-def _mean_pooled(model: Any, tokenizer: Any, texts: list[str], limit: int) -> torch.Tensor:
+def _mean_pooled(model: Model, tokenizer: Tokenizer, texts: list[str], limit: int) -> torch.Tensor:
     encoding = tokenizer(texts, padding=True, truncation=True, max_length=limit, return_tensors="pt")
     inputs = model_inputs(model, encoding)
     with torch.inference_mode():
@@ -223,7 +224,7 @@ def _mean_pooled(model: Any, tokenizer: Any, texts: list[str], limit: int) -> to
     return torch.nn.functional.normalize(pooled, dim=-1)
 
 
-def classify_by_similarity(text: str, labels: Any, *, model: Any, tokenizer: Any, template: str = DEFAULT_TEMPLATE,
+def classify_by_similarity(text: str, labels: Any, *, model: Model, tokenizer: Tokenizer, template: str = DEFAULT_TEMPLATE,
                            label: str = "", budget: Budget | None = None) -> ZeroShotResult:
     """Offline alternative: cosine similarity between the text's and each label description's mean-pooled
     embedding (all-MiniLM-L6-v2 is trained for exactly this), softmaxed with temperature 0.05 for display.

@@ -11,7 +11,7 @@ import gradio as gr
 from bertviz_ui.config import Settings, load_settings
 from bertviz_ui.models import build_cache
 from bertviz_ui.models.cleanup import remove_stale_files
-from bertviz_ui.tasks.parameters import SEED_TABLE
+from bertviz_ui.tasks.parameters import TUTORIAL_TABLE
 from bertviz_ui.ui import queue
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import short_payload_errors
@@ -34,7 +34,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
     """
     # The comparison reads the seed's five models' configs: the app names them itself, so they are allowed.
     short_payload_errors()
-    ctx = AppContext(settings=settings, cache=build_cache(settings, also_allowed=(row[1] for row in SEED_TABLE)))
+    ctx = AppContext(settings=settings, cache=build_cache(settings, also_allowed=(row[1] for row in TUTORIAL_TABLE)))
     remove_stale_files(settings.cache_dir)
     # Files Gradio copies for download (the lab's model zips) are deleted after an hour, checked hourly.
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 3600)) as demo:

@@ -40,7 +40,7 @@ from bertviz_ui.tasks.parameters import (
     HEADS,
     LATENCY_RANDOM_REPEATS,
     LATENCY_REPEATS,
-    SEED_TABLE,
+    TUTORIAL_TABLE,
     Comparison,
     build_on_meta,
     build_random,
@@ -160,7 +160,7 @@ def show_parameters(inside: InsideBert, model: str, head: str, num_labels: Any) 
 def _comparison(ctx: AppContext) -> tuple[Comparison, dict[str, tuple[float, str]], float, list[str]]:
     """The five models (configs through the cache, else the snapshot) plus the models loaded in this app, timed
     while the request's budget lasts; returns the comparison, the latencies, the work spent and notes."""
-    known = {model_id for _, model_id, _, _ in SEED_TABLE}
+    known = {model_id for _, model_id, _, _ in TUTORIAL_TABLE}
     held, extra, latencies, untimed = {}, [], {}, []
     budget, spent = ctx.budget, 0.0
     for loaded in ctx.cache.held():

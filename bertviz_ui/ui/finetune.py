@@ -18,7 +18,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from bertviz_ui import seed
+from bertviz_ui import examples
 from bertviz_ui.errors import BadInput
 from bertviz_ui.models.cleanup import FINETUNE_PREFIX
 from bertviz_ui.models.device import release_memory
@@ -75,9 +75,9 @@ from bertviz_ui.ui.queue import TRAINING
 
 TASK = task_by_id("finetune")
 COLUMNS = ["text", "label"]
-SEED_TABLE = pd.DataFrame([[text, str(label)] for text, label in zip(seed.SEED_REVIEWS, seed.SEED_REVIEW_LABELS)],
+TUTORIAL_TABLE = pd.DataFrame([[text, str(label)] for text, label in zip(examples.TUTORIAL_REVIEWS, examples.TUTORIAL_REVIEW_LABELS)],
                           columns=COLUMNS)
-SEED_NEW_TEXTS = "\n".join(seed.SEED_TEST_TEXTS)
+TUTORIAL_NEW_TEXTS = "\n".join(examples.TUTORIAL_TEST_TEXTS)
 # Live plots are re-sent at most this often (a step on a tiny model takes milliseconds).
 STREAM_INTERVAL_S = 0.3
 # Fine-tuned models kept at once across all sessions (each is a full copy of its encoder: 90 MB for MiniLM,
@@ -178,17 +178,17 @@ def close_state(session: Any) -> None:
         session.close()
 
 
-def _hyperparameters(lr: Any, batch: Any, epochs: Any, warmup: Any, max_length: Any, clip: Any, seed_: Any,
+def _hyperparameters(lr: Any, batch: Any, epochs: Any, warmup: Any, max_length: Any, clip: Any, seed: Any,
                      frozen: Any) -> Any:
     return check_hyperparameters(learning_rate=lr, batch_size=batch, epochs=epochs, warmup_ratio=warmup,
-                                 max_length=max_length, clip_norm=clip, seed=seed_, freeze_encoder=frozen)
+                                 max_length=max_length, clip_norm=clip, seed=seed, freeze_encoder=frozen)
 
 
 def run_preview(ctx: AppContext, model: str, table: Any, lr: Any, batch: Any, epochs: Any, warmup: Any,
-                max_length: Any, clip: Any, seed_: Any, frozen: Any) -> tuple:
+                max_length: Any, clip: Any, seed: Any, frozen: Any) -> tuple:
     """Validate the data and settings; parameter counts and the LR schedule before any training."""
     data = validate(table_rows(table))
-    hp = _hyperparameters(lr, batch, epochs, warmup, max_length, clip, seed_, frozen)
+    hp = _hyperparameters(lr, batch, epochs, warmup, max_length, clip, seed, frozen)
     loaded = ctx.cache.load_for_task(TASK, model)
     counts = parameter_counts(loaded.model, len(data.label_names), hp.freeze_encoder)
     split = plan_split(data.label_ids, hp.seed)
@@ -203,13 +203,13 @@ def run_preview(ctx: AppContext, model: str, table: Any, lr: Any, batch: Any, ep
 
 
 def run_finetune(ctx: AppContext, sessions: Sessions, session: LabSession | None, model: str, table: Any, lr: Any,
-                 batch: Any, epochs: Any, warmup: Any, max_length: Any, clip: Any, seed_: Any, frozen: Any,
+                 batch: Any, epochs: Any, warmup: Any, max_length: Any, clip: Any, seed: Any, frozen: Any,
                  new_texts: Any, request: gr.Request = None,
                  progress: gr.Progress = gr.Progress()) -> Iterator:  # noqa: B008 (gradio's marker for progress)
     """Train this session's classifier, streaming status, loss and accuracy; then the report and predictions."""
     session = sessions.get(session, request)
     data = validate(table_rows(table))
-    hp = _hyperparameters(lr, batch, epochs, warmup, max_length, clip, seed_, frozen)
+    hp = _hyperparameters(lr, batch, epochs, warmup, max_length, clip, seed, frozen)
     texts = parse_new_texts(new_texts)
     if not session.lock.acquire(blocking=False):
         raise BadInput("This session is already training a model: wait for it to finish, or press Cancel.")
@@ -339,7 +339,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     state = gr.State(None, delete_callback=close_state)
 
     gr.Markdown("### 1. Data")
-    table = gr.Dataframe(SEED_TABLE, headers=COLUMNS, datatype=["str", "str"], column_count=2, interactive=True,
+    table = gr.Dataframe(TUTORIAL_TABLE, headers=COLUMNS, datatype=["str", "str"], column_count=2, interactive=True,
                          wrap=True, label="Examples (text, label): edit cells, add rows; blank rows are ignored",
                          elem_id="finetune-table")
     with gr.Accordion("Paste or upload CSV/TSV (text, label; an optional header row)", open=False):
@@ -377,7 +377,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     setup_raw = gr.JSON(visible=False)
 
     gr.Markdown("### 3. Train")
-    new_texts = gr.Textbox(SEED_NEW_TEXTS, lines=2, label=f"New texts to predict before and after (one per line, "
+    new_texts = gr.Textbox(TUTORIAL_NEW_TEXTS, lines=2, label=f"New texts to predict before and after (one per line, "
                                                           f"up to {MAX_NEW_TEXTS})", elem_id="finetune-new-texts")
     with gr.Row():
         train_button = gr.Button("Train", variant="primary", elem_id="finetune-run")
@@ -414,7 +414,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     paste_button.click(user_errors("reading the CSV")(load_pasted), pasted, [table, setup_header],
                        api_name="finetune_csv")
     upload.upload(user_errors("reading the file")(load_file), upload, [table, setup_header], api_visibility="private")
-    reset_button.click(lambda: SEED_TABLE.copy(), None, table, api_visibility="private", queue=False)
+    reset_button.click(lambda: TUTORIAL_TABLE.copy(), None, table, api_visibility="private", queue=False)
 
     # On ZeroGPU a training run may hold the GPU for its whole time limit, plus loading.
     train = model_work("training", duration=int(ctx.settings.finetune_seconds) + 60)(

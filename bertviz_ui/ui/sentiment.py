@@ -8,7 +8,7 @@ from typing import Any
 
 import gradio as gr
 
-from bertviz_ui import seed
+from bertviz_ui import examples
 from bertviz_ui.models.cache import LoadedModel
 from bertviz_ui.registry import task_by_id
 from bertviz_ui.render.html import model_badge_html, notes_html
@@ -38,12 +38,12 @@ from bertviz_ui.ui.queue import HEAVY
 
 TASK = task_by_id("sentiment")
 
-SEED_PIPELINE = "\n".join([  # noqa: FLY002 - one line per review reads better
+TUTORIAL_PIPELINE = "\n".join([  # noqa: FLY002 - one line per review reads better
     "I absolutely loved this product!",
     "Terrible quality, fell apart after a day.",
     "It's okay, nothing special.",
 ])
-SEED_REVIEWS = "\n".join(seed.SEED_REVIEWS)
+TUTORIAL_REVIEWS = "\n".join(examples.TUTORIAL_REVIEWS)
 MIXED = "\n".join([  # noqa: FLY002 - one line per review reads better
     "Oh great, another sequel nobody asked for.",
     "The acting was superb but the plot made no sense.",
@@ -97,10 +97,10 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     )
     model = gr.Dropdown(choices, value=choices[0], label="Classifier", allow_custom_value=True,
                         info="Labels come from the model's config.", elem_id="sentiment-model")
-    text = gr.Textbox(SEED_PIPELINE, label="Text (one per line)", lines=5, elem_id="sentiment-text")
+    text = gr.Textbox(TUTORIAL_PIPELINE, label="Text (one per line)", lines=5, elem_id="sentiment-text")
     with gr.Accordion("Examples: the seed text's sentences, its 8 training reviews, mixed and sarcastic reviews",
                       open=False):
-        gr.Examples([[SEED_PIPELINE], [SEED_REVIEWS], [MIXED]], inputs=[text], label=None)
+        gr.Examples([[TUTORIAL_PIPELINE], [TUTORIAL_REVIEWS], [MIXED]], inputs=[text], label=None)
     button = gr.Button("Classify", variant="primary", elem_id="sentiment-run")
     header = gr.HTML(padding=False, elem_id="sentiment-header")
     bars = gr.Plot(label="Probabilities (line 1)", elem_id="sentiment-plot")

@@ -10,7 +10,7 @@ FIRST_LOAD_MS = 30_000
 PAGE_LOAD_MS = 20_000
 
 SEED_TEXT = "The cat sat on the mat."
-SEED_PAIR = "It was a lazy afternoon."
+TUTORIAL_PAIR = "It was a lazy afternoon."
 XSS = '<img src=x onerror="window.__xss=1">'
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from bertviz_ui import seed
+from bertviz_ui import examples
 from tests.e2e.helpers import FIRST_LOAD_MS, XSS, data_rows, expect_no_script_ran, plot_svg, toast
 
 pytestmark = pytest.mark.e2e
@@ -73,7 +73,7 @@ def test_training_streams_then_reports_and_the_model_can_be_tried_and_downloaded
     expect(data_rows(page, "finetune-predictions")).to_have_count(8)
     new_rows = data_rows(page, "finetune-new-table")
     expect(new_rows).to_have_count(2)
-    expect(new_rows.first.get_by_role("gridcell").first).to_have_text(seed.SEED_TEST_TEXTS[0])
+    expect(new_rows.first.get_by_role("gridcell").first).to_have_text(examples.TUTORIAL_TEST_TEXTS[0])
     expect(page.locator("#finetune-schedule")).to_contain_text("4 steps")  # the plot followed the epochs slider
     page.screenshot(path=str(screenshot_dir / "finetune.png"), full_page=True)
 

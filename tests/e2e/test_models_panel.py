@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.helpers import FIRST_LOAD_MS, SEED_PAIR, SEED_TEXT, chip_flow, tokenize
+from tests.e2e.helpers import FIRST_LOAD_MS, SEED_TEXT, TUTORIAL_PAIR, chip_flow, tokenize
 
 pytestmark = pytest.mark.e2e
 
 
 def test_models_tab_lists_the_loaded_tokenizer_on_cpu(app_page: Page, screenshot_dir: Path) -> None:
     page = app_page
-    tokenize(page, SEED_TEXT, SEED_PAIR)
+    tokenize(page, SEED_TEXT, TUTORIAL_PAIR)
     expect(chip_flow(page).locator(".bv-chip")).to_have_count(16, timeout=FIRST_LOAD_MS)
 
     page.get_by_role("tab", name="Models").click()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.helpers import FIRST_LOAD_MS, SEED_PAIR, SEED_TEXT, data_rows, plot_svg, toast
+from tests.e2e.helpers import FIRST_LOAD_MS, SEED_TEXT, TUTORIAL_PAIR, data_rows, plot_svg, toast
 
 pytestmark = pytest.mark.e2e
 
@@ -29,7 +29,7 @@ def test_seed_pair_shows_segments_bars_and_raw_output(app_page: Page, screenshot
     page = app_page
     _open(page)
     expect(page.locator("#nsp-a textarea")).to_have_value(SEED_TEXT)
-    expect(page.locator("#nsp-b textarea")).to_have_value(SEED_PAIR)
+    expect(page.locator("#nsp-b textarea")).to_have_value(TUTORIAL_PAIR)
     _predict(page)
 
     pair = page.get_by_test_id("nsp-pair")

@@ -9,8 +9,8 @@ from playwright.sync_api import Page, expect
 
 from tests.e2e.helpers import (
     FIRST_LOAD_MS,
-    SEED_PAIR,
     SEED_TEXT,
+    TUTORIAL_PAIR,
     XSS,
     chip_flow,
     expect_no_script_ran,
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.e2e
 
 def test_seed_pair_shows_chips_table_and_tiny_mode_warnings(app_page: Page, screenshot_dir: Path) -> None:
     page = app_page
-    tokenize(page, SEED_TEXT, SEED_PAIR)
+    tokenize(page, SEED_TEXT, TUTORIAL_PAIR)
 
     chips = chip_flow(page).locator(".bv-chip")
     # [CLS] the cat sat on the mat . [SEP] it was a lazy afternoon . [SEP]
@@ -69,7 +69,7 @@ def test_truncation_shows_removed_tokens_and_a_note(app_page: Page) -> None:
     max_length.fill("12")
     max_length.press("Tab")
     expect(max_length).to_have_value("12")
-    tokenize(page, SEED_TEXT, SEED_PAIR)
+    tokenize(page, SEED_TEXT, TUTORIAL_PAIR)
 
     removed = page.locator("#tokenizer-chips .bv-removed")
     expect(removed).to_contain_text("Removed by truncation", timeout=FIRST_LOAD_MS)
@@ -84,7 +84,7 @@ def test_comparison_with_the_offline_model_says_identical(app_page: Page) -> Non
     page.get_by_role("combobox", name="Compare with").click()
     page.get_by_role("option", name="sentence-transformers/all-MiniLM-L6-v2").click()
     expect(page.get_by_role("combobox", name="Compare with")).to_have_value("sentence-transformers/all-MiniLM-L6-v2")
-    tokenize(page, SEED_TEXT, SEED_PAIR)
+    tokenize(page, SEED_TEXT, TUTORIAL_PAIR)
 
     compare = page.get_by_test_id("token-compare")
     # The first comparison may extract the offline model from its wheel.
@@ -97,7 +97,7 @@ def test_comparison_with_the_offline_model_says_identical(app_page: Page) -> Non
 
 def test_empty_text_shows_an_error_and_the_page_keeps_working(app_page: Page) -> None:
     page = app_page
-    tokenize(page, "", SEED_PAIR)
+    tokenize(page, "", TUTORIAL_PAIR)
     expect(toast(page, "Text is empty")).to_be_visible(timeout=FIRST_LOAD_MS)
     expect(chip_flow(page)).to_have_count(0)
 
@@ -130,7 +130,7 @@ def _submit_model_name(page: Page, name: str) -> None:
     model.fill(name)
     model.press("Enter")
     expect(model).to_have_value(name)
-    tokenize(page, SEED_TEXT, SEED_PAIR)
+    tokenize(page, SEED_TEXT, TUTORIAL_PAIR)
 
 
 def test_html_typed_as_model_name_never_runs(app_page: Page) -> None:

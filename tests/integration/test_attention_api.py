@@ -9,7 +9,7 @@ from gradio_client import Client
 pytestmark = pytest.mark.integration
 
 MODEL = "tiny:encoder"
-SEED_A, SEED_B = "The cat sat on the mat.", "It was a lazy afternoon."
+TUTORIAL_A, TUTORIAL_B = "The cat sat on the mat.", "It was a lazy afternoon."
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,7 @@ def client(app_server: str) -> Client:
     return Client(app_server, verbose=False, analytics_enabled=False, download_files=False)
 
 
-def attention(client, text=SEED_A, pair=SEED_B, layer=1, heads=(), token=-1, hide_special=False, direction="all",
+def attention(client, text=TUTORIAL_A, pair=TUTORIAL_B, layer=1, heads=(), token=-1, hide_special=False, direction="all",
               renormalize=True, model=MODEL):
     return client.predict(model=model, text=text, pair=pair, layer=layer, heads=list(heads), token=token,
                           hide_special=hide_special, direction=direction, renormalize=renormalize,

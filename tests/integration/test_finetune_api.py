@@ -6,15 +6,15 @@ from __future__ import annotations
 import pytest
 from gradio_client import Client
 
-from bertviz_ui import seed
+from bertviz_ui import examples
 
 pytestmark = pytest.mark.integration
 
 MODEL = "tiny:encoder"
 XSS = '<img src=x onerror="alert(1)">'
-SEED_TABLE = {"headers": ["text", "label"], "data": [[t, str(label)] for t, label in
-                                                     zip(seed.SEED_REVIEWS, seed.SEED_REVIEW_LABELS)]}
-HYPER = {"lr": 1e-4, "batch": 4, "epochs": 2, "warmup": 0.1, "max_length": 64, "clip": 1.0, "seed_": 0,
+TUTORIAL_TABLE = {"headers": ["text", "label"], "data": [[t, str(label)] for t, label in
+                                                     zip(examples.TUTORIAL_REVIEWS, examples.TUTORIAL_REVIEW_LABELS)]}
+HYPER = {"lr": 1e-4, "batch": 4, "epochs": 2, "warmup": 0.1, "max_length": 64, "clip": 1.0, "seed": 0,
          "frozen": False}
 
 
@@ -28,7 +28,7 @@ def client(app_server: str) -> Client:
 
 
 def _train(client: Client, table=None, **overrides):
-    arguments = {"model": MODEL, "table": table or SEED_TABLE, **HYPER, "new_texts": "\n".join(seed.SEED_TEST_TEXTS),
+    arguments = {"model": MODEL, "table": table or TUTORIAL_TABLE, **HYPER, "new_texts": "\n".join(examples.TUTORIAL_TEST_TEXTS),
                  **overrides}
     return client.predict(**arguments, api_name="/finetune")
 
@@ -42,14 +42,14 @@ def test_finetune_contract(client):
     assert payload["scheme"] == "cross-validation" and payload["n_evaluated"] == 8
     assert payload["trainable_params"] == payload["total_params"] > 0
     assert 0 <= payload["baseline"]["accuracy"] <= 1
-    assert [row["text"] for row in payload["new_texts"]] == list(seed.SEED_TEST_TEXTS)
+    assert [row["text"] for row in payload["new_texts"]] == list(examples.TUTORIAL_TEST_TEXTS)
     assert "Finished: 4 steps" in status and "4-fold cross-validation" in report
     assert len(predictions["data"]) == 8 and len(new_table["data"]) == 2
 
 
 def test_preview_counts_follow_the_freeze_switch(client):
-    *_, full = client.predict(MODEL, SEED_TABLE, *HYPER.values(), api_name="/finetune_preview")
-    *_, frozen = client.predict(MODEL, SEED_TABLE, *list(HYPER.values())[:-1], True, api_name="/finetune_preview")
+    *_, full = client.predict(MODEL, TUTORIAL_TABLE, *HYPER.values(), api_name="/finetune_preview")
+    *_, frozen = client.predict(MODEL, TUTORIAL_TABLE, *list(HYPER.values())[:-1], True, api_name="/finetune_preview")
     assert full["trainable_params"] == full["total_params"] == frozen["total_params"]
     assert frozen["trainable_params"] == 32 * 2 + 2  # the tiny encoder's 32-wide pooled vector, 2 classes
     assert full["schedule"][0] == pytest.approx(1e-4) and len(full["schedule"]) == 4

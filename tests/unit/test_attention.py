@@ -19,7 +19,7 @@ from bertviz_ui.ui.context import AppContext
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-SEED_A, SEED_B = "The cat sat on the mat.", "It was a lazy afternoon."
+TUTORIAL_A, TUTORIAL_B = "The cat sat on the mat.", "It was a lazy afternoon."
 SEED_PAIR_TOKENS = ("[CLS]", "the", "cat", "sat", "on", "the", "mat", ".", "[SEP]",
                     "it", "was", "a", "lazy", "afternoon", ".", "[SEP]")
 
@@ -31,7 +31,7 @@ def tiny(cache):
 
 @pytest.fixture(scope="module")
 def pair_run(tiny):
-    return run_encoder(SEED_A, SEED_B, model=tiny.model, tokenizer=tiny.tokenizer, label=tiny.label)
+    return run_encoder(TUTORIAL_A, TUTORIAL_B, model=tiny.model, tokenizer=tiny.tokenizer, label=tiny.label)
 
 
 def test_run_keeps_every_layer_and_head_of_one_forward(pair_run, tiny):
@@ -42,7 +42,7 @@ def test_run_keeps_every_layer_and_head_of_one_forward(pair_run, tiny):
     assert run.attentions.shape == (2, 2, 16, 16) and run.hidden_states.shape == (3, 16, 32)
     np.testing.assert_allclose(run.attentions.sum(-1), 1.0, atol=1e-5)
     # The same numbers as a direct forward of the model.
-    encoding = tiny.tokenizer(SEED_A, SEED_B, return_tensors="pt")
+    encoding = tiny.tokenizer(TUTORIAL_A, TUTORIAL_B, return_tensors="pt")
     with torch.inference_mode():
         direct = tiny.model(**encoding, output_attentions=True)
     np.testing.assert_allclose(run.attentions[1], direct.attentions[1][0].numpy(), atol=1e-6)
@@ -74,7 +74,7 @@ def test_directions_keep_one_sentence_attending_to_the_other(pair_run):
 
 
 def test_direction_without_a_pair_says_so(tiny):
-    run = run_encoder(SEED_A, model=tiny.model, tokenizer=tiny.tokenizer)
+    run = run_encoder(TUTORIAL_A, model=tiny.model, tokenizer=tiny.tokenizer)
     view = attention_view(run, 0, None, direction="A->B")
     assert view.direction == "all" and "needs a sentence B" in view.notes[0]
 
@@ -158,7 +158,7 @@ def test_a_model_that_returns_no_attentions_is_refused(tiny):
                         intermediate_size=64, attn_implementation="sdpa")
     model = BertModel(config).eval()
     with pytest.raises(ModelUnavailable, match="returned no attention weights"):
-        run_encoder(SEED_A, model=model, tokenizer=tiny.tokenizer)
+        run_encoder(TUTORIAL_A, model=model, tokenizer=tiny.tokenizer)
 
 
 def test_run_cache_is_bounded_and_reuses_runs(pair_run):
@@ -181,7 +181,7 @@ def test_layer_head_and_filter_changes_reuse_one_forward(settings, cache, tiny):
     handle = tiny.model.register_forward_hook(lambda *_: forwards.append(1))
     try:
         tab = tab_module.InsideBert(AppContext(settings, cache))
-        outputs = tab_module.show_attention(tab, "tiny:encoder", SEED_A, SEED_B, 0, [], -1, False, "all", True)
+        outputs = tab_module.show_attention(tab, "tiny:encoder", TUTORIAL_A, TUTORIAL_B, 0, [], -1, False, "all", True)
         state = outputs[-1]
         for layer, heads, hide, direction in ((1, [0], False, "all"), (0, [1], True, "A->B"), (1, [], True, "B->A")):
             redrawn = tab_module.rerender(tab, state, layer, heads, 3, hide, direction, True)
@@ -189,7 +189,7 @@ def test_layer_head_and_filter_changes_reuse_one_forward(settings, cache, tiny):
         tab_module.show_embeddings(tab, state, 2, "segment")
         tab_module.show_embeddings(tab, state, 0, "word")
         assert len(forwards) == 1
-        tab_module.show_attention(tab, "tiny:encoder", SEED_A, "", 0, [], -1, False, "all", True)
+        tab_module.show_attention(tab, "tiny:encoder", TUTORIAL_A, "", 0, [], -1, False, "all", True)
         assert len(forwards) == 2  # another text: another forward
     finally:
         handle.remove()
@@ -198,7 +198,7 @@ def test_layer_head_and_filter_changes_reuse_one_forward(settings, cache, tiny):
 def test_offline_minilm_stands_in_for_the_default_and_says_so(cache):
     loaded = cache.load_for_task(task_by_id("attention"), "google-bert/bert-base-uncased", attentions=True)
     assert "offline: all-MiniLM-L6-v2" in loaded.label and loaded.source.ref == OFFLINE_MODEL_ID
-    run = run_encoder(SEED_A, SEED_B, model=loaded.model, tokenizer=loaded.tokenizer, label=loaded.label)
+    run = run_encoder(TUTORIAL_A, TUTORIAL_B, model=loaded.model, tokenizer=loaded.tokenizer, label=loaded.label)
     assert run.attentions.shape == (6, 12, 16, 16) and run.tokens == SEED_PAIR_TOKENS
     np.testing.assert_allclose(run.attentions.sum(-1), 1.0, atol=1e-5)
     assert ((run.summaries.entropy >= 0) & (run.summaries.entropy <= run.summaries.max_entropy + 1e-9)).all()
@@ -242,7 +242,7 @@ def test_drawing_caps_and_escaped_labels(tiny):
 
 def test_a_forward_over_budget_is_refused_up_front(tiny):
     with pytest.raises(OverBudget, match="^A forward pass over 16 tokens with this model would take"):
-        run_encoder(SEED_A, SEED_B, model=tiny.model, tokenizer=tiny.tokenizer, budget=Budget(gflop=1e-6))
+        run_encoder(TUTORIAL_A, TUTORIAL_B, model=tiny.model, tokenizer=tiny.tokenizer, budget=Budget(gflop=1e-6))
 
 
 def test_hover_names_come_from_the_axes_not_from_a_string_per_cell(pair_run):

@@ -21,7 +21,7 @@ from bertviz_ui.tasks.encoder import embedding_parts, run_encoder
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-SEED_A, SEED_B = "The cat sat on the mat.", "It was a lazy afternoon."
+TUTORIAL_A, TUTORIAL_B = "The cat sat on the mat.", "It was a lazy afternoon."
 SMALL = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64}
 
 
@@ -43,7 +43,7 @@ def layer_norm_input(model, **inputs) -> torch.Tensor:
 
 
 def test_bert_parts_sum_to_the_layernorm_input(tiny):
-    encoding = tiny.tokenizer(SEED_A, SEED_B, return_tensors="pt")
+    encoding = tiny.tokenizer(TUTORIAL_A, TUTORIAL_B, return_tensors="pt")
     parts = embedding_parts(tiny.model, encoding["input_ids"], encoding["token_type_ids"])
     assert parts.names == ("token", "position", "segment")
     captured = layer_norm_input(tiny.model, **encoding)
@@ -57,7 +57,7 @@ def test_bert_parts_sum_to_the_layernorm_input(tiny):
 
 
 def test_run_checks_layernorm_of_the_sum_against_the_model_output(tiny):
-    run = run_encoder(SEED_A, SEED_B, model=tiny.model, tokenizer=tiny.tokenizer)
+    run = run_encoder(TUTORIAL_A, TUTORIAL_B, model=tiny.model, tokenizer=tiny.tokenizer)
     assert run.embedding_parts.max_error < 1e-5
     result = embeddings_view(run, 1)
     assert result.reconstruction_error < 1e-5 and result.part_names == ("token", "position", "segment")
@@ -96,7 +96,7 @@ def test_albert_factorized_embeddings_are_not_compared_with_the_layers():
 
 
 def test_layer_change_and_projection(tiny):
-    run = run_encoder(SEED_A, SEED_B, model=tiny.model, tokenizer=tiny.tokenizer)
+    run = run_encoder(TUTORIAL_A, TUTORIAL_B, model=tiny.model, tokenizer=tiny.tokenizer)
     result = embeddings_view(run, 2)
     assert len(result.cos_to_input) == 3 and len(result.cos_to_final) == 3
     np.testing.assert_allclose(result.cos_to_input[0], 1.0, atol=1e-5)
@@ -118,7 +118,7 @@ def test_pca_on_crafted_points():
 
 
 def test_bad_projection_layer_and_colouring(tiny):
-    run = run_encoder(SEED_A, model=tiny.model, tokenizer=tiny.tokenizer)
+    run = run_encoder(TUTORIAL_A, model=tiny.model, tokenizer=tiny.tokenizer)
     with pytest.raises(BadInput, match="Projection layer must be a whole number between 0 and 2"):
         embeddings_view(run, 3)
     with pytest.raises(BadInput, match="Colour by"):
@@ -127,7 +127,7 @@ def test_bad_projection_layer_and_colouring(tiny):
 
 def test_offline_minilm_parts_reproduce_its_embedding_output(cache):
     loaded = cache.load("sentence-transformers/all-MiniLM-L6-v2", Head.ENCODER, attentions=True)
-    run = run_encoder(SEED_A, SEED_B, model=loaded.model, tokenizer=loaded.tokenizer)
+    run = run_encoder(TUTORIAL_A, TUTORIAL_B, model=loaded.model, tokenizer=loaded.tokenizer)
     assert run.embedding_parts.max_error < 1e-4
     result = embeddings_view(run, 6)
     # Real weights: the position part differs from token to token, the segment part only between sentences.

@@ -13,7 +13,7 @@ import pytest
 import torch
 import transformers
 
-from bertviz_ui import seed
+from bertviz_ui import examples
 from bertviz_ui.errors import BadInput
 from bertviz_ui.registry import OFFLINE_MODEL_ID, Head
 from bertviz_ui.tasks import finetune as ft
@@ -39,7 +39,7 @@ from bertviz_ui.tasks.finetune import (
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-SEED_ROWS = [(text, str(label)) for text, label in zip(seed.SEED_REVIEWS, seed.SEED_REVIEW_LABELS)]
+SEED_ROWS = [(text, str(label)) for text, label in zip(examples.TUTORIAL_REVIEWS, examples.TUTORIAL_REVIEW_LABELS)]
 XSS = '<img src=x onerror="window.__xss=1">'
 
 
@@ -58,7 +58,7 @@ def tiny(cache):
 def test_seed_rows_validate_with_numeric_label_order():
     data = validate(SEED_ROWS)
     assert data.label_names == ("0", "1") and data.counts == {"0": 4, "1": 4}
-    assert data.label_ids == tuple(seed.SEED_REVIEW_LABELS) and data.notes == () and data.skipped_blank == 0
+    assert data.label_ids == tuple(examples.TUTORIAL_REVIEW_LABELS) and data.notes == () and data.skipped_blank == 0
 
 
 def test_labels_are_trimmed_and_blank_rows_counted():
@@ -178,14 +178,14 @@ def test_bounds_are_enforced_with_the_range_in_the_message(field, value, message
 # --- Split and schedule ----------------------------------------------------------------------------------------
 
 def test_small_sets_are_cross_validated_and_every_example_predicted_once():
-    split = plan_split(seed.SEED_REVIEW_LABELS, seed=0)
+    split = plan_split(examples.TUTORIAL_REVIEW_LABELS, seed=0)
     assert split.scheme == "cross-validation" and len(split.folds) == 4
     assert split.final_train == tuple(range(8))
     held = sorted(i for _, fold in split.folds for i in fold)
     assert held == list(range(8))
     for train, fold in split.folds:
         assert not set(train) & set(fold)
-        assert sorted(seed.SEED_REVIEW_LABELS[i] for i in fold) == [0, 1]  # stratified
+        assert sorted(examples.TUTORIAL_REVIEW_LABELS[i] for i in fold) == [0, 1]  # stratified
     assert "4-fold cross-validation" in split.description
 
 
@@ -256,7 +256,7 @@ def test_head_on_stored_features_gives_the_models_own_logits(config):
 def _tiny_run(tiny, rows=SEED_ROWS, **hp):
     data = validate(rows)
     events = run(data, Hyperparameters(**hp), encoder=tiny.model, tokenizer=tiny.tokenizer, label="tiny",
-                 new_texts=seed.SEED_TEST_TEXTS)
+                 new_texts=examples.TUTORIAL_TEST_TEXTS)
     assert isinstance(events[-1], Finished)
     return events
 
@@ -281,7 +281,7 @@ def test_cross_validated_metrics_and_baseline_cover_every_example(tiny):
     assert result.accuracy == sum(result.confusion[i][i] for i in range(2)) / 8
     assert len(result.baseline.predicted) == 8 and 0 <= result.baseline.accuracy <= 1
     assert all(p.role == "cross-validated" and p.evaluated_as in ("0", "1") for p in result.predictions)
-    assert [t.text for t in result.new_texts] == list(seed.SEED_TEST_TEXTS)
+    assert [t.text for t in result.new_texts] == list(examples.TUTORIAL_TEST_TEXTS)
     payload = result.to_dict()
     assert {"losses", "epoch_metrics", "baseline", "labels", "trainable_params", "total_params"} <= set(payload)
     assert "predicted" not in payload["epoch_metrics"][0]
@@ -396,7 +396,7 @@ def test_training_stops_in_time_for_what_follows_and_says_so(tiny, monkeypatch):
 
     monkeypatch.setattr(ft, "training_deadline", now)
     events = run(validate(SEED_ROWS), Hyperparameters(), encoder=tiny.model, tokenizer=tiny.tokenizer,
-                 max_seconds=300, new_texts=seed.SEED_TEST_TEXTS)
+                 max_seconds=300, new_texts=examples.TUTORIAL_TEST_TEXTS)
     result = events[-1].result
     assert result.stopped_early and result.steps == 0 and events[-1].trained is None
     assert len(deadlines) == 1 and 290 < deadlines[0][0] <= 300 and deadlines[0][1] == 8 / 10  # 8 of 10 texts
@@ -483,7 +483,7 @@ def test_save_pretrained_zip_reloads_with_the_users_labels(tiny, tmp_path):
 def seed_recipe(cache):
     loaded = cache.load(OFFLINE_MODEL_ID, Head.ENCODER)
     events = run(validate(SEED_ROWS), Hyperparameters(), encoder=loaded.model, tokenizer=loaded.tokenizer,
-                 label=loaded.label, new_texts=seed.SEED_TEST_TEXTS)
+                 label=loaded.label, new_texts=examples.TUTORIAL_TEST_TEXTS)
     return events[-1]
 
 
@@ -502,7 +502,7 @@ def test_seed_recipe_classifies_the_seed_test_sentences(seed_recipe):
     the head; the README says so rather than claim the seed's confident output."""
     after = {t.text: t for t in seed_recipe.result.new_texts}
     names = seed_recipe.result.labels
-    for text, label in zip(seed.SEED_TEST_TEXTS, seed.SEED_TEST_LABELS):
+    for text, label in zip(examples.TUTORIAL_TEST_TEXTS, examples.TUTORIAL_TEST_LABELS):
         assert after[text].after == names[label]
         assert 0.5 <= after[text].after_score < 0.51
 

@@ -15,7 +15,7 @@ from bertviz_ui.tasks.budget import Budget, OverBudget, forward_flops, shape_of
 from bertviz_ui.tasks.nsp import MAX_SENTENCES, predict_next_sentence, score_paragraph, split_sentences
 from tests.unit.crafted import RuleNsp, fixed_nsp
 
-SEED_A, SEED_B = "The cat sat on the mat.", "It was a lazy afternoon."
+TUTORIAL_A, TUTORIAL_B = "The cat sat on the mat.", "It was a lazy afternoon."
 SEED_PAIR_TOKENS = ('[CLS]', 'the', 'cat', 'sat', 'on', 'the', 'mat', '.', '[SEP]',
                     'it', 'was', 'a', 'lazy', 'afternoon', '.', '[SEP]')
 # Four sentences of different lengths, so the batch of pairs is padded.
@@ -61,29 +61,29 @@ def direct(model, tokenizer, a: str, b: str) -> tuple[list[float], list[float]]:
 @pytest.mark.parametrize("which", ["tiny", "sharp"])
 def test_probabilities_equal_a_direct_forward(tiny, sharp, which):
     model = tiny.model if which == "tiny" else sharp
-    result = predict_next_sentence(SEED_A, SEED_B, model=model, tokenizer=tiny.tokenizer)
-    logits, probs = direct(model, tiny.tokenizer, SEED_A, SEED_B)
+    result = predict_next_sentence(TUTORIAL_A, TUTORIAL_B, model=model, tokenizer=tiny.tokenizer)
+    logits, probs = direct(model, tiny.tokenizer, TUTORIAL_A, TUTORIAL_B)
     assert list(result.logits) == pytest.approx(logits, abs=1e-6)
     assert [result.is_next, result.not_next] == pytest.approx(probs, abs=1e-6)
 
 
 def test_seed_pair_tokens_and_segments(tiny):
-    result = predict_next_sentence(SEED_A, SEED_B, model=tiny.model, tokenizer=tiny.tokenizer, label="tiny")
+    result = predict_next_sentence(TUTORIAL_A, TUTORIAL_B, model=tiny.model, tokenizer=tiny.tokenizer, label="tiny")
     assert result.tokens == SEED_PAIR_TOKENS
     assert result.token_type_ids == (0,) * 9 + (1,) * 7
-    assert (result.model, result.sentence_a, result.sentence_b) == ("tiny", SEED_A, SEED_B)
+    assert (result.model, result.sentence_a, result.sentence_b) == ("tiny", TUTORIAL_A, TUTORIAL_B)
 
 
 @pytest.mark.parametrize("is_next_logit, not_next_logit", [(2.0, -1.0), (-0.5, 1.5), (0.0, 0.0)])
 def test_crafted_head_gives_softmax_of_its_logits(uncased, is_next_logit, not_next_logit):
-    result = predict_next_sentence(SEED_A, SEED_B, model=fixed_nsp(is_next_logit, not_next_logit), tokenizer=uncased)
+    result = predict_next_sentence(TUTORIAL_A, TUTORIAL_B, model=fixed_nsp(is_next_logit, not_next_logit), tokenizer=uncased)
     assert result.logits == pytest.approx((is_next_logit, not_next_logit), abs=1e-6)
     assert result.is_next == pytest.approx(sigmoid(is_next_logit - not_next_logit), abs=1e-6)
     assert result.not_next == pytest.approx(sigmoid(not_next_logit - is_next_logit), abs=1e-6)
 
 
 def test_result_serializes_to_json(uncased):
-    payload = json.loads(json.dumps(predict_next_sentence(SEED_A, SEED_B, model=fixed_nsp(2.0, -1.0),
+    payload = json.loads(json.dumps(predict_next_sentence(TUTORIAL_A, TUTORIAL_B, model=fixed_nsp(2.0, -1.0),
                                                           tokenizer=uncased).to_dict()))
     assert payload["is_next"] == pytest.approx(sigmoid(3.0), abs=1e-6)
     assert payload["token_type_ids"] == [0] * 9 + [1] * 7
@@ -92,12 +92,12 @@ def test_result_serializes_to_json(uncased):
 @pytest.mark.parametrize("sentence_b", ["", "   ", None])
 def test_empty_sentence_b_is_refused(tiny, sentence_b):
     with pytest.raises(BadInput, match="Sentence B is empty"):
-        predict_next_sentence(SEED_A, sentence_b, model=tiny.model, tokenizer=tiny.tokenizer)
+        predict_next_sentence(TUTORIAL_A, sentence_b, model=tiny.model, tokenizer=tiny.tokenizer)
 
 
 def test_empty_sentence_a_is_refused(tiny):
     with pytest.raises(BadInput, match="Sentence A is empty"):
-        predict_next_sentence(" ", SEED_B, model=tiny.model, tokenizer=tiny.tokenizer)
+        predict_next_sentence(" ", TUTORIAL_B, model=tiny.model, tokenizer=tiny.tokenizer)
 
 
 def test_over_long_pair_is_refused(tiny):
@@ -109,7 +109,7 @@ def test_newly_initialized_head_is_refused_naming_roberta(cache):
     encoder = cache.load("tiny:encoder", Head.NEXT_SENTENCE)
     assert "cls.seq_relationship.weight" in encoder.newly_initialized
     with pytest.raises(ModelUnavailable, match="no trained next-sentence-prediction head.*RoBERTa"):
-        predict_next_sentence(SEED_A, SEED_B, model=encoder.model, tokenizer=encoder.tokenizer,
+        predict_next_sentence(TUTORIAL_A, TUTORIAL_B, model=encoder.model, tokenizer=encoder.tokenizer,
                               newly_initialized=encoder.newly_initialized)
     with pytest.raises(ModelUnavailable, match="RoBERTa"):
         score_paragraph(PARAGRAPH, model=encoder.model, tokenizer=encoder.tokenizer,

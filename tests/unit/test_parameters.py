@@ -11,8 +11,8 @@ from bertviz_ui.tasks.budget import Budget, forward_flops, shape_of
 from bertviz_ui.tasks.parameters import (
     CONFIG_SNAPSHOTS,
     LATENCY_TOKENS,
-    SEED_TABLE,
     SNAPSHOT_LABEL,
+    TUTORIAL_TABLE,
     build_on_meta,
     compare_models,
     count_parameters,
@@ -109,7 +109,7 @@ def test_bad_head_choices(tiny, head, labels, message):
 
 def test_comparison_offline_uses_snapshots_and_counts_parameters():
     comparison = compare_models(offline)
-    assert [row.model_id for row in comparison.rows] == [model_id for _, model_id, _, _ in SEED_TABLE]
+    assert [row.model_id for row in comparison.rows] == [model_id for _, model_id, _, _ in TUTORIAL_TABLE]
     assert all(row.config_source == SNAPSHOT_LABEL for row in comparison.rows)
     assert {row.model_id: row.parameters for row in comparison.rows} == BASE_MODEL_PARAMETERS
     shapes = {row.name: (row.layers, row.hidden, row.heads) for row in comparison.rows}

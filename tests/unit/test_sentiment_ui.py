@@ -194,7 +194,7 @@ def test_controls_start_where_the_tab_says(ui):
                                             (SST2, SST2)]
     assert c["sentiment-model"].value == "tiny:sequence_classification"
     assert c["sentiment-model"].allow_custom_value is True  # any Hub id or local directory may be typed
-    assert c["sentiment-text"].value == sentiment.SEED_PIPELINE
+    assert c["sentiment-text"].value == sentiment.TUTORIAL_PIPELINE
 
     line = c["sentiment-line"]
     assert (line.value, line.minimum, line.maximum) == (1, 1, MAX_LINES)
@@ -217,8 +217,8 @@ def test_model_list_follows_the_settings(settings, fake_cache):
 
 def test_examples_fill_the_text_box_with_the_three_promised_sets(ui):
     (examples,) = ui.examples
-    assert examples.samples == [[sentiment.SEED_PIPELINE], [sentiment.SEED_REVIEWS], [sentiment.MIXED]]
-    assert len(sentiment.SEED_REVIEWS.splitlines()) == 8  # "its 8 training reviews"
+    assert examples.samples == [[sentiment.TUTORIAL_PIPELINE], [sentiment.TUTORIAL_REVIEWS], [sentiment.MIXED]]
+    assert len(sentiment.TUTORIAL_REVIEWS.splitlines()) == 8  # "its 8 training reviews"
     (loader,) = [fn for fn in ui.fns if fn.inputs == [examples]]
     assert loader.outputs == [ui.c["sentiment-text"]] and loader.api_visibility != "public"
 
