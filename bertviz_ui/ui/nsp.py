@@ -12,7 +12,7 @@ from bertviz_ui.registry import task_by_id
 from bertviz_ui.render.html import model_badge_html
 from bertviz_ui.render.nsp import nsp_figure, paragraph_summary_html, paragraph_table, segment_chips_html
 from bertviz_ui.tasks.nsp import MAX_SENTENCES, check_nsp_head, predict_next_sentence, score_paragraph
-from bertviz_ui.ui.components import raw_output
+from bertviz_ui.ui.components import Outputs, Shown, raw_output
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work
 
@@ -33,21 +33,21 @@ def trained_nsp_head(loaded: LoadedModel) -> None:
     check_nsp_head(loaded.model, loaded.newly_initialized)
 
 
-def run_nsp(ctx: AppContext, model: str, sentence_a: str, sentence_b: str) -> tuple:
+def run_nsp(ctx: AppContext, model: str, sentence_a: str, sentence_b: str) -> Shown:
     """P(IsNext) and P(NotNext) for one pair, with the pair's tokens coloured by segment."""
     loaded = ctx.cache.load_for_task(TASK, model, accept=trained_nsp_head)
     result = predict_next_sentence(sentence_a, sentence_b, model=loaded.model, tokenizer=loaded.tokenizer,
                                    label=loaded.label, newly_initialized=loaded.newly_initialized)
     header = model_badge_html(loaded.label, untrained=loaded.source.untrained) + segment_chips_html(result)
-    return header, nsp_figure(result), result.to_dict()
+    return {"header": header, "bars": nsp_figure(result), "raw": result.to_dict()}
 
 
-def run_paragraph(ctx: AppContext, model: str, paragraph: str, seed: Any) -> tuple:
+def run_paragraph(ctx: AppContext, model: str, paragraph: str, seed: Any) -> Shown:
     """Score consecutive and shuffled sentence pairs of a paragraph in one batch."""
     loaded = ctx.cache.load_for_task(TASK, model, accept=trained_nsp_head)
     result = score_paragraph(paragraph, model=loaded.model, tokenizer=loaded.tokenizer, seed=seed,
                              label=loaded.label, newly_initialized=loaded.newly_initialized, budget=ctx.budget)
-    return paragraph_summary_html(result), paragraph_table(result), result.to_dict()
+    return {"summary": paragraph_summary_html(result), "table": paragraph_table(result), "raw": result.to_dict()}
 
 
 def build(ctx: AppContext, tab: gr.Tab) -> None:
@@ -81,9 +81,11 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
         paragraph_df = gr.Dataframe(interactive=False, wrap=True, label="Pairs", elem_id="nsp-paragraph-table")
         paragraph_raw = gr.JSON(visible=False)
 
+    out = Outputs(header=header, bars=bars, raw=raw)
     predict = model_work("predicting the next sentence")(functools.partial(run_nsp, ctx))
-    button.click(predict, [model, sentence_a, sentence_b], [header, bars, raw], api_name="nsp",
+    button.click(out.wrap(predict), [model, sentence_a, sentence_b], out.components, api_name="nsp",
                  concurrency_id="nsp")
+    out = Outputs(summary=paragraph_summary, table=paragraph_df, raw=paragraph_raw)
     score = model_work("scoring the paragraph")(functools.partial(run_paragraph, ctx))
-    paragraph_button.click(score, [model, paragraph, seed], [paragraph_summary, paragraph_df, paragraph_raw],
+    paragraph_button.click(out.wrap(score), [model, paragraph, seed], out.components,
                            api_name="nsp_paragraph", concurrency_id="nsp")
