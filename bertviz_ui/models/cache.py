@@ -18,7 +18,7 @@ from typing import Any
 
 from bertviz_ui.building import one_build_at_a_time
 from bertviz_ui.errors import BertvizError, ModelUnavailable
-from bertviz_ui.models import hub
+from bertviz_ui.models import anatomy, hub
 from bertviz_ui.models.lru import BoundedLRU
 from bertviz_ui.models.policy import ModelPolicy, check_tokenizer_config
 from bertviz_ui.models.sources import OFFLINE_LABEL, HubProbe, ModelSource, resolve
@@ -375,7 +375,7 @@ def _transformers() -> Any:
     with _IMPORT_LOCK:
         import transformers
 
-        for name in ("AutoConfig", "AutoTokenizer", *sorted(set(_AUTO_CLASSES.values()))):
+        for name in ("AutoConfig", "AutoTokenizer", *sorted(set(anatomy.AUTO_CLASSES.values()))):
             getattr(transformers, name)
     return transformers
 
@@ -407,15 +407,6 @@ def _first_line(error: BaseException) -> str:
     return text[0][:300] if text else type(error).__name__
 
 
-_AUTO_CLASSES = {
-    Head.ENCODER: "AutoModel",
-    Head.MASKED_LM: "AutoModelForMaskedLM",
-    Head.NEXT_SENTENCE: "AutoModelForNextSentencePrediction",
-    Head.SEQUENCE_CLASSIFICATION: "AutoModelForSequenceClassification",
-    Head.TOKEN_CLASSIFICATION: "AutoModelForTokenClassification",
-    Head.QUESTION_ANSWERING: "AutoModelForQuestionAnswering",
-    Head.NLI: "AutoModelForSequenceClassification",
-}
 
 
 @one_build_at_a_time
@@ -449,7 +440,7 @@ def load_pretrained(source: ModelSource, head: Head, device: str, dtype: Any, hu
         tokenizer = transformers.AutoTokenizer.from_pretrained(source.location, **kwargs)
         model, missing = None, ()
         if head is not Head.TOKENIZER:
-            auto_class = getattr(transformers, _AUTO_CLASSES[head])
+            auto_class = getattr(transformers, anatomy.auto_class(head))
             model, info = auto_class.from_pretrained(source.location, dtype=dtype, output_loading_info=True,
                                                      **kwargs)
             missing = tuple(sorted(info.get("missing_keys", ())))

@@ -217,35 +217,21 @@ _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_m
 
 @one_build_at_a_time
 def _tiny_model(head: Head):
+    """A 2-layer, 32-wide BERT with ``head`` and random weights (seeded: the same every time)."""
     import torch
-    from transformers import (
-        BertConfig,
-        BertForMaskedLM,
-        BertForNextSentencePrediction,
-        BertForQuestionAnswering,
-        BertForSequenceClassification,
-        BertForTokenClassification,
-        BertModel,
-    )
+    import transformers
 
-    def config(labels: tuple[str, ...] = ()) -> BertConfig:
-        extra = {}
-        if labels:
-            extra = {"id2label": dict(enumerate(labels)), "label2id": {l: i for i, l in enumerate(labels)}}
-        return BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                          intermediate_size=64, max_position_embeddings=512, **extra)
+    from bertviz_ui.models.anatomy import auto_class
 
+    labels = {Head.SEQUENCE_CLASSIFICATION: SENTIMENT_LABELS, Head.TOKEN_CLASSIFICATION: NER_LABELS,
+              Head.NLI: NLI_LABELS}.get(head, ())
+    extra = {}
+    if labels:
+        extra = {"id2label": dict(enumerate(labels)), "label2id": {l: i for i, l in enumerate(labels)}}
+    config = transformers.BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                     intermediate_size=64, max_position_embeddings=512, **extra)
     torch.manual_seed(0)
-    builders = {
-        Head.ENCODER: lambda: BertModel(config()),
-        Head.MASKED_LM: lambda: BertForMaskedLM(config()),
-        Head.NEXT_SENTENCE: lambda: BertForNextSentencePrediction(config()),
-        Head.SEQUENCE_CLASSIFICATION: lambda: BertForSequenceClassification(config(SENTIMENT_LABELS)),
-        Head.TOKEN_CLASSIFICATION: lambda: BertForTokenClassification(config(NER_LABELS)),
-        Head.QUESTION_ANSWERING: lambda: BertForQuestionAnswering(config()),
-        Head.NLI: lambda: BertForSequenceClassification(config(NLI_LABELS)),
-    }
-    return builders[head]()
+    return getattr(transformers, auto_class(head)).from_config(config)
 
 
 def tiny_checkpoint(head: Head, cache_dir: Path) -> Path:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from bertviz_ui.errors import ModelUnavailable
+from bertviz_ui.models import anatomy
 from bertviz_ui.models.lru import BoundedLRU
 from bertviz_ui.models.types import Model, Tokenizer
 from bertviz_ui.tasks.budget import Budget, forward_flops, shape_of
@@ -138,11 +139,6 @@ class EncoderRun:
 # --- The embedding layer, split into its parts ------------------------------------------------------
 
 
-def _embeddings_module(model: Model) -> Any:
-    base = getattr(model, "base_model", model)
-    return getattr(base, "embeddings", None)
-
-
 def _readonly(array: np.ndarray) -> np.ndarray:
     array.setflags(write=False)
     return array
@@ -161,16 +157,13 @@ def embedding_parts(model: Model, input_ids: torch.Tensor, token_type_ids: torch
     Returns:
         EmbeddingParts, or None when the model has no word/position embedding tables to split.
     """
-    embeddings = _embeddings_module(model)
-    word = getattr(embeddings, "word_embeddings", None)
-    position = getattr(embeddings, "position_embeddings", None)
-    norm = getattr(embeddings, "LayerNorm", None)
-    if word is None or norm is None:
+    tables = anatomy.embedding_tables(model)
+    if tables is None:
         return None
+    word, position, norm, padding_idx = tables.word, tables.position, tables.norm, tables.padding_idx
     notes = []
     length = input_ids.shape[1]
-    padding_idx = getattr(embeddings, "padding_idx", None)
-    if padding_idx is not None and position is not None:
+    if padding_idx is not None:
         # RoBERTa (fairseq) numbers positions from padding_idx + 1, skipping pad tokens.
         mask = input_ids.ne(padding_idx).long()
         position_ids = torch.cumsum(mask, dim=1) * mask + padding_idx
@@ -186,7 +179,7 @@ def embedding_parts(model: Model, input_ids: torch.Tensor, token_type_ids: torch
             vectors.append(position(position_ids)[0])
         else:
             notes.append("This model has no learned position embedding table (positions enter another way).")
-        segment = getattr(embeddings, "token_type_embeddings", None)
+        segment = tables.segment
         if segment is not None:
             names.append("segment")
             ids = token_type_ids if token_type_ids is not None else torch.zeros_like(input_ids)
