@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bertviz_ui.errors import BadInput
-from bertviz_ui.registry import TASKS
+from bertviz_ui.registry import TASKS, Task
 
 PUBLIC_FINETUNE_SECONDS = 60.0
 
@@ -79,6 +79,13 @@ class Option:
     is_switch: bool = False
 
 
+def model_option_help(task: Task) -> str:
+    """The help of a tab's model setting, as --help and the README's configuration table show it."""
+    others = [f"`{choice}`" for choice in task.choices if choice != task.default_model]
+    also = f"; the tab also offers {', '.join(others)}" if others else ""
+    return f"{task.title} tab's model: a Hub id or local directory (default `{task.default_model}`{also})."
+
+
 def _model_options() -> tuple[Option, ...]:
     return tuple(
         Option(
@@ -86,7 +93,7 @@ def _model_options() -> tuple[Option, ...]:
             env=f"BERTVIZ_UI_MODEL_{task.id.upper()}",
             flag=f"--model-{task.id.replace('_', '-')}",
             default=None,
-            help=f"{task.title}: Hub id or local directory (default {task.default_model}).",
+            help=model_option_help(task),
         )
         for task in TASKS
     )

@@ -18,6 +18,13 @@ class Head(str, Enum):
     QUESTION_ANSWERING = "question_answering"
     NLI = "nli"
 
+    @property
+    def description(self) -> str:
+        """What a model with this head is, for messages ("a masked-language-model model")."""
+        return {"masked_lm": "masked-language-model", "next_sentence": "next-sentence-prediction",
+                "nli": "natural-language-inference (sequence-classification)"}.get(self.value,
+                                                                                   self.value.replace("_", "-"))
+
 
 OFFLINE_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -36,7 +43,7 @@ class Task:
 
     Attributes:
         id: the task's noun, shared by its module, tab, API name and environment variable.
-        title: human name.
+        title: the tab's title (the Models panel, settings help and README use it too).
         head: what the cache loads for it.
         default_model: Hub id used unless overridden.
         choices: curated models offered in the tab (any Hub id or local path may also be typed).
@@ -52,22 +59,24 @@ class Task:
     offline_fallback: bool = False
 
 
+# In the order the tabs appear. Titles are the tabs' own; ids name every layer's module (tasks/<id>, render/<id>,
+# ui/<id>), the API and BERTVIZ_UI_MODEL_<ID>.
 TASKS: tuple[Task, ...] = (
     Task("tokenizer", "Tokenizer", Head.TOKENIZER, "google-bert/bert-base-uncased", ENCODER_CHOICES, True),
     Task("fill_mask", "Masked words", Head.MASKED_LM, "google-bert/bert-base-uncased", ENCODER_CHOICES[:4]),
-    Task("nsp", "Next-sentence prediction", Head.NEXT_SENTENCE, "google-bert/bert-base-uncased",
+    Task("nsp", "Next sentence", Head.NEXT_SENTENCE, "google-bert/bert-base-uncased",
          ("google-bert/bert-base-uncased", "google-bert/bert-base-cased")),
     Task("sentiment", "Sentiment", Head.SEQUENCE_CLASSIFICATION,
          "distilbert/distilbert-base-uncased-finetuned-sst-2-english",
          ("distilbert/distilbert-base-uncased-finetuned-sst-2-english",)),
-    Task("ner", "Named entities", Head.TOKEN_CLASSIFICATION, "dslim/bert-base-NER", ("dslim/bert-base-NER",)),
+    Task("ner", "Entities", Head.TOKEN_CLASSIFICATION, "dslim/bert-base-NER", ("dslim/bert-base-NER",)),
+    Task("zero_shot", "Zero-shot", Head.NLI, "facebook/bart-large-mnli",
+         ("facebook/bart-large-mnli", "cross-encoder/nli-distilroberta-base")),
     Task("qa", "Question answering", Head.QUESTION_ANSWERING,
          "google-bert/bert-large-uncased-whole-word-masking-finetuned-squad",
          ("google-bert/bert-large-uncased-whole-word-masking-finetuned-squad",
           "distilbert/distilbert-base-cased-distilled-squad")),
-    Task("zero_shot", "Zero-shot classification", Head.NLI, "facebook/bart-large-mnli",
-         ("facebook/bart-large-mnli", "cross-encoder/nli-distilroberta-base")),
-    Task("attention", "Attention", Head.ENCODER, "google-bert/bert-base-uncased", ENCODER_CHOICES, True),
+    Task("attention", "Inside BERT", Head.ENCODER, "google-bert/bert-base-uncased", ENCODER_CHOICES, True),
     Task("finetune", "Fine-tuning lab", Head.ENCODER, "distilbert/distilbert-base-uncased",
          ("distilbert/distilbert-base-uncased", "google-bert/bert-base-uncased", OFFLINE_MODEL_ID), True),
 )

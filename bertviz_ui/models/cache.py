@@ -27,17 +27,6 @@ from bertviz_ui.registry import OFFLINE_MODEL_ID, Head, Task
 
 log = logging.getLogger(__name__)
 
-_HEAD_DESCRIPTIONS = {
-    Head.TOKENIZER: "tokenizer",
-    Head.ENCODER: "encoder",
-    Head.MASKED_LM: "masked-language-model",
-    Head.NEXT_SENTENCE: "next-sentence-prediction",
-    Head.SEQUENCE_CLASSIFICATION: "sequence-classification",
-    Head.TOKEN_CLASSIFICATION: "token-classification",
-    Head.QUESTION_ANSWERING: "question-answering",
-    Head.NLI: "natural-language-inference (sequence-classification)",
-}
-
 
 class HubUnreachable(ModelUnavailable):
     """The model is not on this machine and the Hugging Face Hub can't be reached."""
@@ -487,7 +476,7 @@ def column_major_vocabulary(model: Model) -> None:
 
 
 def _explain_load_error(source: ModelSource, head: Head, error: BaseException, hub_online: bool) -> ModelUnavailable:
-    what = _HEAD_DESCRIPTIONS[head]
+    what = head.description
     detail = _without_paths(_first_line(error), source)
     if "Unrecognized configuration class" in detail:
         why = " RoBERTa and most later encoders were pretrained without NSP." if head is Head.NEXT_SENTENCE else ""

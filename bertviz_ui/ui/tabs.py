@@ -1,13 +1,16 @@
-"""The tab registry: adding a tab is one module per layer plus one entry here."""
+"""The tabs, in order: one per registry task, its builder found from its id (``bertviz_ui/ui/<id>.py``'s build),
+then the Models panel, the one tab that is not a task."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import gradio as gr
 
-from bertviz_ui.ui import attention, fill_mask, finetune, models_panel, ner, nsp, qa, sentiment, tokenizer, zero_shot
+from bertviz_ui.registry import TASKS
+from bertviz_ui.ui import models_panel
 from bertviz_ui.ui.context import AppContext
 
 
@@ -20,15 +23,11 @@ class TabSpec:
     build: Callable[[AppContext, gr.Tab], None]
 
 
+def _tab(task_id: str, title: str) -> TabSpec:
+    return TabSpec(task_id, title, importlib.import_module(f"bertviz_ui.ui.{task_id}").build)
+
+
 TABS: tuple[TabSpec, ...] = (
-    TabSpec("tokenizer", "Tokenizer", tokenizer.build),
-    TabSpec("fill_mask", "Masked words", fill_mask.build),
-    TabSpec("nsp", "Next sentence", nsp.build),
-    TabSpec("sentiment", "Sentiment", sentiment.build),
-    TabSpec("ner", "Entities", ner.build),
-    TabSpec("zero_shot", "Zero-shot", zero_shot.build),
-    TabSpec("qa", "Question answering", qa.build),
-    TabSpec("attention", "Inside BERT", attention.build),
-    TabSpec("finetune", "Fine-tuning lab", finetune.build),
+    *(_tab(task.id, task.title) for task in TASKS),
     TabSpec("models", "Models", models_panel.build),
 )

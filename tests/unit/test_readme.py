@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bertviz_ui.config import OPTIONS
+from bertviz_ui.config import OPTIONS, model_option_help
+from bertviz_ui.registry import TASKS, Head
 from bertviz_ui.ui.tabs import TABS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -14,6 +15,20 @@ README = (ROOT / "README.md").read_text()
 def test_every_option_is_in_the_configuration_table():
     for option in OPTIONS:
         assert f"| `{option.env}` | `{option.flag}` |" in README
+
+
+def test_model_rows_are_the_registrys():
+    """Each tab's model row is generated from the registry (title, default, curated choices): paste what fails."""
+    for task in TASKS:
+        option = next(o for o in OPTIONS if o.name == f"model_{task.id}")
+        assert f"| `{option.env}` | `{option.flag}` | {model_option_help(task)} |" in README
+
+
+def test_every_tiny_head_is_listed():
+    tiny = README[README.index("`tiny:<head>`"):][:600]
+    for head in Head:
+        if head is not Head.TOKENIZER:
+            assert f"`{head.value}`" in tiny
 
 
 def test_ci_runs_the_readme_test_command():
