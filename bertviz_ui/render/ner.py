@@ -68,3 +68,10 @@ def alignment_table(alignment: Alignment) -> pd.DataFrame:
     """One row per token: its word id, the word, the training label and label id (-100 = ignored by the loss)."""
     return pd.DataFrame([(t.token, "" if t.word_id is None else t.word_id, t.word, t.label, t.label_id)
                          for t in alignment.tokens], columns=["token", "word id", "word", "label", "label id"])
+
+
+def spacy_missing_html() -> str:
+    """What the spaCy comparison shows when no English pipeline is installed: how to install one."""
+    return ('<p class="bv-notes" data-testid="spacy-missing">No spaCy English pipeline is installed on this server, '
+            "so there is nothing to compare with. Install one with <code>python -m spacy download en_core_web_sm"
+            "</code> and restart; the rest of this tab works without it.</p>")

@@ -148,12 +148,15 @@ def recognize(text: str, *, model: Model, tokenizer: Tokenizer, strategy: str = 
     limit = model_max_length(tokenizer, model)
     length = len(tokenizer(text, truncation=False)["input_ids"])
     windowed = length > limit
-    parameters = {"aggregation_strategy": strategy if strategy != "none" or not windowed else "simple"}
+    # The pipeline's own preprocess/forward/postprocess, given the parameters its constructor would derive from
+    # aggregation_strategy and stride (written out: its parameter sorting is private).
+    aggregation = strategy if strategy != "none" or not windowed else "simple"
+    tokenizer_params: dict[str, Any] = {"max_length": limit}  # windows as long as the model reads
+    stride = _stride(limit)
     if windowed:
-        parameters["stride"] = _stride(limit)
-    preprocess, _, postprocess = pipe._sanitize_parameters(**parameters)
-    # Windows as long as the model reads, which a tokenizer saved without a limit would not say.
-    preprocess.setdefault("tokenizer_params", {})["max_length"] = limit
+        tokenizer_params |= {"return_overflowing_tokens": True, "padding": True, "stride": stride}
+    preprocess = {"is_split_into_words": False, "tokenizer_params": tokenizer_params}
+    postprocess = {"aggregation_strategy": AggregationStrategy[aggregation.upper()]}
     chunks = list(pipe.preprocess(text, **preprocess))
     budget = budget or Budget()
     shape = shape_of(model)
@@ -166,7 +169,7 @@ def recognize(text: str, *, model: Model, tokenizer: Tokenizer, strategy: str = 
         outputs = [pipe.forward(chunk) for chunk in chunks]
     if windowed:
         notes.append(f"The text is {length} tokens, more than the model's {limit}: it was read in {len(outputs)} "
-                     f"overlapping windows ({parameters['stride']} tokens of overlap) and entities were merged "
+                     f"overlapping windows ({stride} tokens of overlap) and entities were merged "
                      "across window boundaries.")
     raw = pipe.postprocess(outputs, **{**postprocess, "aggregation_strategy": AggregationStrategy.NONE,
                                        "ignore_labels": []})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from bertviz_ui.render.models import COLUMNS, cache_summary_html, cache_table
+from bertviz_ui.ui.components import Outputs, Shown
 from bertviz_ui.ui.context import AppContext
 
 
@@ -21,15 +22,16 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
         # Public mode: the cache is shared by every visitor, so no visitor may empty it for everyone.
         free = None if public else gr.Button("Free all models", variant="stop", elem_id="models-free")
 
-    def show() -> tuple:
+    def show() -> Shown:
         report = ctx.cache.report()
-        return cache_summary_html(report, public=public), cache_table(report)
+        return {"summary": cache_summary_html(report, public=public), "table": cache_table(report)}
 
-    def free_all() -> tuple:
+    def free_all() -> Shown:
         ctx.cache.clear()
         return show()
 
-    refresh.click(show, None, [summary, table], api_name="models", concurrency_id="models")
+    out = Outputs(summary=summary, table=table)
+    refresh.click(out.wrap(show), None, out.components, api_name="models", concurrency_id="models")
     if free is not None:
-        free.click(free_all, None, [summary, table], api_visibility="private", concurrency_id="models")
-    tab.select(show, None, [summary, table], api_visibility="private", concurrency_id="models")
+        free.click(out.wrap(free_all), None, out.components, api_visibility="private", concurrency_id="models")
+    tab.select(out.wrap(show), None, out.components, api_visibility="private", concurrency_id="models")

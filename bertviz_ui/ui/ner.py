@@ -11,7 +11,7 @@ from bertviz_ui.models.cache import LoadedModel
 from bertviz_ui.models.spacy_pipeline import english_pipeline
 from bertviz_ui.registry import task_by_id
 from bertviz_ui.render.html import esc, model_badge_html, notes_html
-from bertviz_ui.render.ner import alignment_table, entities_html, entity_table, token_table
+from bertviz_ui.render.ner import alignment_table, entities_html, entity_table, spacy_missing_html, token_table
 from bertviz_ui.tasks.ner import (
     STRATEGIES,
     Entity,
@@ -23,7 +23,7 @@ from bertviz_ui.tasks.ner import (
     spacy_entities,
 )
 from bertviz_ui.tasks.validation import check_text
-from bertviz_ui.ui.components import raw_output
+from bertviz_ui.ui.components import Outputs, Shown, raw_output
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
 
@@ -40,9 +40,10 @@ STRATEGY_HELP = ("none: every token's own label. simple: neighbouring tokens wit
                  "average of its pieces' scores, or its highest-scoring piece, then words merge.")
 
 
-def _filter(payload: dict | None, types: list[str] | None, min_score: Any) -> tuple:
+def refilter(payload: dict | None, types: list[str] | None, min_score: Any) -> Shown:
+    """The kept entities again, of the ticked types and at least the minimum confidence (no model runs)."""
     if not payload:
-        return "", None
+        return {"view": "", "entities": None}
     entities = tuple(Entity(**e) for e in payload["entities"])
     try:
         threshold = float(min_score or 0.0)
@@ -50,7 +51,7 @@ def _filter(payload: dict | None, types: list[str] | None, min_score: Any) -> tu
         threshold = 0.0
     chosen = tuple(e for e in entities if not types or entity_type(e.label) in types)
     shown = filter_entities(chosen, min_score=threshold)
-    return entities_html(payload["text"], shown), entity_table(shown)
+    return {"view": entities_html(payload["text"], shown), "entities": entity_table(shown)}
 
 
 def trained_token_classifier(loaded: LoadedModel) -> None:
@@ -58,7 +59,7 @@ def trained_token_classifier(loaded: LoadedModel) -> None:
     check_token_classifier(loaded.model, loaded.newly_initialized)
 
 
-def run_ner(ctx: AppContext, model: str, text: str, strategy: str) -> tuple:
+def run_ner(ctx: AppContext, model: str, text: str, strategy: str) -> Shown:
     """Recognize entities with one strategy; the raw token predictions come from the same forward."""
     loaded = ctx.cache.load_for_task(TASK, model, accept=trained_token_classifier)
     result = recognize(text, model=loaded.model, tokenizer=loaded.tokenizer, strategy=strategy or "simple",
@@ -67,11 +68,11 @@ def run_ner(ctx: AppContext, model: str, text: str, strategy: str) -> tuple:
     types = sorted({entity_type(e.label) for e in result.entities})
     header = model_badge_html(loaded.label, untrained=loaded.source.untrained) + notes_html(result.notes)
     kept = {"text": payload["text"], "entities": payload["entities"]}
-    view, table = _filter(kept, None, 0.0)
-    return (header, view, table, token_table(result.tokens), gr.update(choices=types, value=[]), payload, kept)
+    return {"header": header, **refilter(kept, None, 0.0), "tokens": token_table(result.tokens),
+            "types": gr.update(choices=types, value=[]), "raw": payload, "kept": kept}
 
 
-def run_alignment(ctx: AppContext, model: str, sentence: str, labels: str, all_subwords: bool) -> Any:
+def run_alignment(ctx: AppContext, model: str, sentence: str, labels: str, all_subwords: bool) -> Shown:
     """Word-level labels mapped onto the model's tokens, as NER training does."""
     loaded = ctx.cache.load_for_task(TASK, model)
     known = {str(k): int(v) for k, v in (loaded.model.config.label2id or {}).items()}
@@ -79,19 +80,16 @@ def run_alignment(ctx: AppContext, model: str, sentence: str, labels: str, all_s
     # The model's own label ids when it knows every label typed, so the ids are the ones it was trained with.
     alignment = align_labels(sentence, labels, tokenizer=loaded.tokenizer, label_all_subwords=bool(all_subwords),
                              label2id=known if wanted <= set(known) else None)
-    return alignment_table(alignment)
+    return {"table": alignment_table(alignment)}
 
 
-def run_spacy(text: str) -> str:
+def run_spacy(text: str) -> Shown:
     """Entities from an installed spaCy English pipeline, or how to install one."""
     text = check_text(text, "Text")
     name, nlp = english_pipeline()
     if nlp is None:
-        return ('<p class="bv-notes" data-testid="spacy-missing">No spaCy English pipeline is installed on this '
-                "server, so there is nothing to compare with. Install one with "
-                "<code>python -m spacy download en_core_web_sm</code> and restart; the rest of this tab works "
-                "without it.</p>")
-    return entities_html(text, spacy_entities(text, nlp), title=f"spaCy {esc(name)}")
+        return {"view": spacy_missing_html()}
+    return {"view": entities_html(text, spacy_entities(text, nlp), title=f"spaCy {esc(name)}")}
 
 
 def build(ctx: AppContext, tab: gr.Tab) -> None:
@@ -140,15 +138,17 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
         spacy_button = gr.Button("Run spaCy on the same text", elem_id="ner-spacy-run")
         spacy_view = gr.HTML(padding=False, elem_id="ner-spacy")
 
-    ner = model_work("finding entities")(functools.partial(run_ner, ctx))
-    button.click(ner, [model, text, strategy], [header, view, entities, tokens, types, raw, result_state],
-                 api_name="ner", concurrency_id="ner")
-    refilter = user_errors("filtering entities")(_filter)
+    out = Outputs(header=header, view=view, entities=entities, tokens=tokens, types=types, raw=raw, kept=result_state)
+    ner = out.wrap(model_work("finding entities")(functools.partial(run_ner, ctx)))
+    button.click(ner, [model, text, strategy], out.components, api_name="ner", concurrency_id="ner")
+    out = Outputs(view=view, entities=entities)
     for control in (types, min_score):
-        control.change(refilter, [result_state, types, min_score], [view, entities], api_visibility="private",
-                       queue=False)
-    align = user_errors("aligning labels")(functools.partial(run_alignment, ctx))
-    align_button.click(align, [model, align_words, align_labels_box, all_subwords], [align_table],
+        control.change(out.wrap(user_errors("filtering entities")(refilter)), [result_state, types, min_score],
+                       out.components, api_visibility="private", queue=False)
+    out = Outputs(table=align_table)
+    align = out.wrap(user_errors("aligning labels")(functools.partial(run_alignment, ctx)))
+    align_button.click(align, [model, align_words, align_labels_box, all_subwords], out.components,
                        api_name="ner_alignment", concurrency_id="ner")
-    spacy_button.click(user_errors("running spaCy")(run_spacy), [text], [spacy_view], api_name="ner_spacy",
-                       concurrency_id="ner")
+    out = Outputs(view=spacy_view)
+    spacy_button.click(out.wrap(user_errors("running spaCy")(run_spacy)), [text], out.components,
+                       api_name="ner_spacy", concurrency_id="ner")

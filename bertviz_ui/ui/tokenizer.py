@@ -11,7 +11,7 @@ from bertviz_ui.registry import task_by_id
 from bertviz_ui.render.html import model_badge_html, notes_html
 from bertviz_ui.render.tokenizer import TABLE_COLUMNS, chips_html, comparison_html, summary_html, token_table
 from bertviz_ui.tasks.tokenizer import TRUNCATION_STRATEGIES, tokenize
-from bertviz_ui.ui.components import raw_output
+from bertviz_ui.ui.components import Outputs, Shown, raw_output
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import user_errors
 
@@ -28,8 +28,8 @@ EXAMPLES = [
 
 
 def run_tokenizer(ctx: AppContext, model: str, text: str, text_pair: str, max_length: Any, padding: bool,
-                  truncation: str, split_special_tokens: bool, compare_with: str) -> tuple:
-    """Load the tokenizer(s) through the cache, tokenize, render. Returns the tab's outputs in order."""
+                  truncation: str, split_special_tokens: bool, compare_with: str) -> Shown:
+    """Load the tokenizer(s) through the cache, tokenize, render."""
     loaded = ctx.cache.load_for_task(TASK, model)
     options = {"max_length": max_length, "padding": bool(padding), "truncation": truncation or "longest_first",
                "split_special_tokens": bool(split_special_tokens)}
@@ -41,14 +41,14 @@ def run_tokenizer(ctx: AppContext, model: str, text: str, text_pair: str, max_le
         other = tokenize(text, text_pair, tokenizer=other_loaded.tokenizer, model=other_loaded.label, **options)
         comparison_view = comparison_html(result, other)
         payload["comparison"] = other.to_dict()
-    return (
-        model_badge_html(loaded.label, untrained=loaded.source.untrained) + notes_html(result.notes),
-        chips_html(result),
-        comparison_view,
-        summary_html(result),
-        token_table(result),
-        payload,
-    )
+    return {
+        "header": model_badge_html(loaded.label, untrained=loaded.source.untrained) + notes_html(result.notes),
+        "chips": chips_html(result),
+        "comparison": comparison_view,
+        "summary": summary_html(result),
+        "table": token_table(result),
+        "raw": payload,
+    }
 
 
 def build(ctx: AppContext, tab: gr.Tab) -> None:
@@ -90,9 +90,9 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
                          elem_id="tokenizer-table", max_height=640)
     raw = raw_output("tokenizer-json")
 
-    handler = user_errors("tokenizing")(functools.partial(run_tokenizer, ctx))
+    out = Outputs(header=header, chips=chips, comparison=comparison, summary=summary, table=table, raw=raw)
+    handler = out.wrap(user_errors("tokenizing")(functools.partial(run_tokenizer, ctx)))
     inputs = [model, text, text_pair, max_length, padding, truncation, split_special, compare_with]
-    outputs = [header, chips, comparison, summary, table, raw]
-    button.click(handler, inputs, outputs, api_name="tokenize", concurrency_id="tokenizer",
+    button.click(handler, inputs, out.components, api_name="tokenize", concurrency_id="tokenizer",
                  concurrency_limit=4)
-    text.submit(handler, inputs, outputs, api_visibility="private", concurrency_id="tokenizer")
+    text.submit(handler, inputs, out.components, api_visibility="private", concurrency_id="tokenizer")

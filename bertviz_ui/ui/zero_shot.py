@@ -19,7 +19,7 @@ from bertviz_ui.tasks.zero_shot import (
     classify_by_similarity,
     classify_zero_shot,
 )
-from bertviz_ui.ui.components import raw_output
+from bertviz_ui.ui.components import Outputs, Shown, raw_output
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work
 
@@ -40,7 +40,7 @@ def trained_nli_head(loaded: LoadedModel) -> None:
 
 
 def run_zero_shot(ctx: AppContext, model: str, method: str, text: str, labels: str, template: str,
-                  multi_label: bool) -> tuple:
+                  multi_label: bool) -> Shown:
     """Score every label in one batched forward with the chosen method."""
     if method == METHOD_EMBEDDING:
         loaded = ctx.cache.load(OFFLINE_MODEL_ID, Head.ENCODER)
@@ -52,7 +52,8 @@ def run_zero_shot(ctx: AppContext, model: str, method: str, text: str, labels: s
                                     multi_label=bool(multi_label), label=loaded.label,
                                     newly_initialized=loaded.newly_initialized, budget=ctx.budget)
     header = model_badge_html(loaded.label, untrained=loaded.source.untrained) + notes_html(result.notes)
-    return (header + explanation_html(result), scores_figure(result), hypotheses_table(result), result.to_dict())
+    return {"header": header + explanation_html(result), "bars": scores_figure(result),
+            "table": hypotheses_table(result), "raw": result.to_dict()}
 
 
 def build(ctx: AppContext, tab: gr.Tab) -> None:
@@ -87,6 +88,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
 
     method.change(lambda chosen: gr.update(interactive=chosen == METHOD_NLI), method, model,
                   api_visibility="private", queue=False)
-    handler = model_work("classifying")(functools.partial(run_zero_shot, ctx))
-    button.click(handler, [model, method, text, labels, template, multi_label], [header, bars, table, raw],
+    out = Outputs(header=header, bars=bars, table=table, raw=raw)
+    handler = out.wrap(model_work("classifying")(functools.partial(run_zero_shot, ctx)))
+    button.click(handler, [model, method, text, labels, template, multi_label], out.components,
                  api_name="zero_shot", concurrency_id="zero_shot")
