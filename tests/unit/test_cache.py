@@ -16,7 +16,8 @@ from bertviz_ui.errors import BadInput, ModelUnavailable
 from bertviz_ui.models import build_cache
 from bertviz_ui.models import cache as cache_module
 from bertviz_ui.models import device as device_module
-from bertviz_ui.models.cache import HubUnreachable, LoadedModel, ModelCache, ThreadSafeTokenizer
+from bertviz_ui.models.cache import ModelCache
+from bertviz_ui.models.loading import HubUnreachable, LoadedModel, ThreadSafeTokenizer
 from bertviz_ui.models.policy import ModelPolicy
 from bertviz_ui.models.sources import ModelSource
 from bertviz_ui.registry import Head, task_by_id
@@ -428,7 +429,7 @@ def test_a_model_the_user_picked_is_never_replaced(cache):
 
 
 def test_masked_lm_vocabulary_is_stored_column_major_with_identical_outputs(cache):
-    from bertviz_ui.models.cache import column_major_vocabulary
+    from bertviz_ui.models.loading import column_major_vocabulary
     from bertviz_ui.tasks.fill_mask import mask_logits
 
     loaded = cache.load("tiny:masked_lm", Head.MASKED_LM)
