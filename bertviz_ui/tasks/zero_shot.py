@@ -19,6 +19,7 @@ from bertviz_ui.errors import BadInput, ModelUnavailable
 from bertviz_ui.models.types import Model, Tokenizer
 from bertviz_ui.tasks.budget import Budget, forward_flops, leading_tokens, shape_of
 from bertviz_ui.tasks.modeling import model_inputs, model_max_length
+from bertviz_ui.tasks.similarity import sentence_embeddings
 from bertviz_ui.tasks.validation import check_text
 
 DEFAULT_TEMPLATE = "This example is {}."
@@ -214,16 +215,6 @@ def classify_zero_shot(text: str, labels: Any, *, model: Model, tokenizer: Token
         seconds=time.perf_counter() - started, notes=tuple(notes))
 
 
-def _mean_pooled(model: Model, tokenizer: Tokenizer, texts: list[str], limit: int) -> torch.Tensor:
-    encoding = tokenizer(texts, padding=True, truncation=True, max_length=limit, return_tensors="pt")
-    inputs = model_inputs(model, encoding)
-    with torch.inference_mode():
-        hidden = model(**inputs)[0].float()
-    mask = inputs["attention_mask"].unsqueeze(-1).float()
-    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-    return torch.nn.functional.normalize(pooled, dim=-1)
-
-
 def classify_by_similarity(text: str, labels: Any, *, model: Model, tokenizer: Tokenizer, template: str = DEFAULT_TEMPLATE,
                            label: str = "", budget: Budget | None = None) -> ZeroShotResult:
     """Offline alternative: cosine similarity between the text's and each label description's mean-pooled
@@ -245,10 +236,10 @@ def classify_by_similarity(text: str, labels: Any, *, model: Model, tokenizer: T
     budget.check(f"Embedding {len(names)} labels and a text of {widths[0]} tokens",
                  forward_flops(shape, widths[0]) + forward_flops(shape, max(widths[1:]), len(names)),
                  "Use fewer labels or a shorter text.")
-    text_vector = _mean_pooled(model, tokenizer, [premise], limit)[0]
+    text_vector = sentence_embeddings([premise], model=model, tokenizer=tokenizer, limit=limit)[0]
     rows = budget.rows_per_batch(shape, max(widths[1:]))
-    vectors = torch.cat([_mean_pooled(model, tokenizer, hypotheses[start:start + rows], limit)
-                         for start in range(0, len(hypotheses), rows)])
+    vectors = torch.cat([sentence_embeddings(hypotheses[start:start + rows], model=model, tokenizer=tokenizer,
+                                             limit=limit) for start in range(0, len(hypotheses), rows)])
     cosines = vectors @ text_vector
     scores = (cosines / 0.05).softmax(0)
     details = [LabelScore(name, hypothesis, float(score), (float(cosine),))
