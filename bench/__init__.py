@@ -1,1 +1,1 @@
-"""Benchmarks run from the command line (not imported by the app): `python -m bench.load`."""
+"""Benchmarks run from the command line (not imported by the app): `python -m bench`, `python -m bench.load`."""

@@ -3,12 +3,12 @@
     python scripts/budget_check.py [--cases NAME,...] [--threads 2] [--timeout 900] [--json PATH]
 
 Each case runs in a child process of its own (a fresh process per case, so one case's freed memory can't hide the
-next one's): the child builds its random-weight models in memory (as bertviz_ui.bench does: no download, random
-weights cost what trained ones do), runs one small warm-up, resets the peak-RSS counter (/proc/self/clear_refs),
-then calls the endpoint's own handler (task and rendering) once and reports the wall-clock seconds, the peak RSS
-above what the process held before the call (VmHWM - VmRSS) and the size of what the response would carry.
-A case passes when it finishes within 60 s (the fine-tuning lab: within its own time limit, 300 s by default, plus
-5 s) and +1.5 GB, or when it is refused up front (then the message is printed).
+next one's): the child builds its random-weight models in memory (as the benchmark's bench/random_models.py does: no
+download, random weights cost what trained ones do), runs one small warm-up, resets the peak-RSS counter
+(/proc/self/clear_refs), then calls the endpoint's own handler (task and rendering) once and reports the wall-clock
+seconds, the peak RSS above what the process held before the call (VmHWM - VmRSS) and the size of what the response
+would carry. A case passes when it finishes within 60 s (the fine-tuning lab: within its own time limit, 300 s by
+default, plus 5 s) and +1.5 GB, or when it is refused up front (then the message is printed).
 
 Cases named "...@edge" run the largest input the budgets still accept (computed with bertviz_ui.tasks.budget);
 they are skipped on code without that module, so the same script measures the code before and after budgets.
@@ -147,7 +147,7 @@ def make_context(threads: int) -> Any:
     """An AppContext whose cache builds the random/* refs in memory and loads anything else as the app does."""
     import torch
 
-    from bertviz_ui.bench import _random_model  # the harness's seeded in-memory build, reused as is
+    from bench.random_models import random_model  # the benchmark's seeded in-memory build, reused as is
     from bertviz_ui.config import Settings
     from bertviz_ui.models import build_cache
     from bertviz_ui.models.cache import ModelCache, load_pretrained
@@ -162,8 +162,8 @@ def make_context(threads: int) -> Any:
         if source.ref in built:
             wanted, architecture, config = built[source.ref]
             if head is wanted or (head.value == "encoder" and wanted.value == "encoder"):
-                return _random_model(real, ref=source.ref, head=head, architecture=architecture, config=config(),
-                                     built_with=f"{config().__class__.__name__}")
+                return random_model(real, ref=source.ref, head=head, architecture=architecture, config=config(),
+                                    built_with=f"{config().__class__.__name__}")
             if head.value == "tokenizer":
                 return real.load("sentence-transformers/all-MiniLM-L6-v2", head)
         return load_pretrained(source, head, device, dtype, online)

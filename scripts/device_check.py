@@ -24,7 +24,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bertviz_ui.bench import RANDOM_DISTILBERT_QA, load_one_head, qa_samples
+from bench.cases.qa import qa_samples
+from bench.random_models import RANDOM_DISTILBERT_QA, load_one_head
 from bertviz_ui.config import load_settings
 from bertviz_ui.models import build_cache
 from bertviz_ui.registry import OFFLINE_MODEL_ID, Head

@@ -1,4 +1,4 @@
-"""Benchmark harness: result structure, ratios of medians, the table, JSON, case selection; no wall-clock asserts."""
+"""The benchmark: result structure, ratios of medians, the table, JSON, case selection; no wall-clock asserts."""
 
 from __future__ import annotations
 
@@ -9,35 +9,30 @@ from pathlib import Path
 import pytest
 import torch
 
-from bertviz_ui.bench import (
-    CASES,
-    FILL_MASK_TOP_K,
-    RANDOM_BERT_BASE,
-    RANDOM_DISTILBERT_BASE,
-    SENTIMENT_TEXTS,
+from bench.__main__ import main
+from bench.cases import CASES, select_cases
+from bench.cases.fill_mask import FILL_MASK_TOP_K, fill_mask_pipeline, fill_mask_samples
+from bench.cases.sentiment import sentiment_pipeline
+from bench.corpora import SENTIMENT_TEXTS, text_of_tokens
+from bench.harness import (
     BenchCase,
-    BenchReport,
     BenchResult,
-    Machine,
     Sample,
     Timing,
     Variant,
     case_ref,
-    fill_mask_pipeline,
-    fill_mask_samples,
-    format_table,
     line_tokens,
     load_case_models,
+    run_cases,
+)
+from bench.random_models import (
+    RANDOM_BERT_BASE,
+    RANDOM_DISTILBERT_BASE,
     load_one_head,
-    machine_info,
-    main,
     random_bert_base,
     random_distilbert_base,
-    run_cases,
-    select_cases,
-    sentiment_pipeline,
-    text_of_tokens,
 )
+from bench.report import BenchReport, Machine, format_table, machine_info
 from bertviz_ui.config import Settings
 from bertviz_ui.errors import BadInput
 from bertviz_ui.models import build_cache
@@ -346,11 +341,11 @@ def test_random_classifier_runs_the_sentiment_task(bench_cache):
 def test_default_random_classifier_is_distilbert_base_sized(bench_cache, monkeypatch):
     import transformers
 
-    from bertviz_ui import bench
+    from bench import random_models
 
     # The default config, checked without building its 67M weights.
     built = []
-    monkeypatch.setattr(bench, "_random_model", lambda cache, **kwargs: built.append(kwargs) or "loaded")
+    monkeypatch.setattr(random_models, "random_model", lambda cache, **kwargs: built.append(kwargs) or "loaded")
     assert random_distilbert_base(bench_cache) == "loaded"
     (kwargs,) = built
     config = kwargs["config"]

@@ -8,17 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from bertviz_ui.bench import (
-    QA_WINDOWS,
-    RANDOM_DISTILBERT_QA,
-    case_ref,
-    load_case_models,
-    main,
-    qa_window_tokens,
-    random_distilbert_qa,
-    run_cases,
-    select_cases,
-)
+from bench.__main__ import main
+from bench.cases import select_cases
+from bench.cases.qa import QA_WINDOWS, qa_window_tokens
+from bench.harness import case_ref, load_case_models, run_cases
+from bench.random_models import RANDOM_DISTILBERT_QA, random_distilbert_qa
 from bertviz_ui.config import Settings
 from bertviz_ui.models import build_cache
 from bertviz_ui.models.cache import ModelCache

@@ -578,7 +578,8 @@ def test_cancel_from_the_tab_discards_the_partial_model(ctx):
 # --- The benchmark case ------------------------------------------------------------------------------------------
 
 def test_bench_case_times_the_labs_loop_against_the_bare_loop(cache):
-    from bertviz_ui.bench import load_case_models, run_cases, select_cases
+    from bench.cases import select_cases
+    from bench.harness import load_case_models, run_cases
 
     (case,) = select_cases(["finetune"])
     models = load_case_models(cache, case, "tiny:encoder")

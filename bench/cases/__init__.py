@@ -1,0 +1,61 @@
+"""The benchmark's cases, found by discovery: one module per benchmarked tab, named after its registry task id."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Iterable, Mapping, Sequence
+
+from bench.harness import BenchCase
+from bertviz_ui.registry import TASKS
+
+# Registry tasks without a case, each with why. A task added to the registry gets a case module here or an entry
+# in this map; tests/unit/test_bench_cases.py fails until it has one or the other.
+NOT_BENCHMARKED: Mapping[str, str] = {
+    "nsp": "one forward of the NSP head and a softmax: nothing beyond the bare forward to compare, and transformers "
+           "5 has no NSP pipeline",
+    "ner": "the tab runs transformers' own TokenClassificationPipeline stages (preprocess, forward, postprocess), "
+           "so there is no alternative of ours to time against it",
+    "zero_shot": "no case written yet: one batched NLI forward scored by pipeline('zero-shot-classification')'s "
+                 "rules",
+    "attention": "no case written yet: one encoder forward with attentions (the tokenizer case's baseline) plus "
+                 "NumPy views",
+}
+
+
+def discover_cases(package: str, path: Iterable[str]) -> tuple[BenchCase, ...]:
+    """Every case module of a package, in the registry's task order.
+
+    Args:
+        package: the package's dotted name.
+        path: its ``__path__``. Every module in it not starting with "_" must expose ``CASE``, a BenchCase.
+
+    Returns:
+        The cases; one whose name is no registry task id (a test flags it) comes after the rest, by name.
+    """
+    found = [importlib.import_module(f"{package}.{info.name}").CASE
+             for info in pkgutil.iter_modules(list(path)) if not info.name.startswith("_")]
+    order = {task.id: index for index, task in enumerate(TASKS)}
+    return tuple(sorted(found, key=lambda case: (order.get(case.name, len(order)), case.name)))
+
+
+CASES: tuple[BenchCase, ...] = discover_cases(__name__, __path__)
+
+
+def select_cases(names: Sequence[str] | None, cases: Sequence[BenchCase] = CASES) -> tuple[BenchCase, ...]:
+    """The cases named, in the order named; all of them when ``names`` is empty or None.
+
+    Args:
+        names: case names (as given to ``--cases``).
+        cases: the registry to pick from.
+
+    Returns:
+        The cases. Raises ValueError naming the unknown name and the known ones.
+    """
+    if not names:
+        return tuple(cases)
+    by_name = {case.name: case for case in cases}
+    unknown = [name for name in names if name not in by_name]
+    if unknown:
+        raise ValueError(f"Unknown benchmark case {unknown[0]!r}; known: {', '.join(by_name)}.")
+    return tuple(by_name[name] for name in dict.fromkeys(names))
