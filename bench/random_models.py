@@ -9,7 +9,8 @@ import torch
 
 from bench.harness import Models
 from bertviz_ui.errors import BadInput
-from bertviz_ui.models.cache import LoadedModel, ModelCache, prepare_for_inference
+from bertviz_ui.models.cache import ModelCache
+from bertviz_ui.models.loading import LoadedModel, prepare_for_inference
 from bertviz_ui.models.sources import SENTIMENT_LABELS, ModelSource
 from bertviz_ui.models.types import Config
 from bertviz_ui.registry import OFFLINE_MODEL_ID, Head
