@@ -22,7 +22,14 @@ from bertviz_ui.render import zero_shot as zero_shot_render
 from bertviz_ui.render.html import model_badge_html, notes_html
 from bertviz_ui.render.models import cache_summary_html
 from bertviz_ui.tasks import finetune as finetune_task
-from bertviz_ui.tasks.fill_mask import FillMaskResult, LabToken, MaskingLabResult, MaskPrediction, Prediction
+from bertviz_ui.tasks.fill_mask import (
+    ContextComparison,
+    FillMaskResult,
+    LabToken,
+    MaskingLabResult,
+    MaskPrediction,
+    Prediction,
+)
 from bertviz_ui.tasks.ner import Entity
 from bertviz_ui.tasks.nsp import NspResult, PairScore, ParagraphNsp
 from bertviz_ui.tasks.qa import Candidate, IndependentArgmax, QaResult, QaWindow
@@ -115,6 +122,10 @@ RENDERERS = {
         entries=(CacheEntryInfo(XSS, XSS, XSS, XSS, XSS, 0, 0.0, 0),))),
     "fill-mask completed sentence": lambda: fill_mask_render.completed_html(_fill_mask()),
     "masking lab": lambda: fill_mask_render.masking_lab_html(_masking_lab()),
+    "fill-mask mask token": lambda: fill_mask_render.mask_token_html(XSS),
+    "fill-mask left side": lambda: fill_mask_render.left_text_html(ContextComparison(
+        mask_index=0, both_sides=_fill_mask().masks[0], left_only=_fill_mask().masks[0], left_text=XSS)),
+    "fill-mask clicked word": lambda: fill_mask_render.click_masked_html(f"{XSS} [MASK]", f"{XSS}!", _fill_mask()),
     "NSP pair": lambda: nsp_render.segment_chips_html(_nsp()),
     "entities": lambda: ner_render.entities_html(f"{XSS} and {XSS}", (Entity(XSS, XSS, 0, len(XSS), 0.9),),
                                                  title=XSS),
