@@ -166,11 +166,13 @@ def _encoder_run():
 
 def _inside_renderers() -> dict:
     from bertviz_ui.render import attention as attention_render
+    from bertviz_ui.render import comparison as comparison_render
     from bertviz_ui.render import embeddings as embeddings_render
     from bertviz_ui.render import parameters as parameters_render
     from bertviz_ui.tasks.attention import attention_view
+    from bertviz_ui.tasks.comparison import Comparison
     from bertviz_ui.tasks.embeddings import embeddings_view
-    from bertviz_ui.tasks.parameters import Comparison, ModuleCount, ParameterCount, seed_check
+    from bertviz_ui.tasks.parameters import ModuleCount, ParameterCount, seed_check
 
     count = ParameterCount(model=XSS, architecture=XSS, head=XSS, modules=(ModuleCount(XSS, XSS, 1, 1),), total=1,
                            trainable=1, encoder=0, notes=(XSS,))
@@ -182,7 +184,7 @@ def _inside_renderers() -> dict:
             dataclasses.replace(embeddings_view(_encoder_run(), 1), notes=(XSS,))),
         "parameter summary": lambda: parameters_render.count_summary_html(count),
         "seed check": lambda: parameters_render.seed_check_html(dataclasses.replace(seed_check(), notes=(XSS,))),
-        "comparison notes": lambda: parameters_render.comparison_html(Comparison((), XSS, 1, (XSS,))),
+        "comparison notes": lambda: comparison_render.comparison_html(Comparison((), XSS, 1, (XSS,))),
     }
 
 
