@@ -28,7 +28,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,10 +87,13 @@ def _settle() -> int:
 
 
 def response_bytes(outputs: Any) -> int:
-    """About what gradio sends for these outputs: figures as plotly JSON, tables and dicts as JSON, text as is."""
+    """About what gradio sends for these outputs: figures as plotly JSON, tables and dicts as JSON, text as is.
+    A handler's values by output name (ui.components.Outputs) count as its outputs."""
     import plotly.graph_objects as go
 
-    if not isinstance(outputs, (tuple, list)):
+    if isinstance(outputs, Mapping):
+        outputs = tuple(outputs.values())
+    elif not isinstance(outputs, (tuple, list)):
         outputs = (outputs,)
     total = 0
     for value in outputs:
@@ -388,9 +391,8 @@ def prepare_attention(tokens: int) -> Callable[[Any], Callable[[], Any]]:
 
         def run() -> Any:
             outputs = show_attention(inside, ref, text, pair, 0, [], -1, False, "all", True)
-            state = outputs[-1]
-            more = show_embeddings(inside, state, 0, "word")
-            return (*outputs[:-1], *more)
+            more = show_embeddings(inside, outputs["state"], 0, "word")
+            return (*(value for name, value in outputs.items() if name != "state"), *more.values())
 
         return run
 
@@ -415,9 +417,9 @@ def prepare_comparison(ctx: Any) -> Callable[[], Any]:
 
 
 def prepare_latency(ctx: Any) -> Callable[[], Any]:
-    from bertviz_ui.ui.attention import time_random_builds
+    from bertviz_ui.ui.attention import show_latency
 
-    return _call(time_random_builds, ctx)
+    return _call(show_latency, ctx)
 
 
 def _finetune_table(examples: int, labels: int, chars: int) -> list[list[str]]:

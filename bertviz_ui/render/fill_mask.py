@@ -10,6 +10,7 @@ from plotly.subplots import make_subplots
 
 from bertviz_ui.render.html import esc, percent, plot_text
 from bertviz_ui.tasks.fill_mask import (
+    CANONICAL_MASK,
     ROLE_MASKED,
     ROLE_RANDOM,
     ROLE_UNCHANGED,
@@ -80,6 +81,29 @@ def completed_html(result: FillMaskResult) -> str:
             f'{"".join(html)}</div>')
 
 
+def mask_token_html(mask_token: str) -> str:
+    """The model's own mask token, and, when it is not [MASK], that [MASK] typed in the text is rewritten to it."""
+    rewrite = "" if mask_token == CANONICAL_MASK else "; <code>[MASK]</code> typed in the text is rewritten to it"
+    return f'<p class="bv-mask-token">This model\'s mask token is <code>{esc(mask_token)}</code>{rewrite}.</p>'
+
+
+def click_masked_html(masked: str, original: str, result: FillMaskResult) -> str:
+    """The sentence with the clicked word masked, the model's top choice there, and whether it is that word.
+
+    Args:
+        masked: the sentence with the word replaced by the mask token.
+        original: the word that was masked.
+        result: the predictions for ``masked`` (one mask).
+
+    Returns:
+        One escaped paragraph.
+    """
+    best = result.masks[0].predictions[0]
+    verdict = "the word you masked" if best.token.lower() == original.lower() else f"not “{esc(original)}”"
+    return (f'<p data-testid="click-masked">Masked: <code>{esc(masked)}</code> — the model\'s top choice is '
+            f"<b>{esc(best.token)}</b> ({percent(best.score)}), {verdict}.</p>")
+
+
 def iterative_table(fill: IterativeFill, independent: FillMaskResult) -> pd.DataFrame:
     """Iterative filling step by step, beside the independent top choice for the same mask."""
     independent_top = {m.position: m.predictions[0] for m in independent.masks}
@@ -105,6 +129,12 @@ def context_figure(comparison: ContextComparison) -> go.Figure:
                          margin={"l": 10, "r": 40, "t": 60, "b": 10},
                          title=f"Mask {comparison.mask_index + 1}: what the right-hand context changes")
     return figure
+
+
+def left_text_html(comparison: ContextComparison) -> str:
+    """What the model reads when the text right of the mask is cut off (escaped)."""
+    return (f'<p class="bv-left-text">Left side only, the model reads: <code>{esc(comparison.left_text)}</code> '
+            "(then [SEP]). A left-to-right model like GPT only ever has this side.</p>")
 
 
 def layers_figure(layers: LayerPredictions) -> go.Figure:

@@ -1,4 +1,4 @@
-"""Parameter rendering: counts per module, the seed's figures beside measured ones, the model comparison table."""
+"""Parameter rendering: counts per module, the seed's figures beside measured ones."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from bertviz_ui.render.html import esc, notes_html, plot_text
-from bertviz_ui.tasks.parameters import Comparison, ParameterCount, SeedCheck
+from bertviz_ui.tasks.parameters import ParameterCount, SeedCheck
 
 
 def module_table(count: ParameterCount) -> pd.DataFrame:
@@ -56,20 +56,3 @@ def seed_check_html(check: SeedCheck) -> str:
             f"meta device):</p><table class=\"bv-special-table\"><thead><tr><th></th><th>measured here</th>"
             f"<th>the seed prints</th><th>difference</th></tr></thead><tbody>{body}</tbody></table></div>"
             f"{notes_html(check.notes)}")
-
-
-def comparison_table(comparison: Comparison) -> pd.DataFrame:
-    """The seed's comparison, measured: layers, hidden, heads, parameters, latency and speed, the seed's figures."""
-    rows = []
-    for row in comparison.rows:
-        rows.append((row.name, row.layers, row.hidden, row.heads, f"{row.parameters:,}", row.seed_parameters or "-",
-                     round(row.latency_ms, 1) if row.latency_ms else None,
-                     f"{row.speed:.2f}x" if row.speed else "not measured", row.seed_speed or "-",
-                     row.latency_source or "-", row.config_source))
-    return pd.DataFrame(rows, columns=["model", "layers", "hidden", "heads", "parameters", "seed says",
-                                       "latency ms", "speed (x baseline)", "seed's speed", "timed on", "config"])
-
-
-def comparison_html(comparison: Comparison) -> str:
-    """How the table was made (escaped notes)."""
-    return notes_html(comparison.notes)

@@ -11,7 +11,7 @@ import gradio as gr
 from bertviz_ui.config import Settings, load_settings
 from bertviz_ui.models import build_cache
 from bertviz_ui.models.cleanup import remove_stale_files
-from bertviz_ui.tasks.parameters import TUTORIAL_TABLE
+from bertviz_ui.tasks.comparison import TUTORIAL_TABLE
 from bertviz_ui.ui import queue
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import short_payload_errors

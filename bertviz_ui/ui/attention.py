@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import functools
-import gc
 from typing import Any
 
 import gradio as gr
 
-from bertviz_ui.errors import BertvizError
 from bertviz_ui.models.cache import LoadedModel
 from bertviz_ui.registry import task_by_id
 from bertviz_ui.render.attention import (
@@ -22,39 +20,17 @@ from bertviz_ui.render.attention import (
     token_choices,
     view_notes_html,
 )
+from bertviz_ui.render.comparison import comparison_html, comparison_table
 from bertviz_ui.render.embeddings import change_figure, embeddings_header_html, parts_figure, pca_figure
 from bertviz_ui.render.html import model_badge_html, notes_html
-from bertviz_ui.render.parameters import (
-    comparison_html,
-    comparison_table,
-    count_summary_html,
-    module_figure,
-    module_table,
-    seed_check_html,
-)
+from bertviz_ui.render.parameters import count_summary_html, module_figure, module_table, seed_check_html
 from bertviz_ui.tasks.attention import attention_view, check_heads, every_layer
-from bertviz_ui.tasks.budget import shape_of
+from bertviz_ui.tasks.comparison import Comparison, compare_loaded_models, time_random_builds
 from bertviz_ui.tasks.embeddings import COLOR_BY, check_color_by, embeddings_view
 from bertviz_ui.tasks.encoder import EncoderRun, RunCache, run_encoder
-from bertviz_ui.tasks.parameters import (
-    HEADS,
-    LATENCY_RANDOM_REPEATS,
-    LATENCY_REPEATS,
-    TUTORIAL_TABLE,
-    Comparison,
-    build_on_meta,
-    build_random,
-    compare_models,
-    count_with_head,
-    latency_flops,
-    measure_latency,
-    seed_check,
-    snapshot_config,
-    timing_config,
-    with_latencies,
-)
+from bertviz_ui.tasks.parameters import HEADS, count_with_head, seed_check
 from bertviz_ui.tasks.validation import check_text
-from bertviz_ui.ui.components import raw_output
+from bertviz_ui.ui.components import Outputs, Shown, raw_output
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
 from bertviz_ui.ui.queue import HEAVY
@@ -66,6 +42,9 @@ EXAMPLES = [
     ["The bank raised interest rates.", "She sat on the river bank."],
 ]
 DIRECTION_CHOICES = [("every token", "all"), ("sentence A -> B only", "A->B"), ("sentence B -> A only", "B->A")]
+# What the attention controls redraw, and what the embeddings view shows: skipped together when there is no run yet.
+VIEWS = ("head_view", "model_view", "heatmap", "legend", "table", "raw")
+EMBEDDINGS = ("header", "parts", "change", "pca", "layer", "raw")
 
 
 class InsideBert:
@@ -97,18 +76,18 @@ class InsideBert:
 
 
 def _views(run: EncoderRun, layer: Any, heads: Any, token: Any, hide_special: Any, direction: Any,
-           renormalize: Any) -> tuple:
+           renormalize: Any) -> Shown:
     view = attention_view(run, layer, heads, hide_special=bool(hide_special), direction=direction,
                           renormalize=bool(renormalize), token=token)
     grid = every_layer(run, hide_special=bool(hide_special), direction=direction, renormalize=bool(renormalize))
     single = view.heads_shown[0] if len(view.heads_shown) == 1 else None
-    return (head_view_figure(view), model_view_figure(grid, layer=view.layer, head=single), heatmap_figure(view),
-            legend_html(view) + view_notes_html(view), summary_table(run.summaries, view.layer),
-            view.to_dict(run.summaries))
+    return {"head_view": head_view_figure(view), "model_view": model_view_figure(grid, layer=view.layer, head=single),
+            "heatmap": heatmap_figure(view), "legend": legend_html(view) + view_notes_html(view),
+            "table": summary_table(run.summaries, view.layer), "raw": view.to_dict(run.summaries)}
 
 
 def show_attention(inside: InsideBert, model: str, text: str, pair: str, layer: Any, heads: Any, token: Any,
-                   hide_special: bool, direction: str, renormalize: bool) -> tuple:
+                   hide_special: bool, direction: str, renormalize: bool) -> Shown:
     """One forward (or the kept one) and every attention view of it."""
     loaded, run = inside.run(model, text, pair)
     heads_value = sorted(check_heads(heads, run)) if heads else []
@@ -118,121 +97,56 @@ def show_attention(inside: InsideBert, model: str, text: str, pair: str, layer: 
         # The picker still lists the previous text's tokens; a new text starts with every token shown.
         notes.append(f"Token {token_value} is beyond this text's {len(run.tokens)} tokens: showing every token.")
         token_value = -1
-    figures = _views(run, layer, heads_value, token_value, hide_special, direction, renormalize)
-    state = {"model": model, "text": text, "pair": pair or ""}
-    return (run_header_html(run, untrained=loaded.source.untrained) + notes_html(notes),
-            gr.update(choices=list(range(run.layers)), value=int(layer)),
-            gr.update(choices=[(f"head {h}", h) for h in range(run.heads)], value=heads_value),
-            gr.update(choices=token_choices(run), value=token_value),
-            *figures[:4], summaries_figure(run.summaries), figures[4], figures[5], state)
+    views = _views(run, layer, heads_value, token_value, hide_special, direction, renormalize)  # checks the layer
+    return {"header": run_header_html(run, untrained=loaded.source.untrained) + notes_html(notes),
+            "layer": gr.update(choices=list(range(run.layers)), value=int(layer)),
+            "heads": gr.update(choices=[(f"head {h}", h) for h in range(run.heads)], value=heads_value),
+            "token": gr.update(choices=token_choices(run), value=token_value), **views,
+            "summaries": summaries_figure(run.summaries), "state": {"model": model, "text": text, "pair": pair or ""}}
 
 
 def rerender(inside: InsideBert, state: dict | None, layer: Any, heads: Any, token: Any, hide_special: bool,
-             direction: str, renormalize: bool) -> tuple:
+             direction: str, renormalize: bool) -> Shown:
     """Re-draw the attention views for other controls from the kept run (no forward unless it was evicted)."""
     if not state:
-        return (gr.skip(),) * 6
+        return dict.fromkeys(VIEWS, gr.skip())
     _, run = inside.run(state["model"], state["text"], state["pair"])
     return _views(run, layer, heads, token, hide_special, direction, renormalize)
 
 
-def show_embeddings(inside: InsideBert, state: dict | None, pca_layer: Any, color_by: str) -> tuple:
+def show_embeddings(inside: InsideBert, state: dict | None, pca_layer: Any, color_by: str) -> Shown:
     """Embedding parts, change through the layers and the projection, from the kept run."""
     if not state:
-        return (gr.skip(),) * 6
+        return dict.fromkeys(EMBEDDINGS, gr.skip())
     _, run = inside.run(state["model"], state["text"], state["pair"])
     color_by = check_color_by(color_by)
     result = embeddings_view(run, pca_layer)
-    return (embeddings_header_html(result), parts_figure(result), change_figure(result), pca_figure(result, color_by),
-            gr.update(maximum=run.layers), result.to_dict())
+    return {"header": embeddings_header_html(result), "parts": parts_figure(result), "change": change_figure(result),
+            "pca": pca_figure(result, color_by), "layer": gr.update(maximum=run.layers), "raw": result.to_dict()}
 
 
-def show_parameters(inside: InsideBert, model: str, head: str, num_labels: Any) -> tuple:
+def show_parameters(inside: InsideBert, model: str, head: str, num_labels: Any) -> Shown:
     """Parameters per module of the chosen encoder (with a task head if asked), and the seed's figures checked."""
     loaded = inside.load(model)
     count = count_with_head(loaded.model, label=loaded.label, head=head, num_labels=num_labels)
     check = seed_check()
     header = model_badge_html(loaded.label, untrained=loaded.source.untrained) + count_summary_html(count)
-    return header, module_figure(count), module_table(count), seed_check_html(check), \
-        {"count": count.to_dict(), "seed_check": check.to_dict()}
+    return {"header": header, "figure": module_figure(count), "table": module_table(count),
+            "seed": seed_check_html(check), "raw": {"count": count.to_dict(), "seed_check": check.to_dict()}}
 
 
-def _comparison(ctx: AppContext) -> tuple[Comparison, dict[str, tuple[float, str]], float, list[str]]:
-    """The five models (configs through the cache, else the snapshot) plus the models loaded in this app, timed
-    while the request's budget lasts; returns the comparison, the latencies, the work spent and notes."""
-    known = {model_id for _, model_id, _, _ in TUTORIAL_TABLE}
-    held, extra, latencies, untimed = {}, [], {}, []
-    budget, spent = ctx.budget, 0.0
-    for loaded in ctx.cache.held():
-        held.setdefault(loaded.source.location, loaded)
-    for location, loaded in held.items():
-        ref = loaded.source.ref
-        if ref not in known and location not in known:
-            base = getattr(loaded.model, "base_model", loaded.model)
-            extra.append((ref, ref, base.config))
-        cost = latency_flops(shape_of(loaded.model), LATENCY_REPEATS + 1)
-        if not budget.fits(spent + cost):
-            untimed.append(ref)
-            continue
-        spent += cost
-        latencies[ref] = (measure_latency(loaded.model, repeats=LATENCY_REPEATS), f"loaded model ({loaded.device})")
-    notes = [f"Not timed, to keep this request within its budget: {', '.join(untimed)}."] if untimed else []
-    return compare_models(ctx.cache.load_config, extra=extra), latencies, spent, notes
+def _comparison_shown(result: Comparison) -> Shown:
+    return {"table": comparison_table(result), "notes": comparison_html(result), "raw": result.to_dict()}
 
 
-def show_comparison(ctx: AppContext) -> tuple:
+def show_comparison(ctx: AppContext) -> Shown:
     """The seed's comparison table, measured; latency for the models loaded in this app."""
-    comparison, latencies, _, notes = _comparison(ctx)
-    result = with_latencies(comparison, latencies, notes)
-    if not latencies:
-        result = with_latencies(result, {}, [("No model is loaded yet, so nothing was timed: press the timing button, "
-                                             "or run another tab first.")])
-    return comparison_table(result), comparison_html(result), result.to_dict()
+    return _comparison_shown(compare_loaded_models(ctx.cache, ctx.budget))
 
 
-def time_random_builds(ctx: AppContext) -> tuple:
-    """Time random-weight copies of the five models built from their configs (random weights time as trained ones).
-
-    A copy whose weights would take more than half the request's memory is built with fewer layers and its time
-    scaled up by the layer count (the layers of these encoders cost the same); the notes say which.
-    """
-    import torch
-
-    from bertviz_ui.models.device import release_memory
-
-    comparison, latencies, spent, notes = _comparison(ctx)
-    budget = ctx.budget
-    for row in comparison.rows:
-        if row.model_id in latencies or row.config_source == "loaded model":
-            continue
-        try:
-            config = ctx.cache.load_config(row.model_id)
-        except BertvizError:  # the Hub is unreachable or the config unreadable: the snapshot has the same shapes
-            config = snapshot_config(row.model_id)
-        built, layers = timing_config(config, budget.memory_bytes / 2, torch.tensor([], dtype=ctx.cache.dtype)
-                                      .element_size())
-        cost = latency_flops(shape_of(build_on_meta(built)), LATENCY_RANDOM_REPEATS + 1)
-        if not budget.fits(spent + cost):
-            notes.append(f"{row.name} was not timed, to keep this request within its budget.")
-            continue
-        spent += cost
-        model = build_random(built).to(device=ctx.cache.device, dtype=ctx.cache.dtype)
-        scale = layers / built.num_hidden_layers
-        latencies[row.model_id] = (measure_latency(model, repeats=LATENCY_RANDOM_REPEATS) * scale,
-                                   f"random weights ({ctx.cache.device})" + (
-                                       f", {built.num_hidden_layers} of {layers} layers timed, x{scale:g}"
-                                       if scale != 1 else ""))
-        if scale != 1:
-            notes.append(f"{row.name}'s random copy would take more memory than a request may use: "
-                         f"{built.num_hidden_layers} of its {layers} layers were built and timed, and the time "
-                         f"multiplied by {scale:g} (its layers cost the same).")
-        del model
-        gc.collect()
-        release_memory(ctx.cache.device)
-    result = with_latencies(comparison, latencies, [f"Random-weight copies timed with {torch.get_num_threads()} "
-                                                    "CPU threads" if ctx.cache.device == "cpu" else
-                                                    "Random-weight copies timed on the accelerator.", *notes])
-    return comparison_table(result), comparison_html(result), result.to_dict()
+def show_latency(ctx: AppContext) -> Shown:
+    """The comparison with random-weight copies of the five models timed too (see tasks.comparison)."""
+    return _comparison_shown(time_random_builds(ctx.cache, ctx.budget))
 
 
 def build(ctx: AppContext, tab: gr.Tab) -> None:
@@ -331,34 +245,36 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
             comparison_raw = raw_output("comparison-json")
 
     controls = [layer, heads, token, hide_special, direction, renormalize]
-    attention_outputs = [head_view, model_view, heatmap, legend, table, raw]
-    run = model_work("looking inside the model")(functools.partial(show_attention, inside))
-    embeddings = model_work("showing the embeddings")(functools.partial(show_embeddings, inside))
-    event = button.click(run, [model, text, pair, *controls],
-                         [header, layer, heads, token, head_view, model_view, heatmap, legend, summaries, table, raw,
-                          state], api_name="attention", concurrency_id=HEAVY, concurrency_limit=1)
-    event.success(embeddings, [state, pca_layer, color_by],
-                  [embeddings_header, parts, change, pca, pca_layer, embeddings_raw], api_visibility="private",
+    out = Outputs(header=header, layer=layer, heads=heads, token=token, head_view=head_view, model_view=model_view,
+                  heatmap=heatmap, legend=legend, summaries=summaries, table=table, raw=raw, state=state)
+    run = out.wrap(model_work("looking inside the model")(functools.partial(show_attention, inside)))
+    event = button.click(run, [model, text, pair, *controls], out.components, api_name="attention",
+                         concurrency_id=HEAVY, concurrency_limit=1)
+    shown = Outputs(header=embeddings_header, parts=parts, change=change, pca=pca, layer=pca_layer, raw=embeddings_raw)
+    embeddings = shown.wrap(model_work("showing the embeddings")(functools.partial(show_embeddings, inside)))
+    event.success(embeddings, [state, pca_layer, color_by], shown.components, api_visibility="private",
                   concurrency_id=HEAVY, concurrency_limit=1)
-    redraw = user_errors("redrawing the attention")(functools.partial(rerender, inside))
+    views = Outputs(head_view=head_view, model_view=model_view, heatmap=heatmap, legend=legend, table=table, raw=raw)
+    redraw = views.wrap(user_errors("redrawing the attention")(functools.partial(rerender, inside)))
     for control in controls:
-        control.input(redraw, [state, *controls], attention_outputs, api_visibility="private",
+        control.input(redraw, [state, *controls], views.components, api_visibility="private",
                       concurrency_id="attention-redraw")
     for control in (pca_layer, color_by):
-        control.input(embeddings, [state, pca_layer, color_by],
-                      [embeddings_header, parts, change, pca, pca_layer, embeddings_raw], api_visibility="private",
+        control.input(embeddings, [state, pca_layer, color_by], shown.components, api_visibility="private",
                       concurrency_id="attention-redraw")
     model.change(lambda: (0, [], -1), None, [layer, heads, token], api_visibility="private", queue=False)
 
-    count = model_work("counting parameters")(functools.partial(show_parameters, inside))
-    parameters_button.click(count, [model, head, num_labels],
-                            [parameters_header, parameters_figure, parameters_table, seed, parameters_raw],
-                            api_name="parameters", concurrency_id=HEAVY, concurrency_limit=1)
-    compare = model_work("building the comparison")(functools.partial(show_comparison, ctx))
-    compare_button.click(compare, None, [comparison, comparison_notes, comparison_raw], api_name="model_comparison",
-                         concurrency_id=HEAVY, concurrency_limit=1)
+    out = Outputs(header=parameters_header, figure=parameters_figure, table=parameters_table, seed=seed,
+                  raw=parameters_raw)
+    count = out.wrap(model_work("counting parameters")(functools.partial(show_parameters, inside)))
+    parameters_button.click(count, [model, head, num_labels], out.components, api_name="parameters",
+                            concurrency_id=HEAVY, concurrency_limit=1)
+    out = Outputs(table=comparison, notes=comparison_notes, raw=comparison_raw)
+    compare = out.wrap(model_work("building the comparison")(functools.partial(show_comparison, ctx)))
+    compare_button.click(compare, None, out.components, api_name="model_comparison", concurrency_id=HEAVY,
+                         concurrency_limit=1)
     if latency_button is None:
         return
-    timing = model_work("timing the models")(functools.partial(time_random_builds, ctx))
-    latency_button.click(timing, None, [comparison, comparison_notes, comparison_raw], api_name="model_latency",
-                         concurrency_id=HEAVY, concurrency_limit=1)
+    timing = out.wrap(model_work("timing the models")(functools.partial(show_latency, ctx)))
+    latency_button.click(timing, None, out.components, api_name="model_latency", concurrency_id=HEAVY,
+                         concurrency_limit=1)

@@ -10,15 +10,18 @@ import gradio as gr
 from bertviz_ui.models.cache import LoadedModel
 from bertviz_ui.registry import task_by_id
 from bertviz_ui.render.fill_mask import (
+    click_masked_html,
     completed_html,
     context_figure,
     iterative_table,
     layers_figure,
     layers_table,
+    left_text_html,
+    mask_token_html,
     masking_lab_html,
     predictions_figure,
 )
-from bertviz_ui.render.html import esc, model_badge_html, notes_html, percent
+from bertviz_ui.render.html import model_badge_html, notes_html
 from bertviz_ui.tasks.fill_mask import (
     MAX_MASKS,
     MAX_TOP_K,
@@ -32,7 +35,7 @@ from bertviz_ui.tasks.fill_mask import (
     sentence_words,
 )
 from bertviz_ui.tasks.validation import check_whole_number
-from bertviz_ui.ui.components import raw_output
+from bertviz_ui.ui.components import Outputs, Shown, raw_output
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
 
@@ -60,13 +63,11 @@ def _load(ctx: AppContext, model: str) -> LoadedModel:
 
 
 def _badge(loaded: LoadedModel, notes: tuple[str, ...] = ()) -> str:
-    own = str(loaded.tokenizer.mask_token)
-    rewrite = "" if own == "[MASK]" else "; <code>[MASK]</code> typed in the text is rewritten to it"
-    mask = f'<p class="bv-mask-token">This model\'s mask token is <code>{esc(own)}</code>{rewrite}.</p>'
-    return model_badge_html(loaded.label, untrained=loaded.source.untrained) + mask + notes_html(notes)
+    return (model_badge_html(loaded.label, untrained=loaded.source.untrained)
+            + mask_token_html(str(loaded.tokenizer.mask_token)) + notes_html(notes))
 
 
-def run_fill_mask(ctx: AppContext, model: str, text: str, top_k: Any) -> tuple:
+def run_fill_mask(ctx: AppContext, model: str, text: str, top_k: Any) -> Shown:
     """Predict every mask independently (one forward); with several masks also fill them iteratively."""
     loaded = _load(ctx, model)
     result = predict_masks(text, model=loaded.model, tokenizer=loaded.tokenizer, top_k=top_k, label=loaded.label,
@@ -79,10 +80,10 @@ def run_fill_mask(ctx: AppContext, model: str, text: str, top_k: Any) -> tuple:
         payload["iterative"] = {"completed": steps.completed,
                                 "order": [step.position for step in steps.steps]}
     header = _badge(loaded, result.notes) + completed_html(result)
-    return header, predictions_figure(result), iterative, payload
+    return {"header": header, "bars": predictions_figure(result), "iterative": iterative, "raw": payload}
 
 
-def run_analysis(ctx: AppContext, model: str, text: str, mask_number: Any, top_k: Any) -> tuple:
+def run_analysis(ctx: AppContext, model: str, text: str, mask_number: Any, top_k: Any) -> Shown:
     """For one mask: both sides vs. left only, and the head applied to every layer."""
     loaded = _load(ctx, model)
     index = check_whole_number(mask_number, "Mask number", low=1, high=MAX_MASKS) - 1
@@ -90,43 +91,39 @@ def run_analysis(ctx: AppContext, model: str, text: str, mask_number: Any, top_k
                                  top_k=top_k, budget=ctx.budget)
     layers = predictions_through_layers(text, model=loaded.model, tokenizer=loaded.tokenizer, mask_index=index,
                                         budget=ctx.budget)
-    left = (f'<p class="bv-left-text">Left side only, the model reads: <code>{esc(comparison.left_text)}</code> '
-            "(then [SEP]). A left-to-right model like GPT only ever has this side.</p>")
-    return context_figure(comparison), left, layers_figure(layers), layers_table(layers)
+    return {"context": context_figure(comparison), "left": left_text_html(comparison),
+            "layers": layers_figure(layers), "table": layers_table(layers)}
 
 
-def list_words(ctx: AppContext, model: str, sentence: str) -> dict:
+def list_words(ctx: AppContext, model: str, sentence: str) -> Shown:
     """The sentence's words as clickable choices."""
     if not sentence or not sentence.strip():
-        return gr.update(choices=[], value=None)
+        return {"words": gr.update(choices=[], value=None)}
     loaded = _load(ctx, model)
     words = sentence_words(sentence, tokenizer=loaded.tokenizer)
-    return gr.update(choices=[(w.text, w.index) for w in words], value=None)
+    return {"words": gr.update(choices=[(w.text, w.index) for w in words], value=None)}
 
 
-def run_click_to_mask(ctx: AppContext, model: str, sentence: str, word: Any, top_k: Any) -> tuple:
+def run_click_to_mask(ctx: AppContext, model: str, sentence: str, word: Any, top_k: Any) -> Shown:
     """Mask the chosen word and predict what goes there."""
     if word is None:
-        return "", None
+        return {"header": "", "plot": None}
     loaded = _load(ctx, model)
     masked = mask_word(sentence, word, tokenizer=loaded.tokenizer)
     result = predict_masks(masked, model=loaded.model, tokenizer=loaded.tokenizer, top_k=top_k, label=loaded.label,
                            budget=ctx.budget)
     original = sentence_words(sentence, tokenizer=loaded.tokenizer)[int(word)].text
-    best = result.masks[0].predictions[0]
-    verdict = "the word you masked" if best.token.lower() == original.lower() else f"not “{esc(original)}”"
-    header = (f'<p data-testid="click-masked">Masked: <code>{esc(masked)}</code> — the model\'s top choice is '
-              f"<b>{esc(best.token)}</b> ({percent(best.score)}), {verdict}.</p>")
-    return header, predictions_figure(result)
+    return {"header": click_masked_html(masked, original, result), "plot": predictions_figure(result)}
 
 
-def run_masking_lab(ctx: AppContext, model: str, sentence: str, seed: Any, probability: Any) -> tuple:
+def run_masking_lab(ctx: AppContext, model: str, sentence: str, seed: Any, probability: Any) -> Shown:
     """Draw the 15% selection and the 80/10/10 corruption, then score the model on it."""
     loaded = _load(ctx, model)
     result = masking_lab(sentence, model=loaded.model, tokenizer=loaded.tokenizer, seed=seed,
                          probability=probability, label=loaded.label, budget=ctx.budget)
-    return model_badge_html(loaded.label, untrained=loaded.source.untrained) + notes_html(result.notes) + \
-        masking_lab_html(result), result.to_dict()
+    view = (model_badge_html(loaded.label, untrained=loaded.source.untrained) + notes_html(result.notes)
+            + masking_lab_html(result))
+    return {"view": view, "raw": result.to_dict()}
 
 
 def build(ctx: AppContext, tab: gr.Tab) -> None:
@@ -182,23 +179,27 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
             lab_view = gr.HTML(padding=False, elem_id="lab-view")
             lab_raw = gr.JSON(visible=False)
 
-    fill = model_work("predicting masked words")(functools.partial(run_fill_mask, ctx))
-    analyse = model_work("analysing the mask")(functools.partial(run_analysis, ctx))
-    event = button.click(fill, [model, text, top_k], [header, bars, iterative, raw], api_name="fill_mask",
-                         concurrency_id="fill_mask")
-    event.success(analyse, [model, text, mask_number, top_k], [context_plot, left_text, layers_plot, layers_df],
-                  api_name="fill_mask_analysis", concurrency_id="fill_mask")
-    mask_number.submit(analyse, [model, text, mask_number, top_k], [context_plot, left_text, layers_plot, layers_df],
-                       api_visibility="private", concurrency_id="fill_mask")
+    out = Outputs(header=header, bars=bars, iterative=iterative, raw=raw)
+    fill = out.wrap(model_work("predicting masked words")(functools.partial(run_fill_mask, ctx)))
+    event = button.click(fill, [model, text, top_k], out.components, api_name="fill_mask", concurrency_id="fill_mask")
+    out = Outputs(context=context_plot, left=left_text, layers=layers_plot, table=layers_df)
+    analyse = out.wrap(model_work("analysing the mask")(functools.partial(run_analysis, ctx)))
+    event.success(analyse, [model, text, mask_number, top_k], out.components, api_name="fill_mask_analysis",
+                  concurrency_id="fill_mask")
+    mask_number.submit(analyse, [model, text, mask_number, top_k], out.components, api_visibility="private",
+                       concurrency_id="fill_mask")
 
-    words_for = user_errors("splitting the sentence")(functools.partial(list_words, ctx))
+    out = Outputs(words=words)
+    words_for = out.wrap(user_errors("splitting the sentence")(functools.partial(list_words, ctx)))
     for trigger in (sentence.change, tab.select):
-        trigger(words_for, [model, sentence], [words], api_visibility="private", concurrency_id="fill_mask",
+        trigger(words_for, [model, sentence], out.components, api_visibility="private", concurrency_id="fill_mask",
                 trigger_mode="always_last")
-    clicked = model_work("predicting the masked word")(functools.partial(run_click_to_mask, ctx))
-    words.input(clicked, [model, sentence, words, top_k], [click_header, click_plot], api_visibility="private",
-                 concurrency_id="fill_mask")
+    out = Outputs(header=click_header, plot=click_plot)
+    clicked = out.wrap(model_work("predicting the masked word")(functools.partial(run_click_to_mask, ctx)))
+    words.input(clicked, [model, sentence, words, top_k], out.components, api_visibility="private",
+                concurrency_id="fill_mask")
 
-    lab = model_work("drawing the masking")(functools.partial(run_masking_lab, ctx))
-    lab_button.click(lab, [model, lab_sentence, seed, rate], [lab_view, lab_raw], api_name="masking_lab",
+    out = Outputs(view=lab_view, raw=lab_raw)
+    lab = out.wrap(model_work("drawing the masking")(functools.partial(run_masking_lab, ctx)))
+    lab_button.click(lab, [model, lab_sentence, seed, rate], out.components, api_name="masking_lab",
                      concurrency_id="fill_mask")

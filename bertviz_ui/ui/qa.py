@@ -28,7 +28,7 @@ from bertviz_ui.tasks.qa import (
     check_qa_model,
 )
 from bertviz_ui.tasks.validation import check_whole_number
-from bertviz_ui.ui.components import raw_output
+from bertviz_ui.ui.components import Outputs, Shown, raw_output
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
 
@@ -47,11 +47,11 @@ EXAMPLES = [
 ]
 
 
-def _views(result: QaResult, window_number: Any) -> tuple:
+def _views(result: QaResult, window_number: Any) -> Shown:
     """The plot and token chips of one window (1-based, as shown), from the kept result: no model run."""
     number = check_whole_number(window_number, "Window", low=1, high=len(result.windows))
     window = result.windows[number - 1]
-    return logits_figure(window, result), tokens_html(window, result)
+    return {"plot": logits_figure(window, result), "chips": tokens_html(window, result)}
 
 
 def trained_qa_head(loaded: LoadedModel) -> None:
@@ -60,7 +60,7 @@ def trained_qa_head(loaded: LoadedModel) -> None:
 
 
 def run_qa(ctx: AppContext, model: str, question: str, context: str, max_answer_len: Any, top_k: Any,
-           handle_impossible: bool) -> tuple:
+           handle_impossible: bool) -> Shown:
     """Answer the question: every window in one forward, the span search over all of them."""
     loaded = ctx.cache.load_for_task(TASK, model, accept=trained_qa_head)
     result = answer_question(question, context, model=loaded.model, tokenizer=loaded.tokenizer,
@@ -68,16 +68,17 @@ def run_qa(ctx: AppContext, model: str, question: str, context: str, max_answer_
                              label=loaded.label, newly_initialized=loaded.newly_initialized, budget=ctx.budget)
     header = model_badge_html(loaded.label, untrained=loaded.source.untrained) + notes_html(result.notes)
     shown = (result.window if result.window is not None else 0) + 1
-    plot, chips = _views(result, shown)
+    views = _views(result, shown)
     window_control = gr.update(maximum=max(2, len(result.windows)), value=shown, visible=len(result.windows) > 1)
-    return (header, answer_html(result), plot, chips, candidates_table(result), windows_html(result),
-            independent_argmax_html(result), window_control, result.to_dict(), result)
+    return {"header": header, "answer": answer_html(result), **views, "candidates": candidates_table(result),
+            "windows": windows_html(result), "seed": independent_argmax_html(result), "window": window_control,
+            "raw": result.to_dict(), "result": result}
 
 
-def show_window(result: QaResult | None, window_number: Any) -> tuple:
+def show_window(result: QaResult | None, window_number: Any) -> Shown:
     """Re-plot another window of the last result (kept on the server)."""
     if result is None:
-        return gr.update(), gr.update()
+        return {"plot": gr.update(), "chips": gr.update()}
     return _views(result, window_number)
 
 
@@ -121,9 +122,11 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     # The result stays on the server (at most MAX_WINDOWS windows); the window slider re-plots from it.
     result_state = gr.State(None, time_to_live=ctx.settings.session_minutes * 60)
 
-    handler = model_work("answering")(functools.partial(run_qa, ctx))
-    button.click(handler, [model, question, context, max_answer_len, top_k, handle_impossible],
-                 [header, answer, plot, chips, candidates, windows, seed, window, raw, result_state],
+    out = Outputs(header=header, answer=answer, plot=plot, chips=chips, candidates=candidates, windows=windows,
+                  seed=seed, window=window, raw=raw, result=result_state)
+    handler = out.wrap(model_work("answering")(functools.partial(run_qa, ctx)))
+    button.click(handler, [model, question, context, max_answer_len, top_k, handle_impossible], out.components,
                  api_name="qa", concurrency_id="qa")
-    window.input(user_errors("showing a window")(show_window), [result_state, window], [plot, chips],
-                   api_visibility="private", queue=False)
+    out = Outputs(plot=plot, chips=chips)
+    window.input(out.wrap(user_errors("showing a window")(show_window)), [result_state, window], out.components,
+                 api_visibility="private", queue=False)

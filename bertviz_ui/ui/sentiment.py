@@ -31,7 +31,7 @@ from bertviz_ui.tasks.sentiment import (
     parse_lines,
 )
 from bertviz_ui.tasks.validation import check_whole_number
-from bertviz_ui.ui.components import raw_output
+from bertviz_ui.ui.components import Outputs, Shown, raw_output
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work
 from bertviz_ui.ui.queue import HEAVY
@@ -60,7 +60,7 @@ def trained_classifier(loaded: LoadedModel) -> None:
     check_classifier(loaded.newly_initialized)
 
 
-def run_sentiment(ctx: AppContext, model: str, text: str) -> tuple:
+def run_sentiment(ctx: AppContext, model: str, text: str) -> Shown:
     """Classify every line in batches; the first line's probabilities as a chart, all lines as a table."""
     loaded = ctx.cache.load_for_task(TASK, model, accept=trained_classifier)
     batch = classify(text, model=loaded.model, tokenizer=loaded.tokenizer, label=loaded.label,
@@ -68,10 +68,11 @@ def run_sentiment(ctx: AppContext, model: str, text: str) -> tuple:
     header = model_badge_html(loaded.label, untrained=loaded.source.untrained) + notes_html(batch.notes)
     classes = gr.update(choices=[("predicted class", "predicted"), *[(label, label) for label in batch.labels]],
                         value="predicted")
-    return header, scores_figure(batch.rows[0]), batch_table(batch), classes, batch.to_dict()
+    return {"header": header, "bars": scores_figure(batch.rows[0]), "table": batch_table(batch), "classes": classes,
+            "raw": batch.to_dict()}
 
 
-def run_explain(ctx: AppContext, model: str, text: str, line: Any, target: str, method: str, steps: Any) -> tuple:
+def run_explain(ctx: AppContext, model: str, text: str, line: Any, target: str, method: str, steps: Any) -> Shown:
     """Attribute one line's class logit to its words, and open up the classification head for it."""
     loaded = ctx.cache.load_for_task(TASK, model, accept=trained_classifier)
     lines, _ = parse_lines(text)
@@ -82,8 +83,8 @@ def run_explain(ctx: AppContext, model: str, text: str, line: Any, target: str, 
     head = inside_head(chosen, model=loaded.model, tokenizer=loaded.tokenizer,
                        newly_initialized=loaded.newly_initialized)
     payload = {"line": number, "attributions": dataclasses.asdict(attribution), "head": dataclasses.asdict(head)}
-    return (heatmap_html(chosen, attribution), attribution_figure(attribution), cost_html(attribution),
-            head_html(head), payload)
+    return {"heatmap": heatmap_html(chosen, attribution), "attribution": attribution_figure(attribution),
+            "cost": cost_html(attribution), "head": head_html(head), "raw": payload}
 
 
 def build(ctx: AppContext, tab: gr.Tab) -> None:
@@ -124,12 +125,12 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
         head = gr.HTML(padding=False, elem_id="sentiment-head")
     explain_raw = gr.JSON(visible=False)
 
-    classify_handler = model_work("classifying")(functools.partial(run_sentiment, ctx))
-    button.click(classify_handler, [model, text], [header, bars, table, target, raw], api_name="sentiment",
-                 concurrency_id="sentiment")
+    out = Outputs(header=header, bars=bars, table=table, classes=target, raw=raw)
+    classify_handler = out.wrap(model_work("classifying")(functools.partial(run_sentiment, ctx)))
+    button.click(classify_handler, [model, text], out.components, api_name="sentiment", concurrency_id="sentiment")
     method.change(lambda chosen: gr.update(interactive=chosen == "integrated_gradients"), method, steps,
                   api_visibility="private", queue=False)
-    explain_handler = model_work("explaining")(functools.partial(run_explain, ctx))
-    explain_button.click(explain_handler, [model, text, line, target, method, steps],
-                         [heatmap, attribution_plot, cost, head, explain_raw], api_name="sentiment_explain",
-                         concurrency_id=HEAVY, concurrency_limit=1)
+    out = Outputs(heatmap=heatmap, attribution=attribution_plot, cost=cost, head=head, raw=explain_raw)
+    explain_handler = out.wrap(model_work("explaining")(functools.partial(run_explain, ctx)))
+    explain_button.click(explain_handler, [model, text, line, target, method, steps], out.components,
+                         api_name="sentiment_explain", concurrency_id=HEAVY, concurrency_limit=1)

@@ -182,10 +182,10 @@ def test_layer_head_and_filter_changes_reuse_one_forward(settings, cache, tiny):
     try:
         tab = tab_module.InsideBert(AppContext(settings, cache))
         outputs = tab_module.show_attention(tab, "tiny:encoder", TUTORIAL_A, TUTORIAL_B, 0, [], -1, False, "all", True)
-        state = outputs[-1]
+        state = outputs["state"]
         for layer, heads, hide, direction in ((1, [0], False, "all"), (0, [1], True, "A->B"), (1, [], True, "B->A")):
             redrawn = tab_module.rerender(tab, state, layer, heads, 3, hide, direction, True)
-            assert redrawn[5]["layer"] == layer
+            assert redrawn["raw"]["layer"] == layer
         tab_module.show_embeddings(tab, state, 2, "segment")
         tab_module.show_embeddings(tab, state, 0, "word")
         assert len(forwards) == 1

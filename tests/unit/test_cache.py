@@ -451,7 +451,7 @@ def test_every_model_construction_waits_for_the_one_in_progress(settings, build)
     """transformers 5 builds models under process-wide patches of torch: two at once gave meta tensors."""
     from bertviz_ui import building
     from bertviz_ui.models import sources
-    from bertviz_ui.tasks import finetune, parameters
+    from bertviz_ui.tasks import comparison, finetune, parameters
 
     fresh = build_cache(settings)  # a cache of its own over the built tiny checkpoints: loading them builds nothing
     encoder = fresh.load("tiny:encoder", Head.ENCODER)  # imports done before the timed part
@@ -459,7 +459,7 @@ def test_every_model_construction_waits_for_the_one_in_progress(settings, build)
         "load": lambda: fresh.load("tiny:masked_lm", Head.MASKED_LM),
         "tiny": lambda: sources._tiny_model(Head.MASKED_LM),
         "meta": lambda: parameters.build_on_meta(encoder_config()),
-        "random": lambda: parameters.build_random(encoder_config()),
+        "random": lambda: comparison.build_random(encoder_config()),
         "finetune": lambda: finetune.build_classifier(encoder.model, ["a", "b"], 0, "cpu"),
     }[build]
     with building._LOCK:

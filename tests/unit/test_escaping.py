@@ -22,7 +22,14 @@ from bertviz_ui.render import zero_shot as zero_shot_render
 from bertviz_ui.render.html import model_badge_html, notes_html
 from bertviz_ui.render.models import cache_summary_html
 from bertviz_ui.tasks import finetune as finetune_task
-from bertviz_ui.tasks.fill_mask import FillMaskResult, LabToken, MaskingLabResult, MaskPrediction, Prediction
+from bertviz_ui.tasks.fill_mask import (
+    ContextComparison,
+    FillMaskResult,
+    LabToken,
+    MaskingLabResult,
+    MaskPrediction,
+    Prediction,
+)
 from bertviz_ui.tasks.ner import Entity
 from bertviz_ui.tasks.nsp import NspResult, PairScore, ParagraphNsp
 from bertviz_ui.tasks.qa import Candidate, IndependentArgmax, QaResult, QaWindow
@@ -115,6 +122,10 @@ RENDERERS = {
         entries=(CacheEntryInfo(XSS, XSS, XSS, XSS, XSS, 0, 0.0, 0),))),
     "fill-mask completed sentence": lambda: fill_mask_render.completed_html(_fill_mask()),
     "masking lab": lambda: fill_mask_render.masking_lab_html(_masking_lab()),
+    "fill-mask mask token": lambda: fill_mask_render.mask_token_html(XSS),
+    "fill-mask left side": lambda: fill_mask_render.left_text_html(ContextComparison(
+        mask_index=0, both_sides=_fill_mask().masks[0], left_only=_fill_mask().masks[0], left_text=XSS)),
+    "fill-mask clicked word": lambda: fill_mask_render.click_masked_html(f"{XSS} [MASK]", f"{XSS}!", _fill_mask()),
     "NSP pair": lambda: nsp_render.segment_chips_html(_nsp()),
     "entities": lambda: ner_render.entities_html(f"{XSS} and {XSS}", (Entity(XSS, XSS, 0, len(XSS), 0.9),),
                                                  title=XSS),
@@ -155,11 +166,13 @@ def _encoder_run():
 
 def _inside_renderers() -> dict:
     from bertviz_ui.render import attention as attention_render
+    from bertviz_ui.render import comparison as comparison_render
     from bertviz_ui.render import embeddings as embeddings_render
     from bertviz_ui.render import parameters as parameters_render
     from bertviz_ui.tasks.attention import attention_view
+    from bertviz_ui.tasks.comparison import Comparison
     from bertviz_ui.tasks.embeddings import embeddings_view
-    from bertviz_ui.tasks.parameters import Comparison, ModuleCount, ParameterCount, seed_check
+    from bertviz_ui.tasks.parameters import ModuleCount, ParameterCount, seed_check
 
     count = ParameterCount(model=XSS, architecture=XSS, head=XSS, modules=(ModuleCount(XSS, XSS, 1, 1),), total=1,
                            trainable=1, encoder=0, notes=(XSS,))
@@ -171,7 +184,7 @@ def _inside_renderers() -> dict:
             dataclasses.replace(embeddings_view(_encoder_run(), 1), notes=(XSS,))),
         "parameter summary": lambda: parameters_render.count_summary_html(count),
         "seed check": lambda: parameters_render.seed_check_html(dataclasses.replace(seed_check(), notes=(XSS,))),
-        "comparison notes": lambda: parameters_render.comparison_html(Comparison((), XSS, 1, (XSS,))),
+        "comparison notes": lambda: comparison_render.comparison_html(Comparison((), XSS, 1, (XSS,))),
     }
 
 

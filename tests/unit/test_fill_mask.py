@@ -14,7 +14,6 @@ from transformers import pipeline
 
 from bertviz_ui.errors import BadInput, ModelUnavailable
 from bertviz_ui.registry import Head
-from bertviz_ui.tasks import fill_mask
 from bertviz_ui.tasks.budget import Budget, OverBudget, forward_flops, shape_of, vocabulary_flops
 from bertviz_ui.tasks.fill_mask import (
     MAX_MASKS,
@@ -29,6 +28,7 @@ from bertviz_ui.tasks.fill_mask import (
     predictions_through_layers,
     sentence_words,
 )
+from bertviz_ui.tasks.fill_mask import lab as lab_module
 from tests.unit.crafted import VOCAB_SIZE, FullForwardOnly, RuleMaskedLM, fixed_mlm, one_hot_probability
 
 # bert-base-uncased ids.
@@ -478,7 +478,7 @@ def test_lab_different_seeds_give_different_draws(draws):
 
 
 def test_lab_without_a_selection_says_so(tiny, monkeypatch):
-    monkeypatch.setattr(fill_mask, "corrupt", lambda ids, special, **_: (ids.clone(), torch.full_like(ids, -100)))
+    monkeypatch.setattr(lab_module, "corrupt", lambda ids, special, **_: (ids.clone(), torch.full_like(ids, -100)))
     result = masking_lab("Hi there.", model=tiny.model, tokenizer=tiny.tokenizer, seed=7, probability=0.05)
     assert result.mean_loss is None
     assert result.counts == {"masked": 0, "random": 0, "unchanged": 0}
