@@ -15,6 +15,7 @@ import torch
 
 from bertviz_ui.building import one_build_at_a_time
 from bertviz_ui.errors import BertvizError
+from bertviz_ui.models import anatomy
 from bertviz_ui.models.device import release_memory
 from bertviz_ui.models.types import Config
 from bertviz_ui.tasks.budget import Budget, ModelShape, forward_flops, largest, shape_of
@@ -130,7 +131,7 @@ def measure_latency(model: torch.nn.Module, *, tokens: int = LATENCY_TOKENS, rep
 
     The input is the same for every model (ids 1000-1999, in every vocabulary here), so latencies compare.
     """
-    base = getattr(model, "base_model", model)
+    base = anatomy.encoder(model)
     parameter = next(base.parameters())
     generator = torch.Generator().manual_seed(0)
     ids = torch.randint(1000, 2000, (1, tokens), generator=generator).to(parameter.device)
@@ -246,7 +247,7 @@ def _time_loaded(cache: ModelSupply, budget: Budget) -> tuple[Comparison, dict[s
     for location, loaded in held.items():
         ref = loaded.source.ref
         if ref not in known and location not in known:
-            base = getattr(loaded.model, "base_model", loaded.model)
+            base = anatomy.encoder(loaded.model)
             extra.append((ref, ref, base.config))
         cost = latency_flops(shape_of(loaded.model), LATENCY_REPEATS + 1)
         if not budget.fits(spent + cost):

@@ -11,16 +11,19 @@ import torch
 
 from bertviz_ui.building import one_build_at_a_time
 from bertviz_ui.errors import BadInput
+from bertviz_ui.models import anatomy
 from bertviz_ui.models.types import Config
+from bertviz_ui.registry import Head
 from bertviz_ui.tasks.validation import check_choice, check_whole_number
 
 # Heads a chosen encoder can be counted with; each is built from the encoder's config on the meta device.
+# The heads the parameter view can add to an encoder, by the name the view shows; models/anatomy.py has the classes.
 HEADS = {
     "none": None,
-    "sequence classification": "AutoModelForSequenceClassification",
-    "token classification": "AutoModelForTokenClassification",
-    "question answering": "AutoModelForQuestionAnswering",
-    "masked LM": "AutoModelForMaskedLM",
+    "sequence classification": anatomy.auto_class(Head.SEQUENCE_CLASSIFICATION),
+    "token classification": anatomy.auto_class(Head.TOKEN_CLASSIFICATION),
+    "question answering": anatomy.auto_class(Head.QUESTION_ANSWERING),
+    "masked LM": anatomy.auto_class(Head.MASKED_LM),
 }
 MAX_LABELS = 1000
 
@@ -136,7 +139,7 @@ def count_parameters(model: torch.nn.Module, *, label: str = "", head: str = "no
     Returns:
         ParameterCount whose rows add up to sum(p.numel() for p in model.parameters()).
     """
-    base = getattr(model, "base_model", model)
+    base = anatomy.encoder(model)
     seen: set[int] = set()
     if base is model:
         rows = _rows(model, "", seen, split_layers=True)
@@ -204,7 +207,7 @@ def count_with_head(model: torch.nn.Module, *, label: str, head: Any = "none", n
     """
 
     head = check_head(head)
-    base = getattr(model, "base_model", model)
+    base = anatomy.encoder(model)
     if HEADS[head] is None:
         return count_parameters(base, label=label, head="none",
                                 notes=("Counted on the loaded model: sum(p.numel()) of each module.",))
@@ -219,7 +222,7 @@ def count_with_head(model: torch.nn.Module, *, label: str, head: Any = "none", n
     loaded_total = sum(p.numel() for p in base.parameters())
     notes = [(f"The {head} head was built from the loaded model's config on the meta device (shapes only) and "
              "counted with sum(p.numel()).")]
-    built_base = getattr(built, "base_model", built)
+    built_base = anatomy.encoder(built)
     built_encoder = sum(p.numel() for p in built_base.parameters())
     if built_encoder != loaded_total:
         notes.append(f"The {type(built).__name__} encoder has {built_encoder:,} parameters against {loaded_total:,} "

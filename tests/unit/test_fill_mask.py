@@ -536,13 +536,14 @@ def test_bad_mask_index_is_bad_input(cache, mask_index):
 
 
 def test_last_layer_shortcut_equals_the_full_forward(cache):
-    from bertviz_ui.tasks.fill_mask import _bert_last_layer_at, mask_logits
+    from bertviz_ui.models.anatomy import bert_last_layer_at
+    from bertviz_ui.tasks.fill_mask import mask_logits
 
     loaded = cache.load("tiny:masked_lm", Head.MASKED_LM)
     model, tokenizer = loaded.model, loaded.tokenizer
     encoding = tokenizer("The cat [MASK] on the [MASK] today.", "A pair [MASK] too.", return_tensors="pt")
     positions = [(0, 3), (0, 6), (0, 12)]
-    assert _bert_last_layer_at(model.base_model, encoding, positions, "cpu") is not None  # the shortcut applies
+    assert bert_last_layer_at(model, encoding, positions) is not None  # the shortcut applies
     fast, _ = mask_logits(model, encoding, positions)
     with torch.inference_mode():
         full = model(**encoding).logits[0, [3, 6, 12]]
@@ -550,12 +551,12 @@ def test_last_layer_shortcut_equals_the_full_forward(cache):
 
 
 def test_last_layer_shortcut_steps_aside_for_padded_batches(cache):
-    from bertviz_ui.tasks.fill_mask import _bert_last_layer_at
+    from bertviz_ui.models.anatomy import bert_last_layer_at
 
     loaded = cache.load("tiny:masked_lm", Head.MASKED_LM)
     encoding = loaded.tokenizer(["The [MASK] sat.", "A longer [MASK] sentence here."], padding=True,
                                 return_tensors="pt")
-    assert _bert_last_layer_at(loaded.model.base_model, encoding, [(0, 2), (1, 3)], "cpu") is None
+    assert bert_last_layer_at(loaded.model, encoding, [(0, 2), (1, 3)]) is None
 
 
 # --- Budgets ------------------------------------------------------------------------------------------------------

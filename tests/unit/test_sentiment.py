@@ -724,3 +724,27 @@ def test_a_20000_character_line_is_read_from_a_prefix(models, uncased):
     seen.clear()
     explained = attribute(line, model=model, tokenizer=Spy(), steps=1)
     assert max(len(text) for text in seen) <= 513 * 16 and len(explained.tokens) == 512
+
+
+@pytest.mark.parametrize("name", ["albert", "electra"])
+def test_inside_head_opens_albert_and_electra_heads(uncased, name):
+    """ALBERT's pooler is a bare Linear with its tanh beside it (before models/anatomy.py the view applied the Linear
+    to a [n, 1, hidden] tensor and skipped the tanh: wrong logits); ELECTRA's head names its own activation."""
+    from transformers import (
+        AlbertConfig,
+        AlbertForSequenceClassification,
+        ElectraConfig,
+        ElectraForSequenceClassification,
+    )
+
+    sizes = {"vocab_size": VOCAB_SIZE, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+             "intermediate_size": 64, "embedding_size": 16, "id2label": dict(enumerate(LABELS)),
+             "label2id": {label: i for i, label in enumerate(LABELS)}}
+    torch.manual_seed(0)
+    model = (AlbertForSequenceClassification(AlbertConfig(**sizes)) if name == "albert"
+             else ElectraForSequenceClassification(ElectraConfig(**sizes))).eval()
+    result = inside_head(ELON, model=model, tokenizer=uncased)
+    assert result.logits == pytest.approx(direct_logits(model, uncased, ELON).tolist(), abs=1e-5)
+    assert result.source.startswith("ALBERT: the pooled output" if name == "albert" else
+                                    "ElectraForSequenceClassification: the first token's hidden state through a "
+                                    "linear layer + GELUActivation")

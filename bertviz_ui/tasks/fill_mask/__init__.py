@@ -1,11 +1,10 @@
 """Masked words: BERT's masked-language-model pretraining task, live (pure compute, no UI).
 
 One module per job: ``prediction`` fills the masks, ``exploration`` looks at one mask (left side only, layer by
-layer, click to mask), ``lab`` draws pretraining's masking; ``masks`` holds the steps they share and
-``architecture`` what they know of particular model families.
+layer, click to mask), ``lab`` draws pretraining's masking; ``masks`` holds the steps they share (what they need to know of model families
+comes from models/anatomy.py).
 """
 
-from bertviz_ui.tasks.fill_mask.architecture import _bert_last_layer_at
 from bertviz_ui.tasks.fill_mask.exploration import (
     ContextComparison,
     LayerPredictions,
@@ -52,7 +51,7 @@ __all__ = [
     "ROLE_MASKED", "ROLE_NOT_SELECTED", "ROLE_RANDOM", "ROLE_SPECIAL", "ROLE_UNCHANGED",
     "ContextComparison", "FillMaskResult", "FillStep", "IterativeFill", "LabToken", "LayerPredictions", "LayerStep",
     "MaskPrediction", "MaskingLabResult", "Prediction", "Word",
-    "_bert_last_layer_at", "check_budget", "check_mlm_head", "compare_context", "corrupt", "iterative_fill",
+    "check_budget", "check_mlm_head", "compare_context", "corrupt", "iterative_fill",
     "mask_logits", "mask_word", "masking_lab", "normalize_masks", "predict_masks", "predictions_through_layers",
     "sentence_words",
 ]

@@ -13,9 +13,9 @@ from typing import Any
 import torch
 
 from bertviz_ui.errors import BadInput, ModelUnavailable
+from bertviz_ui.models import anatomy
 from bertviz_ui.models.types import Model, Tokenizer
 from bertviz_ui.tasks.budget import Budget, forward_flops, shape_of, vocabulary_flops
-from bertviz_ui.tasks.fill_mask.architecture import _bert_last_layer_at, _mlm_head
 from bertviz_ui.tasks.modeling import model_inputs, model_max_length
 from bertviz_ui.tasks.validation import check_whole_number
 
@@ -66,8 +66,7 @@ def mask_logits(model: Model, encoding: Any, positions: list[tuple[int, int]], *
     Returns:
         (logits [n, vocab] in float32, per-layer logits or None).
     """
-    device = next(model.parameters()).device
-    head = _mlm_head(model)
+    head = anatomy.mlm_head(model)
     rows = torch.tensor([r for r, _ in positions], dtype=torch.long)
     cols = torch.tensor([c for _, c in positions], dtype=torch.long)
     with torch.inference_mode():
@@ -78,9 +77,9 @@ def mask_logits(model: Model, encoding: Any, positions: list[tuple[int, int]], *
             if hidden_states:
                 raise ModelUnavailable("This architecture's masked-LM head can't be applied layer by layer.")
             return logits, layers
-        base = model.base_model
+        base = anatomy.encoder(model)
         if not hidden_states:
-            at_masks = _bert_last_layer_at(base, encoding, positions, device)
+            at_masks = anatomy.bert_last_layer_at(model, encoding, positions)
             if at_masks is not None:
                 return head(at_masks).float(), None
         outputs = base(**model_inputs(base, encoding), output_hidden_states=hidden_states)
@@ -154,7 +153,6 @@ def check_budget(model: Model, tokens: int, *, forwards: int, heads: int, what: 
 
 def check_mlm_head(loaded_new: tuple[str, ...]) -> None:
     """Refuse a checkpoint whose masked-LM head was missing (it would be randomly initialized)."""
-    untrained = [k for k in loaded_new if not k.startswith(("bert.pooler", "pooler"))]
-    if untrained:
+    if anatomy.untrained_mlm_weights(loaded_new):
         raise ModelUnavailable("This checkpoint has no trained masked-language-model head (its weights would be "
                                "random). Choose a pretrained base model such as google-bert/bert-base-uncased.")

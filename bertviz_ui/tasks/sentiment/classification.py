@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from bertviz_ui.models import anatomy
 from bertviz_ui.models.types import Model, Tokenizer
 from bertviz_ui.tasks.budget import Budget, ModelShape, forward_flops, shape_of
 from bertviz_ui.tasks.modeling import model_inputs, model_max_length
@@ -169,7 +170,7 @@ def _packed_logits(model: Model, sequences: list[list[int]]) -> torch.Tensor:
     block-diagonal attention mask keeps every text from seeing the others: the same arithmetic as one
     forward per text, with none of the padding rows a padded batch would compute.
     """
-    base = model.base_model
+    base = anatomy.encoder(model)
     device = next(model.parameters()).device
     dtype = next(model.parameters()).dtype
     ids = torch.tensor([token for sequence in sequences for token in sequence], device=device)[None]

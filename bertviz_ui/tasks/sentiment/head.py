@@ -1,6 +1,5 @@
-"""Inside the classification head: per architecture, the vector that enters the final linear layer (the one
-place that names DistilBERT's pre_classifier, BERT's pooler and RoBERTa's dense + out_proj), and the head's
-arithmetic for one text."""
+"""Inside the classification head: the vector that enters the final linear layer (models/anatomy.py says where it
+is in each architecture), and the head's arithmetic for one text."""
 
 from __future__ import annotations
 
@@ -9,6 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from bertviz_ui.errors import ModelUnavailable
+from bertviz_ui.models import anatomy
 from bertviz_ui.models.types import Model, Tokenizer
 from bertviz_ui.tasks.modeling import model_inputs, model_max_length
 from bertviz_ui.tasks.sentiment.inputs import _leading, check_classifier, labels_of
@@ -34,43 +34,24 @@ class HeadInside:
 
 
 def _head_from_first(model: Model, first: torch.Tensor) -> tuple[torch.Tensor, torch.nn.Linear, str]:
-    """From each text's final first-token hidden state ([n, hidden]) to the vector entering the final linear layer.
-
-    Written out per architecture rather than with a forward hook: hooks on a model shared by concurrent
-    requests would capture other requests' tensors.
-    """
-    classifier = getattr(model, "classifier", None)
-    if isinstance(classifier, torch.nn.Linear) and hasattr(model, "pre_classifier"):
-        vector = torch.relu(model.pre_classifier(first))
-        return vector, classifier, ("DistilBERT: the [CLS] hidden state through pre_classifier (linear + ReLU), "
-                                    "then the final linear layer")
-    pooler = getattr(model.base_model, "pooler", None)
-    if isinstance(classifier, torch.nn.Linear) and pooler is not None:
-        return pooler(first[:, None]), classifier, ("BERT: the pooled output (the [CLS] hidden state through a "
-                                                    "linear layer + tanh), then the final linear layer")
-    if isinstance(getattr(classifier, "out_proj", None), torch.nn.Linear) and hasattr(classifier, "dense"):
-        # RoBERTa's head applies tanh; ELECTRA's (and others') name their activation.
-        activation = getattr(classifier, "activation", None)
-        vector = (activation or torch.tanh)(classifier.dense(first))
-        name = type(activation).__name__ if activation is not None else "tanh"
-        return vector, classifier.out_proj, (f"{type(model).__name__}: the first token's hidden state through a "
-                                             f"linear layer + {name}, then the final linear layer")
-    raise ModelUnavailable(f"{type(model).__name__}'s classification head is not one this view can open up.")
+    """From each text's final first-token hidden state ([n, hidden]) to the vector entering the final linear layer,
+    that layer, and how the vector was made (models/anatomy.py knows each architecture's head)."""
+    head = anatomy.classifier_head(model)
+    if head is None:
+        raise ModelUnavailable(f"{type(model).__name__}'s classification head is not one this view can open up.")
+    return head.to_final(first), head.final, head.description
 
 
 def _packable(model: Model) -> bool:
-    """Whether texts can share one sequence: a plain BERT or DistilBERT encoder with a head _head_from_first knows.
-
-    RoBERTa-family positions start after the padding index, so those models take padded batches.
-    """
-    base = getattr(model, "base_model", None)
-    return type(base).__name__ in ("BertModel", "DistilBertModel") and (
-        hasattr(model, "pre_classifier") or getattr(base, "pooler", None) is not None)
+    """Whether texts can share one sequence: positions numbered from 0 (BERT, DistilBERT) and a head anatomy can
+    apply to the first token of each text. RoBERTa-family positions start after the padding index, so those models
+    take padded batches."""
+    return anatomy.plain_positions(model) and anatomy.classifier_head(model) is not None
 
 
 def _head_path(model: Model, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.nn.Linear, str]:
     """The vector entering the final linear layer for one encoded text, that layer, and how the vector was made."""
-    base = model.base_model
+    base = anatomy.encoder(model)
     return _head_from_first(model, base(**model_inputs(base, inputs))[0][:, 0])
 
 

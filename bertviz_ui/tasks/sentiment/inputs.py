@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from bertviz_ui.errors import BadInput, ModelUnavailable
+from bertviz_ui.models import anatomy
 from bertviz_ui.models.types import Model, Tokenizer
 from bertviz_ui.tasks.budget import leading_tokens, text_prefix
 from bertviz_ui.tasks.validation import MAX_TEXT_CHARS
@@ -37,8 +38,7 @@ def parse_lines(text: Any) -> tuple[list[str], int]:
 
 def check_classifier(newly_initialized: tuple[str, ...]) -> None:
     """Refuse a checkpoint whose classification head is missing (it would be random)."""
-    head = [key for key in newly_initialized if "classifier" in key or key.startswith(("score", "pre_classifier"))]
-    if head:
+    if anatomy.untrained_classifier_weights(newly_initialized):
         raise ModelUnavailable("This checkpoint has no trained classification head (it would be random). Choose a "
                                "model fine-tuned for classification, such as "
                                "distilbert/distilbert-base-uncased-finetuned-sst-2-english.")
