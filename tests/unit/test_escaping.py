@@ -191,6 +191,51 @@ def _inside_renderers() -> dict:
 RENDERERS.update(_inside_renderers())
 
 
+def _similarity():
+    from bertviz_ui.tasks.similarity import SentencePair, SimilarityResult
+
+    return SimilarityResult(model=XSS, sentences=(XSS, XSS), tokens=(3, 3), matrix=((1.0, 0.5), (0.5, 1.0)),
+                            pairs=(SentencePair(0, 1, 0.5),), nearest=(1, 0), mean_cosine=0.5, pooling=XSS,
+                            notes=(XSS,))
+
+
+def _similarity_renderers() -> dict:
+    from bertviz_ui.render import similarity as similarity_render
+
+    return {"similarity summary": lambda: similarity_render.summary_html(_similarity())}
+
+
+RENDERERS.update(_similarity_renderers())
+
+
+def _html_renderers() -> list[str]:
+    """Every public ``*_html`` function of bertviz_ui/render that takes an argument (what it shows can carry markup)."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import bertviz_ui.render
+
+    found = []
+    for info in pkgutil.iter_modules(bertviz_ui.render.__path__):
+        module = importlib.import_module(f"bertviz_ui.render.{info.name}")
+        for name, function in inspect.getmembers(module, inspect.isfunction):
+            if (function.__module__ == module.__name__ and name.endswith("_html") and not name.startswith("_")
+                    and inspect.signature(function).parameters):
+                found.append(f"{info.name}.{name}")
+    return found
+
+
+def test_every_html_renderer_is_fed_markup_here():
+    """A new renderer needs a case above: this lists the ones this file never calls."""
+    import re
+    from pathlib import Path
+
+    source = Path(__file__).read_text()
+    missing = [name for name in _html_renderers() if not re.search(rf"(?<![\w]){name.split('.')[1]}\(", source)]
+    assert len(_html_renderers()) > 30 and missing == []
+
+
 @pytest.mark.parametrize("name", sorted(RENDERERS))
 def test_renderer_escapes_markup_from_users_and_models(name):
     assert_escaped(RENDERERS[name]())
@@ -256,3 +301,15 @@ def test_attention_head_legend_has_no_user_text():
     from bertviz_ui.tasks.attention import attention_view
 
     assert_escaped(attention_render.legend_html(attention_view(_encoder_run(), 0, None)), shown=False)
+
+
+def test_tokenizer_renderers_escape_the_model_vocabulary(uncased):
+    """A crafted checkpoint's vocabulary is markup too: every token string replaced by the payload."""
+    from bertviz_ui.render import tokenizer as tokenizer_render
+    from bertviz_ui.tasks.tokenizer import tokenize
+
+    result = tokenize("Hello world.", "Again.", tokenizer=uncased, model=XSS)
+    crafted = dataclasses.replace(result, tokens=tuple(XSS for _ in result.tokens), notes=(XSS,))
+    for html in (tokenizer_render.chips_html(crafted), tokenizer_render.comparison_html(crafted, crafted)):
+        assert_escaped(html)
+    assert_escaped(tokenizer_render.summary_html(crafted), shown=False)  # counts and special tokens only
