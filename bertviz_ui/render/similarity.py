@@ -9,7 +9,7 @@ from bertviz_ui.render.html import esc, notes_html, plot_text
 from bertviz_ui.tasks.similarity import SimilarityResult
 
 LABEL_CHARS = 28
-PAIR_COLUMNS = ("rank", "sentence", "most similar to", "cosine")
+PAIR_COLUMNS = ("rank", "sentence", "paired with", "cosine")
 
 
 def _short(index: int, sentence: str) -> str:

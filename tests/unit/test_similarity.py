@@ -109,6 +109,6 @@ def test_render_matrix_table_and_summary(result):
     assert figure.data[0].x[0] == "1. A man is eating food."
     table = pairs_table(result)
     assert list(table.columns) == list(PAIR_COLUMNS) and len(table) == len(result.pairs)
-    assert table.iloc[0]["sentence"] == f"1. {EATING}" and table.iloc[0]["most similar to"] == f"2. {BREAD}"
+    assert table.iloc[0]["sentence"] == f"1. {EATING}" and table.iloc[0]["paired with"] == f"2. {BREAD}"
     html = summary_html(result)
     assert "Closest pair: <b>1</b> and <b>2</b>" in html and "Mean pooling" in html
