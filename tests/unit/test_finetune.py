@@ -1,5 +1,6 @@
-"""Fine-tuning lab: data validation, CSV, bounds, split, schedule, parameter counts, frozen-encoder caching,
-cancellation and memory, the save_pretrained round trip, per-session isolation, and the seed's recipe on MiniLM."""
+"""Fine-tuning lab compute: data validation, CSV, bounds, split, schedule, the setup preview, parameter counts,
+frozen-encoder caching, cancellation and memory, the save_pretrained round trip, per-session isolation, and the seed's
+recipe on MiniLM."""
 
 from __future__ import annotations
 
@@ -36,6 +37,9 @@ from bertviz_ui.tasks.finetune import (
     table_rows,
     validate,
 )
+from bertviz_ui.tasks.finetune import plan as ft_plan
+from bertviz_ui.tasks.finetune import run as ft_run
+from bertviz_ui.tasks.finetune import training as ft_training
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -46,6 +50,17 @@ XSS = '<img src=x onerror="window.__xss=1">'
 def run(*args, **kwargs):
     """Every event of a finetune() run; the last is Finished."""
     return list(finetune(*args, **kwargs))
+
+
+def _patch_build(monkeypatch, build):
+    """finetune() builds the kept model and every fold's through run.build_classifier."""
+    monkeypatch.setattr(ft_run, "build_classifier", build)
+
+
+def _patch_scheduler(monkeypatch, make):
+    """fit() (training) and planned_schedule() (plan) each look make_scheduler up in their own module."""
+    for module in (ft_training, ft_plan):
+        monkeypatch.setattr(module, "make_scheduler", make)
 
 
 @pytest.fixture(scope="module")
@@ -206,6 +221,18 @@ def test_schedule_is_warmup_then_linear_decay():
     assert schedule[4:] == pytest.approx([1e-4 * (12 - s) / 9 for s in range(4, 12)])
 
 
+def test_the_setup_preview_is_the_split_counts_and_schedule_training_would_use(tiny):
+    data = validate(SEED_ROWS)
+    hp = Hyperparameters(batch_size=2, epochs=2, freeze_encoder=True)
+    preview = ft.preview_setup(data, hp, tiny.model)
+    assert preview.split == plan_split(data.label_ids, hp.seed) and preview.split.scheme == "cross-validation"
+    assert preview.counts == parameter_counts(tiny.model, 2, True) and preview.counts.trainable == 32 * 2 + 2
+    assert preview.schedule == planned_schedule(8, hp) and len(preview.schedule) == 8  # 4 steps per epoch
+    assert preview.to_dict() == {"labels": ["0", "1"], "label_counts": {"0": 4, "1": 4}, "notes": [],
+                                 "scheme": "cross-validation", "total_params": preview.counts.total,
+                                 "trainable_params": 66, "schedule": list(preview.schedule)}
+
+
 # --- Parameters and the frozen head -------------------------------------------------------------------------
 
 def test_parameter_counts_equal_sum_of_numel(tiny):
@@ -312,7 +339,7 @@ def test_frozen_encoder_runs_once_per_text_not_per_epoch(tiny, monkeypatch):
         built.append(model)
         return model
 
-    monkeypatch.setattr(ft, "build_classifier", counting)
+    _patch_build(monkeypatch, counting)
     result = _tiny_run(tiny, epochs=4, freeze_encoder=True, learning_rate=1e-3)[-1].result
     # 8 examples + 2 new texts, once, for the kept model and all 4 fold models (which reuse the stored outputs).
     assert sum(rows_seen) == result.encoder_forward_examples == 10
@@ -332,9 +359,8 @@ def test_the_shared_encoder_is_never_trained(tiny):
 def test_cancel_stops_within_one_step_and_frees_model_and_optimizer(tiny, monkeypatch):
     refs = []
     original_build, original_scheduler = ft.build_classifier, ft.make_scheduler
-    monkeypatch.setattr(ft, "build_classifier", lambda *a, **k: _track(refs, original_build(*a, **k)))
-    monkeypatch.setattr(ft, "make_scheduler", lambda optimizer, *a: _track(refs, original_scheduler(optimizer, *a),
-                                                                          optimizer))
+    _patch_build(monkeypatch, lambda *a, **k: _track(refs, original_build(*a, **k)))
+    _patch_scheduler(monkeypatch, lambda optimizer, *a: _track(refs, original_scheduler(optimizer, *a), optimizer))
     cancel = threading.Event()
     data = validate(SEED_ROWS)
     steps = []
@@ -357,8 +383,7 @@ def _track(refs, value, *also):
 def test_memory_is_released_after_a_run_except_the_kept_model(tiny, monkeypatch):
     refs = []
     original_scheduler = ft.make_scheduler
-    monkeypatch.setattr(ft, "make_scheduler", lambda optimizer, *a: _track(refs, original_scheduler(optimizer, *a),
-                                                                          optimizer))
+    _patch_scheduler(monkeypatch, lambda optimizer, *a: _track(refs, original_scheduler(optimizer, *a), optimizer))
     events = _tiny_run(tiny, epochs=1)
     kept = weakref.ref(events[-1].trained.model)
     del events
@@ -371,7 +396,7 @@ def test_memory_is_released_after_a_run_except_the_kept_model(tiny, monkeypatch)
 def test_closing_the_generator_mid_training_frees_everything(tiny, monkeypatch):
     refs = []
     original_build = ft.build_classifier
-    monkeypatch.setattr(ft, "build_classifier", lambda *a, **k: _track(refs, original_build(*a, **k)))
+    _patch_build(monkeypatch, lambda *a, **k: _track(refs, original_build(*a, **k)))
     events = finetune(validate(SEED_ROWS), Hyperparameters(epochs=3), encoder=tiny.model, tokenizer=tiny.tokenizer)
     next(e for e in events if isinstance(e, StepEvent))
     events.close()  # what gradio does when the tab closes or Cancel is pressed
@@ -394,7 +419,7 @@ def test_training_stops_in_time_for_what_follows_and_says_so(tiny, monkeypatch):
         deadlines.append((end - at, eval_share))
         return at
 
-    monkeypatch.setattr(ft, "training_deadline", now)
+    monkeypatch.setattr(ft_run, "training_deadline", now)
     events = run(validate(SEED_ROWS), Hyperparameters(), encoder=tiny.model, tokenizer=tiny.tokenizer,
                  max_seconds=300, new_texts=examples.TUTORIAL_TEST_TEXTS)
     result = events[-1].result
@@ -446,7 +471,7 @@ def test_evaluation_batches_fit_memory_with_the_same_predictions(tiny, monkeypat
     data = validate(SEED_ROWS)
     hp = Hyperparameters(freeze_encoder=True, epochs=1, learning_rate=1e-3)
     with monkeypatch.context() as patched:
-        patched.setattr(ft, "build_classifier", built)
+        _patch_build(patched, built)
         small = run(data, hp, encoder=tiny.model, tokenizer=tiny.tokenizer, budget=Budget(memory_gb=1e-9))[-1].result
     whole = run(data, hp, encoder=tiny.model, tokenizer=tiny.tokenizer)[-1].result
     assert rows == [1] * 8  # the frozen encoder's outputs, one example per forward
