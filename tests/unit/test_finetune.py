@@ -1,6 +1,6 @@
 """Fine-tuning lab compute: data validation, CSV, bounds, split, schedule, the setup preview, parameter counts,
-frozen-encoder caching, cancellation and memory, the save_pretrained round trip, per-session isolation, and the seed's
-recipe on MiniLM."""
+frozen-encoder caching, cancellation and memory, the save_pretrained round trip, and the seed's recipe on MiniLM.
+The tab's handlers are in test_finetune_ui.py, the session store in test_lab.py."""
 
 from __future__ import annotations
 
@@ -532,74 +532,6 @@ def test_seed_recipe_classifies_the_seed_test_sentences(seed_recipe):
         assert 0.5 <= after[text].after_score < 0.51
 
 
-# --- The tab's per-session handling (no server) ------------------------------------------------------------------
-
-def _ui():
-    from bertviz_ui.ui import finetune as ui
-
-    return ui
-
-
-class _Request:
-    def __init__(self, session_hash):
-        self.session_hash = session_hash
-
-
-@pytest.fixture
-def ctx(settings, cache):
-    from bertviz_ui.ui.context import AppContext
-
-    return AppContext(settings=settings, cache=cache)
-
-
-def _train(ui, ctx, sessions, session, request, epochs=1):
-    outputs = list(ui.run_finetune(ctx, sessions, session, "tiny:encoder", SEED_ROWS, 1e-4, 4, epochs, 0.1, 64, 1.0,
-                                   0, False, "great film", request=request, progress=lambda *a, **k: None))
-    return outputs[-1]
-
-
-def test_each_session_trains_and_keeps_its_own_model(ctx):
-    ui = _ui()
-    sessions = ui.Sessions()
-    final = _train(ui, ctx, sessions, None, _Request("a"))
-    mine = final[0]
-    assert mine.trained is not None and tuple(final[-1]["labels"]) == ("0", "1")
-    table, payload = ui.run_try(mine, "lovely\nawful")
-    assert list(table["text"]) == ["lovely", "awful"] and set(payload["rows"][0]["scores"]) == {"0", "1"}
-    with pytest.raises(BadInput, match="No fine-tuned model in this session yet"):
-        ui.run_try(ui.LabSession(), "lovely")  # another session sees nothing
-    path = ui.run_download(mine)
-    assert path.endswith("finetuned-model.zip") and mine.workdir is not None
-    workdir, model = mine.workdir, weakref.ref(mine.trained.model)
-    sessions.close(_Request("a"))  # the tab closed
-    gc.collect()
-    assert mine.trained is None and not workdir.exists() and model() is None and len(sessions) == 0
-
-
-def test_training_twice_at_once_in_one_session_is_refused(ctx):
-    ui = _ui()
-    session = ui.LabSession()
-    session.lock.acquire()
-    try:
-        with pytest.raises(BadInput, match="already training a model: wait for it to finish, or press Cancel"):
-            _train(ui, ctx, ui.Sessions(), session, _Request("b"))
-    finally:
-        session.lock.release()
-    assert "Nothing to cancel" in ui.run_cancel(session)
-
-
-def test_cancel_from_the_tab_discards_the_partial_model(ctx):
-    ui = _ui()
-    session = ui.LabSession()
-    stream = ui.run_finetune(ctx, ui.Sessions(), session, "tiny:encoder", SEED_ROWS, 1e-4, 1, 5, 0.1, 64, 1.0, 0,
-                             False, "", request=_Request("c"), progress=lambda *a, **k: None)
-    next(stream)
-    assert session.training
-    assert "Cancelled" in ui.run_cancel(session)
-    last = list(stream)[-1]
-    assert "Cancelled" in last[1] and session.trained is None and not session.training
-
-
 # --- The benchmark case ------------------------------------------------------------------------------------------
 
 def test_bench_case_times_the_labs_loop_against_the_bare_loop(cache):
@@ -616,29 +548,3 @@ def test_bench_case_times_the_labs_loop_against_the_bare_loop(cache):
                           refs={"finetune": "tiny:encoder"})
     assert (result.task.label, result.baseline.label) == ("lab fit()", "bare loop") and not result.speedup
     assert result.ratio == result.task.median_s / result.baseline.median_s
-
-
-def test_at_most_max_kept_models_are_held_the_oldest_freed_first():
-    ui = _ui()
-    sessions = ui.Sessions(max_kept=2)
-    first, second, third, fourth = (ui.LabSession() for _ in range(4))
-
-    class Trained:  # what keep() needs of a TrainedModel: a model whose parameters say where it lives
-        def __init__(self):
-            self.model = torch.nn.Linear(1, 1)
-
-    models = {}
-    for session in (first, second, third):
-        models[session] = weakref.ref(trained := Trained())
-        sessions.keep(session, trained)
-        del trained
-    gc.collect()
-    assert first.trained is None and first.evicted and models[first]() is None
-    assert second.trained is not None and third.trained is not None and sessions.kept == 2
-    with pytest.raises(BadInput, match="freed to make room: this server keeps at most"):
-        ui.run_try(first, "lovely")
-    sessions.keep(second, Trained())  # trained again: now the newest
-    sessions.keep(fourth, Trained())
-    assert third.trained is None and third.evicted and second.trained is not None and fourth.trained is not None
-    sessions.keep(first, Trained())  # an evicted session trains again
-    assert not first.evicted and first.trained is not None and second.trained is None and sessions.kept == 2
