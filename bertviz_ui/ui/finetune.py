@@ -300,12 +300,20 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
                   api_visibility="private")
     reset_button.click(lambda: TUTORIAL_TABLE.copy(), None, table, api_visibility="private", queue=False)
 
-    # On ZeroGPU a training run may hold the GPU for its whole time limit, plus loading.
+    # Not a functools.partial: Gradio hands a handler its gr.Request only when the handler's type hints resolve, and
+    # a partial's don't (the session would never be registered under its hash, so closing the tab would free nothing).
+    def train(session: LabSession[TrainedModel] | None, model: str, table: Any, lr: Any, batch: Any, epochs: Any,
+              warmup: Any, max_length: Any, clip: Any, seed: Any, frozen: Any, new_texts: Any,
+              request: gr.Request = None,
+              progress: gr.Progress = gr.Progress()) -> Iterator[Shown]:  # noqa: B008 (gradio's progress marker)
+        yield from run_finetune(ctx, sessions, session, model, table, lr, batch, epochs, warmup, max_length, clip,
+                                seed, frozen, new_texts, request=request, progress=progress)
+
     out = Outputs(session=state, status=status, loss=loss_plot, accuracy=accuracy_plot, report=report,
                   confusion=confusion, predictions=predictions, new_texts=new_table, raw=raw)
-    train = model_work("training", duration=int(ctx.settings.finetune_seconds) + 60)(
-        functools.partial(run_finetune, ctx, sessions))
-    train_event = train_button.click(out.wrap(train), [state, model, table, *hyper, new_texts], out.components,
+    # On ZeroGPU a training run may hold the GPU for its whole time limit, plus loading.
+    training = model_work("training", duration=int(ctx.settings.finetune_seconds) + 60)(train)
+    train_event = train_button.click(out.wrap(training), [state, model, table, *hyper, new_texts], out.components,
                                      api_name="finetune", concurrency_limit=1, concurrency_id=TRAINING)
     out = Outputs(status=status)
     cancel_button.click(out.wrap(run_cancel), state, out.components, cancels=[train_event], queue=False,

@@ -153,17 +153,32 @@ def test_the_handlers_keep_their_api_parameters_and_outputs(settings):
     assert len(info["/finetune_try"]["returns"]) == 2 and len(info["/finetune_csv"]["returns"]) == 2
 
 
-def test_closing_the_tab_reaches_the_sessions_with_its_hash(settings):
-    """demo.unload hands its function a gr.Request only when the function's type hints name one."""
+def test_closing_the_tab_frees_the_model_it_trained(settings):
+    """As Gradio calls them: the training handler gets the gr.Request (type hints that resolve), so the session is
+    registered under its hash, and demo.unload's handler gets it too, so closing the tab frees that session now."""
+    import gradio as gr
     from gradio.helpers import special_args
 
     from bertviz_ui.ui.app import build_demo
 
     demo = build_demo(settings)
+    (train,) = [fn for fn in demo.fns.values() if fn.api_name == "finetune"]
     (unload,) = [fn for fn in demo.fns.values() if fn.targets == [(None, "unload")] and fn.api_name == "close_tab"]
     request = _Request("closed-tab")
-    inputs, *_ = special_args(unload.fn, [], request=request)
-    assert inputs == [request]
+    inputs, progress_index, *_ = special_args(
+        train.fn, [None, "tiny:encoder", SEED_ROWS, 1e-4, 4, 1, 0.1, 64, 1.0, 0, False, ""], request=request)
+    assert inputs[12] is request and progress_index == 13
+    inputs[progress_index] = lambda *a, **k: None  # no Gradio progress tracker outside a queued event
+    final = list(train.fn(*inputs))[-1]
+    (session,) = [value for component, value in final.items() if isinstance(component, gr.State)]
+    assert session.trained is not None
+    model = weakref.ref(session.trained.model)
+    arguments, *_ = special_args(unload.fn, [], request=request)
+    assert arguments == [request]
+    unload.fn(*arguments)
+    del final
+    gc.collect()
+    assert session.closed and session.trained is None and model() is None
 
 
 @pytest.mark.parametrize("cancel", [False, True], ids=["finished", "cancelled"])
