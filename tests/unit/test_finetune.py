@@ -347,6 +347,23 @@ def test_frozen_encoder_runs_once_per_text_not_per_epoch(tiny, monkeypatch):
     assert result.steps == 8 and len(result.losses) == 8
 
 
+@pytest.mark.parametrize("frozen", [False, True], ids=["trained encoder", "frozen encoder"])
+def test_each_fold_model_is_freed_before_the_next_is_built(tiny, monkeypatch, frozen):
+    built, alive_at_build = [], []
+    original = ft.build_classifier
+
+    def tracking(*args, **kwargs):
+        gc.collect()
+        alive_at_build.append(sum(ref() is not None for ref in built[1:]))  # fold models (the first is kept)
+        model = original(*args, **kwargs)
+        built.append(weakref.ref(model))
+        return model
+
+    _patch_build(monkeypatch, tracking)
+    _tiny_run(tiny, epochs=1, freeze_encoder=frozen, learning_rate=1e-3)
+    assert alive_at_build == [0, 0, 0, 0, 0]  # the kept model, then 4 folds one at a time
+
+
 def test_the_shared_encoder_is_never_trained(tiny):
     before = {k: v.clone() for k, v in tiny.model.state_dict().items()}
     result = _tiny_run(tiny, learning_rate=1e-3, epochs=1)[-1].result

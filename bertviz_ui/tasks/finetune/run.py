@@ -292,7 +292,7 @@ def _cross_validate(encoder: Model, run: _Run, clock: Clock, device: str, featur
                 fold_losses[event.epoch - 1].append(event.eval_loss * len(held))
             else:
                 yield event
-        del fold_model
+        del fold_model, fold_head  # the head's closure holds its model too: both go before the next fold's
         if clock.timed_out:
             break
     epochs = []
