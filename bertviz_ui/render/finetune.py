@@ -7,15 +7,23 @@ from collections.abc import Sequence
 import pandas as pd
 import plotly.graph_objects as go
 
-from bertviz_ui.render.html import esc, percent, plot_text
+from bertviz_ui.render.html import esc, model_badge_html, percent, plot_text
 from bertviz_ui.tasks.finetune import (
     EpochMetrics,
     FinetuneResult,
     Hyperparameters,
     ParameterCounts,
+    SetupPreview,
     StepEvent,
     TrainingData,
 )
+
+EXAMPLE_COLUMNS = ["text", "label"]
+
+
+def examples_table(data: TrainingData) -> pd.DataFrame:
+    """The validated examples as the editable table shows them (labels trimmed, blank rows gone)."""
+    return pd.DataFrame([list(row) for row in zip(data.texts, data.labels)], columns=EXAMPLE_COLUMNS)
 
 
 def data_html(data: TrainingData) -> str:
@@ -25,6 +33,12 @@ def data_html(data: TrainingData) -> str:
     warn = f'<ul class="bv-finetune-notes">{notes}</ul>' if notes else ""
     return (f'<div class="bv-finetune-data" data-testid="finetune-data"><p>{len(data.texts)} examples, '
             f"{len(data.label_names)} labels:</p><ul>{counts}</ul>{warn}</div>")
+
+
+def setup_html(preview: SetupPreview, *, model: str, untrained: bool) -> str:
+    """Which model, the data summary and how the examples will be split (every label and name escaped)."""
+    return (model_badge_html(model, untrained=untrained) + data_html(preview.data)
+            + f"<p>{esc(preview.split.description)}</p>")
 
 
 def params_html(counts: ParameterCounts, *, frozen: bool, model: str) -> str:
@@ -99,6 +113,12 @@ def status_html(event: StepEvent, *, phase: str = "") -> str:
 def message_html(message: str) -> str:
     """A status line with a plain message (queued, cancelled, finished)."""
     return f'<p class="bv-finetune-status" role="status" data-testid="finetune-status">{esc(message)}</p>'
+
+
+def finished_html(result: FinetuneResult) -> str:
+    """The status line once training is over: steps, training time and speed."""
+    return message_html(f"Finished: {result.steps} steps in {result.train_seconds:.1f} s "
+                        f"({result.examples_per_s:.1f} examples/s).")
 
 
 def report_html(result: FinetuneResult) -> str:

@@ -1,5 +1,6 @@
-"""Fine-tuning lab: data validation, CSV, bounds, split, schedule, parameter counts, frozen-encoder caching,
-cancellation and memory, the save_pretrained round trip, per-session isolation, and the seed's recipe on MiniLM."""
+"""Fine-tuning lab compute: data validation, CSV, bounds, split, schedule, the setup preview, parameter counts,
+frozen-encoder caching, cancellation and memory, the save_pretrained round trip, and the seed's recipe on MiniLM.
+The tab's handlers are in test_finetune_ui.py, the session store in test_lab.py."""
 
 from __future__ import annotations
 
@@ -36,6 +37,9 @@ from bertviz_ui.tasks.finetune import (
     table_rows,
     validate,
 )
+from bertviz_ui.tasks.finetune import plan as ft_plan
+from bertviz_ui.tasks.finetune import run as ft_run
+from bertviz_ui.tasks.finetune import training as ft_training
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -46,6 +50,17 @@ XSS = '<img src=x onerror="window.__xss=1">'
 def run(*args, **kwargs):
     """Every event of a finetune() run; the last is Finished."""
     return list(finetune(*args, **kwargs))
+
+
+def _patch_build(monkeypatch, build):
+    """finetune() builds the kept model and every fold's through run.build_classifier."""
+    monkeypatch.setattr(ft_run, "build_classifier", build)
+
+
+def _patch_scheduler(monkeypatch, make):
+    """fit() (training) and planned_schedule() (plan) each look make_scheduler up in their own module."""
+    for module in (ft_training, ft_plan):
+        monkeypatch.setattr(module, "make_scheduler", make)
 
 
 @pytest.fixture(scope="module")
@@ -206,6 +221,18 @@ def test_schedule_is_warmup_then_linear_decay():
     assert schedule[4:] == pytest.approx([1e-4 * (12 - s) / 9 for s in range(4, 12)])
 
 
+def test_the_setup_preview_is_the_split_counts_and_schedule_training_would_use(tiny):
+    data = validate(SEED_ROWS)
+    hp = Hyperparameters(batch_size=2, epochs=2, freeze_encoder=True)
+    preview = ft.preview_setup(data, hp, tiny.model)
+    assert preview.split == plan_split(data.label_ids, hp.seed) and preview.split.scheme == "cross-validation"
+    assert preview.counts == parameter_counts(tiny.model, 2, True) and preview.counts.trainable == 32 * 2 + 2
+    assert preview.schedule == planned_schedule(8, hp) and len(preview.schedule) == 8  # 4 steps per epoch
+    assert preview.to_dict() == {"labels": ["0", "1"], "label_counts": {"0": 4, "1": 4}, "notes": [],
+                                 "scheme": "cross-validation", "total_params": preview.counts.total,
+                                 "trainable_params": 66, "schedule": list(preview.schedule)}
+
+
 # --- Parameters and the frozen head -------------------------------------------------------------------------
 
 def test_parameter_counts_equal_sum_of_numel(tiny):
@@ -312,12 +339,29 @@ def test_frozen_encoder_runs_once_per_text_not_per_epoch(tiny, monkeypatch):
         built.append(model)
         return model
 
-    monkeypatch.setattr(ft, "build_classifier", counting)
+    _patch_build(monkeypatch, counting)
     result = _tiny_run(tiny, epochs=4, freeze_encoder=True, learning_rate=1e-3)[-1].result
     # 8 examples + 2 new texts, once, for the kept model and all 4 fold models (which reuse the stored outputs).
     assert sum(rows_seen) == result.encoder_forward_examples == 10
     assert len(built) == 5 and result.trainable_params == 32 * 2 + 2
     assert result.steps == 8 and len(result.losses) == 8
+
+
+@pytest.mark.parametrize("frozen", [False, True], ids=["trained encoder", "frozen encoder"])
+def test_each_fold_model_is_freed_before_the_next_is_built(tiny, monkeypatch, frozen):
+    built, alive_at_build = [], []
+    original = ft.build_classifier
+
+    def tracking(*args, **kwargs):
+        gc.collect()
+        alive_at_build.append(sum(ref() is not None for ref in built[1:]))  # fold models (the first is kept)
+        model = original(*args, **kwargs)
+        built.append(weakref.ref(model))
+        return model
+
+    _patch_build(monkeypatch, tracking)
+    _tiny_run(tiny, epochs=1, freeze_encoder=frozen, learning_rate=1e-3)
+    assert alive_at_build == [0, 0, 0, 0, 0]  # the kept model, then 4 folds one at a time
 
 
 def test_the_shared_encoder_is_never_trained(tiny):
@@ -332,9 +376,8 @@ def test_the_shared_encoder_is_never_trained(tiny):
 def test_cancel_stops_within_one_step_and_frees_model_and_optimizer(tiny, monkeypatch):
     refs = []
     original_build, original_scheduler = ft.build_classifier, ft.make_scheduler
-    monkeypatch.setattr(ft, "build_classifier", lambda *a, **k: _track(refs, original_build(*a, **k)))
-    monkeypatch.setattr(ft, "make_scheduler", lambda optimizer, *a: _track(refs, original_scheduler(optimizer, *a),
-                                                                          optimizer))
+    _patch_build(monkeypatch, lambda *a, **k: _track(refs, original_build(*a, **k)))
+    _patch_scheduler(monkeypatch, lambda optimizer, *a: _track(refs, original_scheduler(optimizer, *a), optimizer))
     cancel = threading.Event()
     data = validate(SEED_ROWS)
     steps = []
@@ -357,8 +400,7 @@ def _track(refs, value, *also):
 def test_memory_is_released_after_a_run_except_the_kept_model(tiny, monkeypatch):
     refs = []
     original_scheduler = ft.make_scheduler
-    monkeypatch.setattr(ft, "make_scheduler", lambda optimizer, *a: _track(refs, original_scheduler(optimizer, *a),
-                                                                          optimizer))
+    _patch_scheduler(monkeypatch, lambda optimizer, *a: _track(refs, original_scheduler(optimizer, *a), optimizer))
     events = _tiny_run(tiny, epochs=1)
     kept = weakref.ref(events[-1].trained.model)
     del events
@@ -371,7 +413,7 @@ def test_memory_is_released_after_a_run_except_the_kept_model(tiny, monkeypatch)
 def test_closing_the_generator_mid_training_frees_everything(tiny, monkeypatch):
     refs = []
     original_build = ft.build_classifier
-    monkeypatch.setattr(ft, "build_classifier", lambda *a, **k: _track(refs, original_build(*a, **k)))
+    _patch_build(monkeypatch, lambda *a, **k: _track(refs, original_build(*a, **k)))
     events = finetune(validate(SEED_ROWS), Hyperparameters(epochs=3), encoder=tiny.model, tokenizer=tiny.tokenizer)
     next(e for e in events if isinstance(e, StepEvent))
     events.close()  # what gradio does when the tab closes or Cancel is pressed
@@ -394,7 +436,7 @@ def test_training_stops_in_time_for_what_follows_and_says_so(tiny, monkeypatch):
         deadlines.append((end - at, eval_share))
         return at
 
-    monkeypatch.setattr(ft, "training_deadline", now)
+    monkeypatch.setattr(ft_run, "training_deadline", now)
     events = run(validate(SEED_ROWS), Hyperparameters(), encoder=tiny.model, tokenizer=tiny.tokenizer,
                  max_seconds=300, new_texts=examples.TUTORIAL_TEST_TEXTS)
     result = events[-1].result
@@ -446,7 +488,7 @@ def test_evaluation_batches_fit_memory_with_the_same_predictions(tiny, monkeypat
     data = validate(SEED_ROWS)
     hp = Hyperparameters(freeze_encoder=True, epochs=1, learning_rate=1e-3)
     with monkeypatch.context() as patched:
-        patched.setattr(ft, "build_classifier", built)
+        _patch_build(patched, built)
         small = run(data, hp, encoder=tiny.model, tokenizer=tiny.tokenizer, budget=Budget(memory_gb=1e-9))[-1].result
     whole = run(data, hp, encoder=tiny.model, tokenizer=tiny.tokenizer)[-1].result
     assert rows == [1] * 8  # the frozen encoder's outputs, one example per forward
@@ -507,74 +549,6 @@ def test_seed_recipe_classifies_the_seed_test_sentences(seed_recipe):
         assert 0.5 <= after[text].after_score < 0.51
 
 
-# --- The tab's per-session handling (no server) ------------------------------------------------------------------
-
-def _ui():
-    from bertviz_ui.ui import finetune as ui
-
-    return ui
-
-
-class _Request:
-    def __init__(self, session_hash):
-        self.session_hash = session_hash
-
-
-@pytest.fixture
-def ctx(settings, cache):
-    from bertviz_ui.ui.context import AppContext
-
-    return AppContext(settings=settings, cache=cache)
-
-
-def _train(ui, ctx, sessions, session, request, epochs=1):
-    outputs = list(ui.run_finetune(ctx, sessions, session, "tiny:encoder", SEED_ROWS, 1e-4, 4, epochs, 0.1, 64, 1.0,
-                                   0, False, "great film", request=request, progress=lambda *a, **k: None))
-    return outputs[-1]
-
-
-def test_each_session_trains_and_keeps_its_own_model(ctx):
-    ui = _ui()
-    sessions = ui.Sessions()
-    final = _train(ui, ctx, sessions, None, _Request("a"))
-    mine = final[0]
-    assert mine.trained is not None and tuple(final[-1]["labels"]) == ("0", "1")
-    table, payload = ui.run_try(mine, "lovely\nawful")
-    assert list(table["text"]) == ["lovely", "awful"] and set(payload["rows"][0]["scores"]) == {"0", "1"}
-    with pytest.raises(BadInput, match="No fine-tuned model in this session yet"):
-        ui.run_try(ui.LabSession(), "lovely")  # another session sees nothing
-    path = ui.run_download(mine)
-    assert path.endswith("finetuned-model.zip") and mine.workdir is not None
-    workdir, model = mine.workdir, weakref.ref(mine.trained.model)
-    sessions.close(_Request("a"))  # the tab closed
-    gc.collect()
-    assert mine.trained is None and not workdir.exists() and model() is None and len(sessions) == 0
-
-
-def test_training_twice_at_once_in_one_session_is_refused(ctx):
-    ui = _ui()
-    session = ui.LabSession()
-    session.lock.acquire()
-    try:
-        with pytest.raises(BadInput, match="already training a model: wait for it to finish, or press Cancel"):
-            _train(ui, ctx, ui.Sessions(), session, _Request("b"))
-    finally:
-        session.lock.release()
-    assert "Nothing to cancel" in ui.run_cancel(session)
-
-
-def test_cancel_from_the_tab_discards_the_partial_model(ctx):
-    ui = _ui()
-    session = ui.LabSession()
-    stream = ui.run_finetune(ctx, ui.Sessions(), session, "tiny:encoder", SEED_ROWS, 1e-4, 1, 5, 0.1, 64, 1.0, 0,
-                             False, "", request=_Request("c"), progress=lambda *a, **k: None)
-    next(stream)
-    assert session.training
-    assert "Cancelled" in ui.run_cancel(session)
-    last = list(stream)[-1]
-    assert "Cancelled" in last[1] and session.trained is None and not session.training
-
-
 # --- The benchmark case ------------------------------------------------------------------------------------------
 
 def test_bench_case_times_the_labs_loop_against_the_bare_loop(cache):
@@ -592,29 +566,3 @@ def test_bench_case_times_the_labs_loop_against_the_bare_loop(cache):
                           refs={"finetune": "tiny:encoder"})
     assert (result.task.label, result.baseline.label) == ("lab fit()", "bare loop") and not result.speedup
     assert result.ratio == result.task.median_s / result.baseline.median_s
-
-
-def test_at_most_max_kept_models_are_held_the_oldest_freed_first():
-    ui = _ui()
-    sessions = ui.Sessions(max_kept=2)
-    first, second, third, fourth = (ui.LabSession() for _ in range(4))
-
-    class Trained:  # what keep() needs of a TrainedModel: a model whose parameters say where it lives
-        def __init__(self):
-            self.model = torch.nn.Linear(1, 1)
-
-    models = {}
-    for session in (first, second, third):
-        models[session] = weakref.ref(trained := Trained())
-        sessions.keep(session, trained)
-        del trained
-    gc.collect()
-    assert first.trained is None and first.evicted and models[first]() is None
-    assert second.trained is not None and third.trained is not None and sessions.kept == 2
-    with pytest.raises(BadInput, match="freed to make room: this server keeps at most"):
-        ui.run_try(first, "lovely")
-    sessions.keep(second, Trained())  # trained again: now the newest
-    sessions.keep(fourth, Trained())
-    assert third.trained is None and third.evicted and second.trained is not None and fourth.trained is not None
-    sessions.keep(first, Trained())  # an evicted session trains again
-    assert not first.evicted and first.trained is not None and second.trained is None and sessions.kept == 2
