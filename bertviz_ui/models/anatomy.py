@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from bertviz_ui.models.types import Config, Model
+from bertviz_ui.models.types import Config, Model, Tokenizer
 from bertviz_ui.registry import Head
 
 # The transformers Auto class that loads each head (NLI models are sequence classifiers with entailment labels).
@@ -65,7 +65,7 @@ def position_limit(config: Config) -> int | None:
     return positions
 
 
-def max_length(tokenizer: Any, model: Model | None = None) -> int:
+def max_length(tokenizer: Tokenizer, model: Model | None = None) -> int:
     """How many tokens the model reads: the tokenizer's limit, capped by the model's position table.
 
     A tokenizer saved without a limit reports 1e30; the model's config then decides.

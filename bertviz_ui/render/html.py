@@ -37,3 +37,10 @@ def plot_text(value: object) -> str:
     """Text for a plotly label or title: plotly.js reads it as pseudo-HTML and decodes &lt; &gt; &amp; but not
     &quot;, so only those three are escaped; the label then shows exactly as typed."""
     return html.escape(str(value), quote=False)
+
+
+def tiny_banner_html() -> str:
+    """The banner over every tab in tiny mode: the weights are random, the mechanics real."""
+    return ('<div class="bv-tiny-banner" role="note"><b>Tiny mode.</b> Every model here has tiny <b>random, untrained'
+            "</b> weights built on this machine: predictions are meaningless, while tokenization, shapes and mechanics "
+            "are real. Run without <code>--tiny</code> for real models.</div>")

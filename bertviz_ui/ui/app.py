@@ -11,6 +11,7 @@ import gradio as gr
 from bertviz_ui.config import Settings, load_settings
 from bertviz_ui.models import build_cache
 from bertviz_ui.models.cleanup import remove_stale_files
+from bertviz_ui.render.html import tiny_banner_html
 from bertviz_ui.tasks.comparison import TUTORIAL_TABLE
 from bertviz_ui.ui import queue
 from bertviz_ui.ui.context import AppContext
@@ -41,10 +42,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
         gr.Markdown(f"# {TITLE}\nSee BERT at work on your own text: how it tokenizes, what it attends to, "
                     "what it predicts.", elem_id="bv-header")
         if settings.tiny:
-            gr.HTML('<div class="bv-tiny-banner" role="note"><b>Tiny mode.</b> Every model here has tiny '
-                    "<b>random, untrained</b> weights built on this machine: predictions are meaningless, while "
-                    "tokenization, shapes and mechanics are real. Run without <code>--tiny</code> for real "
-                    "models.</div>", elem_id="bv-tiny-banner")
+            gr.HTML(tiny_banner_html(), elem_id="bv-tiny-banner")
         with gr.Tabs():
             for spec in TABS:
                 with gr.Tab(spec.title, id=spec.id, elem_id=f"tab-{spec.id}") as tab:

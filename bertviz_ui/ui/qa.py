@@ -78,7 +78,7 @@ def run_qa(ctx: AppContext, model: str, question: str, context: str, max_answer_
 def show_window(result: QaResult | None, window_number: Any) -> Shown:
     """Re-plot another window of the last result (kept on the server)."""
     if result is None:
-        return {"plot": gr.update(), "chips": gr.update()}
+        return {"plot": gr.skip(), "chips": gr.skip()}  # nothing asked yet: both views stay as they are
     return _views(result, window_number)
 
 

@@ -54,3 +54,24 @@ def test_no_layer_imports_one_above_it():
              if name.split(".")[1:2] and target.split(".")[1:2]
              and target.split(".")[1] in FORBIDDEN.get(name.split(".")[1], ())]
     assert wrong == []
+
+
+# A room that does one job stays readable; past this, split it by job (see docs/ARCHITECTURE.md).
+MAX_MODULE_LINES = 400
+
+
+def test_no_runtime_module_is_over_the_size_limit():
+    sizes = {str(path.relative_to(PACKAGE.parent)): len(path.read_text().splitlines())
+             for path in PACKAGE.rglob("*.py")}
+    assert {path: lines for path, lines in sizes.items() if lines > MAX_MODULE_LINES} == {}
+
+
+def test_only_ui_imports_gradio():
+    """Compute, rendering and models run under scripts and tests alike: the UI framework stays in ui/."""
+    wrong = []
+    for path in [p for layer in ("models", "tasks", "render") for p in (PACKAGE / layer).rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            wrong += [f"{path.name} imports {name}" for name in names if name.split(".")[0] == "gradio"]
+    assert wrong == []

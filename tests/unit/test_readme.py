@@ -44,3 +44,11 @@ def test_every_tab_is_described():
 def test_space_front_matter():
     front = README.split("---")[1]
     assert "sdk: gradio" in front and "app_file: app.py" in front and "preload_from_hub:" in front
+
+
+def test_every_api_endpoint_is_in_the_api_table(settings):
+    from bertviz_ui.ui.app import build_demo
+
+    names = {fn.api_name for fn in build_demo(settings).fns.values() if fn.api_name and fn.api_visibility == "public"}
+    missing = sorted(name for name in names if f"| `/{name}` |" not in README)
+    assert len(names) > 20 and missing == []

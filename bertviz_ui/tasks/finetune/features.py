@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from bertviz_ui.models import anatomy
 from bertviz_ui.models.types import Model, Tokenizer
 from bertviz_ui.tasks.finetune.limits import EVAL_BATCH
 from bertviz_ui.tasks.modeling import model_inputs
@@ -56,7 +57,7 @@ def encoder_features(model: Model, encoded: Encoded, count: int,
                      features_fn: Callable[[dict[str, torch.Tensor]], torch.Tensor],
                      batch: int = EVAL_BATCH) -> torch.Tensor:
     """What the head reads, for every example, computed once (eval mode: no dropout inside the frozen encoder)."""
-    model.base_model.eval()
+    anatomy.encoder(model).eval()
     chunks = []
     with torch.no_grad():
         for start in range(0, count, batch):

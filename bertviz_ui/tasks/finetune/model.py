@@ -1,5 +1,5 @@
 """The classifier the lab trains: built from a copy of the encoder, its parameter counts, freezing, and its head run
-on stored encoder outputs."""
+on stored encoder outputs (models/anatomy.py says where the encoder and the head are)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ import torch
 
 from bertviz_ui.building import one_build_at_a_time
 from bertviz_ui.errors import ModelUnavailable
+from bertviz_ui.models import anatomy
 from bertviz_ui.models.types import Config, Model
+from bertviz_ui.registry import Head
 from bertviz_ui.tasks.modeling import model_inputs
 
 
@@ -37,14 +39,14 @@ def classifier_config(encoder: Model, label_names: Sequence[str]) -> Any:
 
 
 def _classifier_class(config: Config) -> Any:
-    from transformers import AutoModelForSequenceClassification
+    import transformers
 
-    return AutoModelForSequenceClassification
+    return getattr(transformers, anatomy.auto_class(Head.SEQUENCE_CLASSIFICATION))
 
 
 def freeze(model: Model, frozen: bool) -> None:
     """Freeze (or unfreeze) every encoder weight; the classification head stays trainable."""
-    for parameter in model.base_model.parameters():
+    for parameter in anatomy.encoder(model).parameters():
         parameter.requires_grad_(not frozen)
 
 
@@ -52,7 +54,7 @@ def count_parameters(model: Model) -> ParameterCounts:
     """sum(p.numel()) over all parameters, and over those with requires_grad."""
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    base = sum(p.numel() for p in model.base_model.parameters())
+    base = sum(p.numel() for p in anatomy.encoder(model).parameters())
     return ParameterCounts(total=total, trainable=trainable, head=total - base)
 
 
@@ -86,7 +88,7 @@ def build_classifier(encoder: Model, label_names: Sequence[str], seed: int, devi
             raise ModelUnavailable(f"This model has no sequence-classification architecture to fine-tune: "
                                    f"{str(error).splitlines()[0][:200]}") from None
     state = {key: value.detach().clone() for key, value in encoder.state_dict().items()}
-    result = model.base_model.load_state_dict(state, strict=False)
+    result = anatomy.encoder(model).load_state_dict(state, strict=False)
     if result.missing_keys:
         raise ModelUnavailable(f"The encoder's weights don't fit {type(model).__name__} "
                                f"({len(result.missing_keys)} missing, e.g. {result.missing_keys[0]}).")
@@ -95,37 +97,15 @@ def build_classifier(encoder: Model, label_names: Sequence[str], seed: int, devi
 
 def head_on_features(model: Model) -> tuple[Callable[[dict[str, torch.Tensor]], torch.Tensor],
                                           Callable[[torch.Tensor], torch.Tensor]] | None:
-    """For a frozen encoder: (encoder inputs -> the vector the head reads, that vector -> logits), or None when
-    this architecture's head is unknown (then the frozen encoder simply runs every step).
+    """For a frozen encoder: (encoder inputs -> the first token's final hidden state, that vector -> logits through
+    the model's own head, dropout included in train mode), or None when models/anatomy.py doesn't know this
+    architecture's head (then the frozen encoder simply runs every step)."""
+    head = anatomy.classifier_head(model)
+    if head is None:
+        return None
+    base = anatomy.encoder(model)
 
-    BERT's head reads the pooled [CLS] vector (pooler: linear + tanh, part of the encoder); DistilBERT's and
-    RoBERTa's read the first token's hidden state.
-    """
-    base = model.base_model
-    classifier = getattr(model, "classifier", None)
-    if isinstance(classifier, torch.nn.Linear) and hasattr(model, "pre_classifier"):
-        def distil_features(inputs):
-            return base(**model_inputs(base, inputs))[0][:, 0]
+    def first_token(inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return base(**model_inputs(base, inputs))[0][:, 0]
 
-        def distil_head(vector):
-            return model.classifier(model.dropout(torch.relu(model.pre_classifier(vector))))
-
-        return distil_features, distil_head
-    if isinstance(classifier, torch.nn.Linear) and getattr(base, "pooler", None) is not None:
-        def pooled_features(inputs):
-            return base(**model_inputs(base, inputs))[1]
-
-        def bert_head(vector):
-            return model.classifier(model.dropout(vector))
-
-        return pooled_features, bert_head
-    if hasattr(classifier, "out_proj") and hasattr(classifier, "dense"):
-        def first_token(inputs):
-            return base(**model_inputs(base, inputs))[0][:, 0]
-
-        def roberta_head(vector):
-            return model.classifier(vector[:, None, :])
-
-        return first_token, roberta_head
-    return None
-
+    return first_token, head.forward

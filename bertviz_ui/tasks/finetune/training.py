@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import torch
 
 from bertviz_ui.errors import BertvizError
+from bertviz_ui.models import anatomy
 from bertviz_ui.models.types import Model
 from bertviz_ui.tasks.finetune.features import Encoded, logits, predict_ids
 from bertviz_ui.tasks.finetune.limits import ADAM_EPS, EVAL_BATCH, WEIGHT_DECAY, Hyperparameters
@@ -106,7 +107,7 @@ def fit(model: Model, encoded: Encoded, label_ids: Sequence[int], train: Sequenc
             order = [train[i] for i in torch.randperm(len(train), generator=shuffle).tolist()]
             model.train()
             if features is not None:
-                model.base_model.eval()
+                anatomy.encoder(model).eval()
             epoch_losses = []
             for start in range(0, len(order), hp.batch_size):
                 if not clock.check(upcoming=last_step):
