@@ -75,3 +75,21 @@ def test_only_ui_imports_gradio():
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             wrong += [f"{path.name} imports {name}" for name in names if name.split(".")[0] == "gradio"]
     assert wrong == []
+
+
+# Submodule names that belong to one architecture or another: only models/anatomy.py may reach for them (ALBERT's
+# MLM head, `predictions`, is left out: the word is every task's noun for its outputs).
+ARCHITECTURE_NAMES = {"base_model", "pre_classifier", "pooler", "pooler_activation", "out_proj", "lm_head", "cls",
+                      "vocab_projector", "vocab_transform", "vocab_layer_norm", "generator_lm_head",
+                      "word_embeddings", "position_embeddings", "token_type_embeddings", "embeddings_project",
+                      "bert", "roberta", "distilbert", "albert", "electra"}
+
+
+def test_only_anatomy_names_an_architectures_submodules():
+    wrong = []
+    for layer in ("tasks", "render", "ui"):
+        for path in (PACKAGE / layer).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Attribute) and node.attr in ARCHITECTURE_NAMES:
+                    wrong.append(f"{path.relative_to(PACKAGE)}:{node.lineno} .{node.attr}")
+    assert wrong == []

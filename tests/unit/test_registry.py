@@ -51,3 +51,20 @@ def test_defaults_are_offered_and_fallbacks_only_for_heads_the_offline_encoder_h
 def test_unknown_task_names_the_known_ones():
     with pytest.raises(KeyError, match="tokenizer"):
         task_by_id("nope")
+
+
+@pytest.mark.parametrize("task", TASKS, ids=lambda task: task.id)
+def test_every_task_has_a_tiny_checkpoint_of_its_head(task, settings, cache):
+    """Tiny mode serves each tab the tiny checkpoint its head needs (built from anatomy's Auto class per head)."""
+    from bertviz_ui.config import load_settings
+    from bertviz_ui.ui.context import AppContext
+
+    tiny = AppContext(settings=load_settings(["--tiny", "--cache-dir", str(settings.cache_dir)], environ={}),
+                      cache=cache)
+    loaded = cache.load_for_task(task, tiny.default_model(task))
+    assert loaded.source.untrained and loaded.tokenizer is not None
+    if task.head is not Head.TOKENIZER:
+        from bertviz_ui.models import anatomy
+
+        assert type(loaded.model).__name__ == {"AutoModel": "BertModel"}.get(
+            anatomy.auto_class(task.head), anatomy.auto_class(task.head).replace("AutoModel", "Bert"))
