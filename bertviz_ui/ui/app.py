@@ -43,7 +43,8 @@ def build_demo(settings: Settings) -> gr.Blocks:
                     "what it predicts.", elem_id="bv-header")
         if settings.tiny:
             gr.HTML(tiny_banner_html(), elem_id="bv-tiny-banner")
-        with gr.Tabs():
+        # Every tab in sight: a second row of tabs rather than some hidden behind a "..." menu.
+        with gr.Tabs(overflow_behavior="wrap"):
             for spec in TABS:
                 with gr.Tab(spec.title, id=spec.id, elem_id=f"tab-{spec.id}") as tab:
                     spec.build(ctx, tab)
