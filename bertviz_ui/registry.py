@@ -49,6 +49,7 @@ class Task:
         choices: curated models offered in the tab (any Hub id or local path may also be typed).
         offline_fallback: whether the offline all-MiniLM-L6-v2 encoder can stand in when the Hub
             is unreachable (true for tasks that need only an encoder and its tokenizer).
+        offline_alternative: what else in the tab works without the Hub, said when its model can't be had.
     """
 
     id: str
@@ -57,6 +58,7 @@ class Task:
     default_model: str
     choices: tuple[str, ...]
     offline_fallback: bool = False
+    offline_alternative: str = ""
 
 
 # In the order the tabs appear. Titles are the tabs' own; ids name every layer's module (tasks/<id>, render/<id>,
@@ -71,7 +73,8 @@ TASKS: tuple[Task, ...] = (
          ("distilbert/distilbert-base-uncased-finetuned-sst-2-english",)),
     Task("ner", "Entities", Head.TOKEN_CLASSIFICATION, "dslim/bert-base-NER", ("dslim/bert-base-NER",)),
     Task("zero_shot", "Zero-shot", Head.NLI, "facebook/bart-large-mnli",
-         ("facebook/bart-large-mnli", "cross-encoder/nli-distilroberta-base")),
+         ("facebook/bart-large-mnli", "cross-encoder/nli-distilroberta-base"),
+         offline_alternative="switch Method to \"Embedding similarity\", which runs offline on all-MiniLM-L6-v2"),
     Task("qa", "Question answering", Head.QUESTION_ANSWERING,
          "google-bert/bert-large-uncased-whole-word-masking-finetuned-squad",
          ("google-bert/bert-large-uncased-whole-word-masking-finetuned-squad",

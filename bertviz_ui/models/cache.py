@@ -24,7 +24,7 @@ from bertviz_ui.models.loading import (
 )
 from bertviz_ui.models.lru import BoundedLRU
 from bertviz_ui.models.policy import ModelPolicy
-from bertviz_ui.models.sources import HubProbe, ModelSource, resolve
+from bertviz_ui.models.sources import TINY_PREFIX, HubProbe, ModelSource, resolve
 from bertviz_ui.registry import OFFLINE_MODEL_ID, Head, Task
 
 log = logging.getLogger(__name__)
@@ -139,9 +139,7 @@ class ModelCache:
             return self.load(ref, task.head, attentions=attentions, accept=accept)
         except HubUnreachable as error:
             if not task.offline_fallback or ref.strip() != task.default_model:
-                raise HubUnreachable(
-                    f"{error} To start this tab with one, set BERTVIZ_UI_MODEL_{task.id.upper()}."
-                ) from error
+                raise HubUnreachable(f"{error} {what_works_offline(task)}") from error
             offline = self.load(OFFLINE_MODEL_ID, task.head, attentions=attentions, accept=accept)
             return dataclasses.replace(offline, fallback_from=ref.strip())
 
@@ -276,3 +274,19 @@ class ModelCache:
         from bertviz_ui.models.device import release_memory
 
         release_memory(self.device)
+
+
+def what_works_offline(task: Task) -> str:
+    """What a tab can do right now without the Hub, and how to get the real model: every "can't be had" message ends
+    with this, so nobody is left at a dead end."""
+    offline = []
+    if task.offline_fallback:
+        offline.append(f"pick {OFFLINE_MODEL_ID} (real weights, shipped with the app)")
+    if task.offline_alternative:
+        offline.append(task.offline_alternative)
+    tiny = "encoder" if task.head is Head.TOKENIZER else task.head.value
+    offline.append(f"type {TINY_PREFIX}{tiny} in the model box, or start the app with python app.py --tiny (tiny "
+                   "random weights: real mechanics, meaningless predictions)")
+    return (f"What works on this machine now: {'; '.join(offline)}. For the real model, connect to the internet "
+            f"once (it is then kept in the Hugging Face cache), or set BERTVIZ_UI_MODEL_{task.id.upper()} to a local "
+            "copy saved with save_pretrained.")

@@ -44,3 +44,10 @@ def tiny_banner_html() -> str:
     return ('<div class="bv-tiny-banner" role="note"><b>Tiny mode.</b> Every model here has tiny <b>random, untrained'
             "</b> weights built on this machine: predictions are meaningless, while tokenization, shapes and mechanics "
             "are real. Run without <code>--tiny</code> for real models.</div>")
+
+
+def error_panel_html(message: str) -> str:
+    """A failure explained where the results would be. ``message`` arrives escaped (as gr.Error carries it)."""
+    return (f'<div class="bv-error" role="alert" data-testid="error-panel"><b>This didn\'t run.</b> {message}'
+            "<br><small>Change the input or the model and run again; this note stays until a run succeeds.</small>"
+            "</div>")

@@ -30,7 +30,7 @@ from bertviz_ui.tasks.embeddings import COLOR_BY, check_color_by, embeddings_vie
 from bertviz_ui.tasks.encoder import EncoderRun, RunCache, run_encoder
 from bertviz_ui.tasks.parameters import HEADS, count_with_head, seed_check
 from bertviz_ui.tasks.validation import check_text
-from bertviz_ui.ui.components import Outputs, Shown, raw_output
+from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, raw_output
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
 from bertviz_ui.ui.queue import HEAVY
@@ -167,6 +167,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     with gr.Accordion("Examples", open=False):
         gr.Examples(EXAMPLES, inputs=[text, pair], label=None)
     button = gr.Button("Look inside", variant="primary", elem_id="attention-run")
+    panel = ErrorPanel("attention-error")
     header = gr.HTML(padding=False, elem_id="attention-header")
     # The inputs of the last run; the run itself stays server-side in inside.runs (a bounded LRU).
     state = gr.State(None, time_to_live=ctx.settings.session_minutes * 60)
@@ -219,6 +220,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
                 num_labels = gr.Number(2, minimum=1, label="Labels (classification heads)",
                                        elem_id="parameters-labels")
             parameters_button = gr.Button("Count parameters", variant="primary", elem_id="parameters-run")
+            parameters_panel = ErrorPanel("parameters-error")
             parameters_header = gr.HTML(padding=False, elem_id="parameters-header")
             with gr.Row():
                 parameters_figure = gr.Plot(label="Per module", elem_id="parameters-figure")
@@ -238,6 +240,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
                 latency_button = None if ctx.settings.public else gr.Button(
                     "Time random-weight copies of all five (about a minute on 2 CPU cores)",
                     elem_id="comparison-latency")
+            comparison_panel = ErrorPanel("comparison-error")
             comparison_notes = gr.HTML(padding=False, elem_id="comparison-notes")
             comparison = gr.Dataframe(interactive=False, label="Models", elem_id="comparison-table", wrap=True,
                                       column_widths=["19%", "6%", "7%", "6%", "11%", "7%", "8%", "8%", "7%",
@@ -246,10 +249,11 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
 
     controls = [layer, heads, token, hide_special, direction, renormalize]
     out = Outputs(header=header, layer=layer, heads=heads, token=token, head_view=head_view, model_view=model_view,
-                  heatmap=heatmap, legend=legend, summaries=summaries, table=table, raw=raw, state=state)
+                  heatmap=heatmap, legend=legend, summaries=summaries, table=table, raw=raw, state=state,
+                  errors=panel)
     run = out.wrap(model_work("looking inside the model")(functools.partial(show_attention, inside)))
-    event = button.click(run, [model, text, pair, *controls], out.components, api_name="attention",
-                         concurrency_id=HEAVY, concurrency_limit=1)
+    event = panel.follow(button.click(run, [model, text, pair, *controls], out.components, api_name="attention",
+                                      concurrency_id=HEAVY, concurrency_limit=1))
     shown = Outputs(header=embeddings_header, parts=parts, change=change, pca=pca, layer=pca_layer, raw=embeddings_raw)
     embeddings = shown.wrap(model_work("showing the embeddings")(functools.partial(show_embeddings, inside)))
     event.success(embeddings, [state, pca_layer, color_by], shown.components, api_visibility="private",
@@ -265,16 +269,16 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     model.change(lambda: (0, [], -1), None, [layer, heads, token], api_visibility="private", queue=False)
 
     out = Outputs(header=parameters_header, figure=parameters_figure, table=parameters_table, seed=seed,
-                  raw=parameters_raw)
+                  raw=parameters_raw, errors=parameters_panel)
     count = out.wrap(model_work("counting parameters")(functools.partial(show_parameters, inside)))
-    parameters_button.click(count, [model, head, num_labels], out.components, api_name="parameters",
-                            concurrency_id=HEAVY, concurrency_limit=1)
-    out = Outputs(table=comparison, notes=comparison_notes, raw=comparison_raw)
+    parameters_panel.follow(parameters_button.click(count, [model, head, num_labels], out.components,
+                                                    api_name="parameters", concurrency_id=HEAVY, concurrency_limit=1))
+    out = Outputs(table=comparison, notes=comparison_notes, raw=comparison_raw, errors=comparison_panel)
     compare = out.wrap(model_work("building the comparison")(functools.partial(show_comparison, ctx)))
-    compare_button.click(compare, None, out.components, api_name="model_comparison", concurrency_id=HEAVY,
-                         concurrency_limit=1)
+    comparison_panel.follow(compare_button.click(compare, None, out.components, api_name="model_comparison",
+                                                 concurrency_id=HEAVY, concurrency_limit=1))
     if latency_button is None:
         return
     timing = out.wrap(model_work("timing the models")(functools.partial(show_latency, ctx)))
-    latency_button.click(timing, None, out.components, api_name="model_latency", concurrency_id=HEAVY,
-                         concurrency_limit=1)
+    comparison_panel.follow(latency_button.click(timing, None, out.components, api_name="model_latency",
+                                                 concurrency_id=HEAVY, concurrency_limit=1))

@@ -9,6 +9,9 @@ from typing import Any
 
 import gradio as gr
 
+from bertviz_ui.models.lru import BoundedLRU
+from bertviz_ui.render.html import error_panel_html
+
 # What a handler returns: values by output name; names it leaves out keep what they show.
 Shown = Mapping[str, Any]
 
@@ -17,6 +20,43 @@ def raw_output(elem_id: str) -> gr.JSON:
     """The collapsed "Raw output (JSON)" view of a tab's result dataclass, as the API returns it."""
     with gr.Accordion("Raw output (JSON)", open=False):
         return gr.JSON(elem_id=elem_id)
+
+
+class ErrorPanel:
+    """Where a tab explains a failure: in the tab, where the results would be, until the tab's next run succeeds.
+
+    Gradio's own toast fades after seconds and marks every output "Error"; the panel keeps the message (with what
+    works instead) in view. Events keep raising gr.Error, so API clients still get an error; the message is noted
+    per browser session when it is raised (``Outputs(..., errors=panel)``), and a follow-up event shows it.
+    """
+
+    def __init__(self, elem_id: str):
+        self.html = gr.HTML("", visible=False, padding=False, elem_id=elem_id, elem_classes=["bv-error-panel"])
+        self._messages: BoundedLRU[str, str] = BoundedLRU(max_entries=1024)
+
+    def note(self, message: str) -> None:
+        """Keep ``message`` (already escaped, as gr.Error carries it) for this session's follow-up event."""
+        self._messages.put(_session(), message)
+
+    def follow(self, event: Any) -> Any:
+        """Show the noted message when ``event`` fails; hide the panel when it succeeds. Returns ``event``."""
+        event.failure(self._show, None, self.html, queue=False, api_visibility="private")
+        event.success(lambda: gr.update(value="", visible=False), None, self.html, queue=False,
+                      api_visibility="private")
+        return event
+
+    def _show(self) -> Any:
+        message = self._messages.pop(_session())
+        if message is None:  # nothing noted (an error Gradio raised itself): the toast said it
+            return gr.update(value="", visible=False)
+        return gr.update(value=error_panel_html(message), visible=True)
+
+
+def _session() -> str:
+    from gradio.context import LocalContext
+
+    request = LocalContext.request.get(None)
+    return str(getattr(request, "session_hash", None) or "")
 
 
 class Outputs:
@@ -29,8 +69,9 @@ class Outputs:
         button.click(out.wrap(predict), [model, text], out.components, api_name="nsp")
     """
 
-    def __init__(self, **components: gr.components.Component):
+    def __init__(self, *, errors: ErrorPanel | None = None, **components: gr.components.Component):
         self._by_name = components
+        self._errors = errors
 
     @property
     def components(self) -> list[gr.components.Component]:
@@ -42,16 +83,31 @@ class Outputs:
         if inspect.isgeneratorfunction(handler) or inspect.isgeneratorfunction(getattr(handler, "func", None)):
             @functools.wraps(handler)
             def streaming(*args: Any, **kwargs: Any) -> Iterator[dict]:
-                for shown in handler(*args, **kwargs):
-                    yield self._to_components(shown)
+                try:
+                    for shown in handler(*args, **kwargs):
+                        yield self._to_components(shown)
+                except gr.Error as error:
+                    raise self._noted(error) from None
 
             return streaming
 
         @functools.wraps(handler)
         def once(*args: Any, **kwargs: Any) -> dict:
-            return self._to_components(handler(*args, **kwargs))
+            try:
+                return self._to_components(handler(*args, **kwargs))
+            except gr.Error as error:
+                raise self._noted(error) from None
 
         return once
+
+    def _noted(self, error: gr.Error) -> gr.Error:
+        """With an error panel: the message noted for it, and the same error without a toast (the panel shows it;
+        API clients get the message either way)."""
+        if self._errors is None:
+            return error
+        self._errors.note(str(error.message))
+        return gr.Error(error.message, duration=error.duration, visible=False, title=error.title,
+                        print_exception=False)
 
     def _to_components(self, shown: Shown) -> dict:
         unknown = set(shown) - set(self._by_name)

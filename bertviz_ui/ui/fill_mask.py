@@ -35,7 +35,7 @@ from bertviz_ui.tasks.fill_mask import (
     sentence_words,
 )
 from bertviz_ui.tasks.validation import check_whole_number
-from bertviz_ui.ui.components import Outputs, Shown, raw_output
+from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, raw_output
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
 
@@ -146,6 +146,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
             with gr.Accordion("Examples", open=False):
                 gr.Examples(EXAMPLES, inputs=[text], label=None)
             button = gr.Button("Predict", variant="primary", elem_id="fill-mask-run")
+            panel = ErrorPanel("fill-mask-error")
             header = gr.HTML(elem_id="fill-mask-header", padding=False)
             bars = gr.Plot(label="Predictions", elem_id="fill-mask-plot")
             iterative = gr.Dataframe(label="Iterative fill: the most confident mask first, then re-run",
@@ -176,30 +177,32 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
                 rate = gr.Slider(0.05, 0.5, value=0.15, step=0.05, label="Selection rate (BERT: 0.15)",
                                  elem_id="lab-rate")
             lab_button = gr.Button("Draw the masking", variant="primary", elem_id="lab-run")
+            lab_panel = ErrorPanel("lab-error")
             lab_view = gr.HTML(padding=False, elem_id="lab-view")
             lab_raw = gr.JSON(visible=False)
 
-    out = Outputs(header=header, bars=bars, iterative=iterative, raw=raw)
+    out = Outputs(header=header, bars=bars, iterative=iterative, raw=raw, errors=panel)
     fill = out.wrap(model_work("predicting masked words")(functools.partial(run_fill_mask, ctx)))
-    event = button.click(fill, [model, text, top_k], out.components, api_name="fill_mask", concurrency_id="fill_mask")
-    out = Outputs(context=context_plot, left=left_text, layers=layers_plot, table=layers_df)
+    event = panel.follow(button.click(fill, [model, text, top_k], out.components, api_name="fill_mask",
+                                      concurrency_id="fill_mask"))
+    out = Outputs(context=context_plot, left=left_text, layers=layers_plot, table=layers_df, errors=panel)
     analyse = out.wrap(model_work("analysing the mask")(functools.partial(run_analysis, ctx)))
-    event.success(analyse, [model, text, mask_number, top_k], out.components, api_name="fill_mask_analysis",
-                  concurrency_id="fill_mask")
-    mask_number.submit(analyse, [model, text, mask_number, top_k], out.components, api_visibility="private",
-                       concurrency_id="fill_mask")
+    panel.follow(event.success(analyse, [model, text, mask_number, top_k], out.components,
+                               api_name="fill_mask_analysis", concurrency_id="fill_mask"))
+    panel.follow(mask_number.submit(analyse, [model, text, mask_number, top_k], out.components,
+                                    api_visibility="private", concurrency_id="fill_mask"))
 
-    out = Outputs(words=words)
+    out = Outputs(words=words, errors=panel)
     words_for = out.wrap(user_errors("splitting the sentence")(functools.partial(list_words, ctx)))
     for trigger in (sentence.change, tab.select):
-        trigger(words_for, [model, sentence], out.components, api_visibility="private", concurrency_id="fill_mask",
-                trigger_mode="always_last")
-    out = Outputs(header=click_header, plot=click_plot)
+        panel.follow(trigger(words_for, [model, sentence], out.components, api_visibility="private",
+                             concurrency_id="fill_mask", trigger_mode="always_last"))
+    out = Outputs(header=click_header, plot=click_plot, errors=panel)
     clicked = out.wrap(model_work("predicting the masked word")(functools.partial(run_click_to_mask, ctx)))
-    words.input(clicked, [model, sentence, words, top_k], out.components, api_visibility="private",
-                concurrency_id="fill_mask")
+    panel.follow(words.input(clicked, [model, sentence, words, top_k], out.components, api_visibility="private",
+                             concurrency_id="fill_mask"))
 
-    out = Outputs(view=lab_view, raw=lab_raw)
+    out = Outputs(view=lab_view, raw=lab_raw, errors=lab_panel)
     lab = out.wrap(model_work("drawing the masking")(functools.partial(run_masking_lab, ctx)))
-    lab_button.click(lab, [model, lab_sentence, seed, rate], out.components, api_name="masking_lab",
-                     concurrency_id="fill_mask")
+    lab_panel.follow(lab_button.click(lab, [model, lab_sentence, seed, rate], out.components, api_name="masking_lab",
+                                      concurrency_id="fill_mask"))

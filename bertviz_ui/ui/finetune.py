@@ -64,7 +64,7 @@ from bertviz_ui.tasks.finetune import (
     table_rows,
     validate,
 )
-from bertviz_ui.ui.components import Outputs, Shown, raw_output
+from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, raw_output
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
 from bertviz_ui.ui.queue import TRAINING
@@ -252,6 +252,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
                              maximum=SEED_RANGE[1], elem_id="finetune-seed")
         frozen = gr.Checkbox(False, label="Freeze encoder (train the head only)", elem_id="finetune-freeze")
     check_button = gr.Button("Check data and setup", elem_id="finetune-check")
+    setup_panel = ErrorPanel("finetune-setup-error")
     setup_header = gr.HTML(padding=False, elem_id="finetune-setup")
     params = gr.HTML(padding=False, elem_id="finetune-params")
     schedule = gr.Plot(label="Learning-rate schedule", elem_id="finetune-schedule")
@@ -263,6 +264,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     with gr.Row():
         train_button = gr.Button("Train", variant="primary", elem_id="finetune-run")
         cancel_button = gr.Button("Cancel", variant="stop", elem_id="finetune-cancel")
+    train_panel = ErrorPanel("finetune-error")
     status = gr.HTML(padding=False, elem_id="finetune-status")
     with gr.Row():
         loss_plot = gr.Plot(label="Loss", elem_id="finetune-loss")
@@ -281,23 +283,24 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     with gr.Row():
         try_button = gr.Button("Classify with my model", elem_id="finetune-try")
         download_button = gr.Button("Download my model (.zip of save_pretrained)", elem_id="finetune-download")
+    use_panel = ErrorPanel("finetune-use-error")
     try_output = gr.Dataframe(try_table([], [], []), label="Your model's predictions", interactive=False, wrap=True,
                               elem_id="finetune-try-table")
     try_raw = gr.JSON(visible=False)
     download = gr.File(label="Fine-tuned model", interactive=False, elem_id="finetune-file")
 
     hyper = [lr, batch, epochs, warmup, max_length, clip, seed_box, frozen]
-    out = Outputs(header=setup_header, params=params, schedule=schedule, raw=setup_raw)
+    out = Outputs(header=setup_header, params=params, schedule=schedule, raw=setup_raw, errors=setup_panel)
     preview = model_work("checking the setup")(functools.partial(run_preview, ctx))
     # Selecting the tab plots the schedule and counts the parameters before anything is trained.
-    gr.on([tab.select, check_button.click, frozen.change, lr.blur, batch.release, epochs.release, warmup.release],
-          out.wrap(preview), [model, table, *hyper], out.components, api_name="finetune_preview",
-          concurrency_id="finetune_preview")
-    out = Outputs(table=table, summary=setup_header)
-    paste_button.click(out.wrap(user_errors("reading the CSV")(load_pasted)), pasted, out.components,
-                       api_name="finetune_csv")
-    upload.upload(out.wrap(user_errors("reading the file")(load_file)), upload, out.components,
-                  api_visibility="private")
+    setup_panel.follow(gr.on([tab.select, check_button.click, frozen.change, lr.blur, batch.release, epochs.release,
+                              warmup.release], out.wrap(preview), [model, table, *hyper], out.components,
+                             api_name="finetune_preview", concurrency_id="finetune_preview"))
+    out = Outputs(table=table, summary=setup_header, errors=setup_panel)
+    setup_panel.follow(paste_button.click(out.wrap(user_errors("reading the CSV")(load_pasted)), pasted,
+                                          out.components, api_name="finetune_csv"))
+    setup_panel.follow(upload.upload(out.wrap(user_errors("reading the file")(load_file)), upload, out.components,
+                                     api_visibility="private"))
     reset_button.click(lambda: TUTORIAL_TABLE.copy(), None, table, api_visibility="private", queue=False)
 
     # Not a functools.partial: Gradio hands a handler its gr.Request only when the handler's type hints resolve, and
@@ -310,20 +313,22 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
                                 seed, frozen, new_texts, request=request, progress=progress)
 
     out = Outputs(session=state, status=status, loss=loss_plot, accuracy=accuracy_plot, report=report,
-                  confusion=confusion, predictions=predictions, new_texts=new_table, raw=raw)
+                  confusion=confusion, predictions=predictions, new_texts=new_table, raw=raw, errors=train_panel)
     # On ZeroGPU a training run may hold the GPU for its whole time limit, plus loading.
     training = model_work("training", duration=int(ctx.settings.finetune_seconds) + 60)(train)
-    train_event = train_button.click(out.wrap(training), [state, model, table, *hyper, new_texts], out.components,
-                                     api_name="finetune", concurrency_limit=1, concurrency_id=TRAINING)
+    train_event = train_panel.follow(train_button.click(out.wrap(training), [state, model, table, *hyper, new_texts],
+                                                        out.components, api_name="finetune", concurrency_limit=1,
+                                                        concurrency_id=TRAINING))
     out = Outputs(status=status)
     cancel_button.click(out.wrap(run_cancel), state, out.components, cancels=[train_event], queue=False,
                         api_name="finetune_cancel")
-    out = Outputs(table=try_output, raw=try_raw)
-    try_button.click(out.wrap(model_work("classifying")(run_try)), [state, try_text], out.components,
-                     api_name="finetune_try", concurrency_id="finetune_use")
-    out = Outputs(file=download)
-    download_button.click(out.wrap(user_errors("saving the model")(run_download)), state, out.components,
-                          api_name="finetune_download", concurrency_id="finetune_use")
+    out = Outputs(table=try_output, raw=try_raw, errors=use_panel)
+    use_panel.follow(try_button.click(out.wrap(model_work("classifying")(run_try)), [state, try_text], out.components,
+                                      api_name="finetune_try", concurrency_id="finetune_use"))
+    out = Outputs(file=download, errors=use_panel)
+    use_panel.follow(download_button.click(out.wrap(user_errors("saving the model")(run_download)), state,
+                                           out.components, api_name="finetune_download",
+                                           concurrency_id="finetune_use"))
 
     def close_tab(request: gr.Request | None) -> None:
         """demo.unload: the tab closed, so its training stops and its model and temp folder are freed now."""

@@ -23,7 +23,7 @@ from bertviz_ui.tasks.ner import (
     spacy_entities,
 )
 from bertviz_ui.tasks.validation import check_text
-from bertviz_ui.ui.components import Outputs, Shown, raw_output
+from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, raw_output
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
 
@@ -108,6 +108,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     strategy = gr.Radio(list(STRATEGIES), value="simple", label="Aggregation strategy", info=STRATEGY_HELP,
                         elem_id="ner-strategy")
     button = gr.Button("Find entities", variant="primary", elem_id="ner-run")
+    panel = ErrorPanel("ner-error")
     header = gr.HTML(padding=False, elem_id="ner-header")
     with gr.Row():
         types = gr.CheckboxGroup([], label="Show types (none ticked: all)", elem_id="ner-types")
@@ -138,17 +139,18 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
         spacy_button = gr.Button("Run spaCy on the same text", elem_id="ner-spacy-run")
         spacy_view = gr.HTML(padding=False, elem_id="ner-spacy")
 
-    out = Outputs(header=header, view=view, entities=entities, tokens=tokens, types=types, raw=raw, kept=result_state)
+    out = Outputs(header=header, view=view, entities=entities, tokens=tokens, types=types, raw=raw, kept=result_state,
+                  errors=panel)
     ner = out.wrap(model_work("finding entities")(functools.partial(run_ner, ctx)))
-    button.click(ner, [model, text, strategy], out.components, api_name="ner", concurrency_id="ner")
+    panel.follow(button.click(ner, [model, text, strategy], out.components, api_name="ner", concurrency_id="ner"))
     out = Outputs(view=view, entities=entities)
     for control in (types, min_score):
         control.change(out.wrap(user_errors("filtering entities")(refilter)), [result_state, types, min_score],
                        out.components, api_visibility="private", queue=False)
-    out = Outputs(table=align_table)
+    out = Outputs(table=align_table, errors=panel)
     align = out.wrap(user_errors("aligning labels")(functools.partial(run_alignment, ctx)))
-    align_button.click(align, [model, align_words, align_labels_box, all_subwords], out.components,
-                       api_name="ner_alignment", concurrency_id="ner")
-    out = Outputs(view=spacy_view)
-    spacy_button.click(out.wrap(user_errors("running spaCy")(run_spacy)), [text], out.components,
-                       api_name="ner_spacy", concurrency_id="ner")
+    panel.follow(align_button.click(align, [model, align_words, align_labels_box, all_subwords], out.components,
+                                    api_name="ner_alignment", concurrency_id="ner"))
+    out = Outputs(view=spacy_view, errors=panel)
+    panel.follow(spacy_button.click(out.wrap(user_errors("running spaCy")(run_spacy)), [text], out.components,
+                                    api_name="ner_spacy", concurrency_id="ner"))

@@ -12,7 +12,7 @@ from bertviz_ui.registry import task_by_id
 from bertviz_ui.render.html import model_badge_html
 from bertviz_ui.render.nsp import nsp_figure, paragraph_summary_html, paragraph_table, segment_chips_html
 from bertviz_ui.tasks.nsp import MAX_SENTENCES, check_nsp_head, predict_next_sentence, score_paragraph
-from bertviz_ui.ui.components import Outputs, Shown, raw_output
+from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, raw_output
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work
 
@@ -68,6 +68,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     with gr.Accordion("Examples (the seed text's two pairs first)", open=False):
         gr.Examples(EXAMPLES, inputs=[sentence_a, sentence_b], label=None)
     button = gr.Button("Predict", variant="primary", elem_id="nsp-run")
+    panel = ErrorPanel("nsp-error")
     header = gr.HTML(padding=False, elem_id="nsp-header")
     bars = gr.Plot(label="IsNext vs NotNext", elem_id="nsp-plot")
     raw = raw_output("nsp-json")
@@ -81,11 +82,11 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
         paragraph_df = gr.Dataframe(interactive=False, wrap=True, label="Pairs", elem_id="nsp-paragraph-table")
         paragraph_raw = gr.JSON(visible=False)
 
-    out = Outputs(header=header, bars=bars, raw=raw)
+    out = Outputs(header=header, bars=bars, raw=raw, errors=panel)
     predict = model_work("predicting the next sentence")(functools.partial(run_nsp, ctx))
-    button.click(out.wrap(predict), [model, sentence_a, sentence_b], out.components, api_name="nsp",
-                 concurrency_id="nsp")
-    out = Outputs(summary=paragraph_summary, table=paragraph_df, raw=paragraph_raw)
+    panel.follow(button.click(out.wrap(predict), [model, sentence_a, sentence_b], out.components, api_name="nsp",
+                              concurrency_id="nsp"))
+    out = Outputs(summary=paragraph_summary, table=paragraph_df, raw=paragraph_raw, errors=panel)
     score = model_work("scoring the paragraph")(functools.partial(run_paragraph, ctx))
-    paragraph_button.click(out.wrap(score), [model, paragraph, seed], out.components,
-                           api_name="nsp_paragraph", concurrency_id="nsp")
+    panel.follow(paragraph_button.click(out.wrap(score), [model, paragraph, seed], out.components,
+                                        api_name="nsp_paragraph", concurrency_id="nsp"))

@@ -28,7 +28,7 @@ from bertviz_ui.tasks.qa import (
     check_qa_model,
 )
 from bertviz_ui.tasks.validation import check_whole_number
-from bertviz_ui.ui.components import Outputs, Shown, raw_output
+from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, raw_output
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
 
@@ -106,6 +106,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
                                         info="The answer is empty when [CLS] as start and end outscores every span.",
                                         elem_id="qa-impossible")
     button = gr.Button("Answer", variant="primary", elem_id="qa-run")
+    panel = ErrorPanel("qa-error")
     header = gr.HTML(padding=False, elem_id="qa-header")
     answer = gr.HTML(padding=False, elem_id="qa-view")
     window = gr.Slider(1, 2, value=1, step=1, label="Window to plot", visible=False, elem_id="qa-window")
@@ -123,10 +124,10 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     result_state = gr.State(None, time_to_live=ctx.settings.session_minutes * 60)
 
     out = Outputs(header=header, answer=answer, plot=plot, chips=chips, candidates=candidates, windows=windows,
-                  seed=seed, window=window, raw=raw, result=result_state)
+                  seed=seed, window=window, raw=raw, result=result_state, errors=panel)
     handler = out.wrap(model_work("answering")(functools.partial(run_qa, ctx)))
-    button.click(handler, [model, question, context, max_answer_len, top_k, handle_impossible], out.components,
-                 api_name="qa", concurrency_id="qa")
+    panel.follow(button.click(handler, [model, question, context, max_answer_len, top_k, handle_impossible],
+                              out.components, api_name="qa", concurrency_id="qa"))
     out = Outputs(plot=plot, chips=chips)
     window.input(out.wrap(user_errors("showing a window")(show_window)), [result_state, window], out.components,
                  api_visibility="private", queue=False)

@@ -31,7 +31,7 @@ from bertviz_ui.tasks.sentiment import (
     parse_lines,
 )
 from bertviz_ui.tasks.validation import check_whole_number
-from bertviz_ui.ui.components import Outputs, Shown, raw_output
+from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, raw_output
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work
 from bertviz_ui.ui.queue import HEAVY
@@ -103,6 +103,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
                       open=False):
         gr.Examples([[TUTORIAL_PIPELINE], [TUTORIAL_REVIEWS], [MIXED]], inputs=[text], label=None)
     button = gr.Button("Classify", variant="primary", elem_id="sentiment-run")
+    panel = ErrorPanel("sentiment-error")
     header = gr.HTML(padding=False, elem_id="sentiment-header")
     bars = gr.Plot(label="Probabilities (line 1)", elem_id="sentiment-plot")
     table = gr.Dataframe(label="Every line (click a column header to sort)", interactive=False, wrap=True,
@@ -118,6 +119,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
         method = gr.Radio(METHOD_CHOICES, value="integrated_gradients", label="Method", elem_id="sentiment-method")
         steps = gr.Slider(4, MAX_STEPS, value=32, step=4, label="Integration steps", elem_id="sentiment-steps")
     explain_button = gr.Button("Explain", elem_id="sentiment-explain")
+    explain_panel = ErrorPanel("sentiment-explain-error")
     heatmap = gr.HTML(padding=False, elem_id="sentiment-heatmap")
     attribution_plot = gr.Plot(label="Word attributions", elem_id="sentiment-attribution")
     cost = gr.HTML(padding=False, elem_id="sentiment-cost")
@@ -125,12 +127,15 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
         head = gr.HTML(padding=False, elem_id="sentiment-head")
     explain_raw = gr.JSON(visible=False)
 
-    out = Outputs(header=header, bars=bars, table=table, classes=target, raw=raw)
+    out = Outputs(header=header, bars=bars, table=table, classes=target, raw=raw, errors=panel)
     classify_handler = out.wrap(model_work("classifying")(functools.partial(run_sentiment, ctx)))
-    button.click(classify_handler, [model, text], out.components, api_name="sentiment", concurrency_id="sentiment")
+    panel.follow(button.click(classify_handler, [model, text], out.components, api_name="sentiment",
+                              concurrency_id="sentiment"))
     method.change(lambda chosen: gr.update(interactive=chosen == "integrated_gradients"), method, steps,
                   api_visibility="private", queue=False)
-    out = Outputs(heatmap=heatmap, attribution=attribution_plot, cost=cost, head=head, raw=explain_raw)
+    out = Outputs(heatmap=heatmap, attribution=attribution_plot, cost=cost, head=head, raw=explain_raw,
+                  errors=explain_panel)
     explain_handler = out.wrap(model_work("explaining")(functools.partial(run_explain, ctx)))
-    explain_button.click(explain_handler, [model, text, line, target, method, steps], out.components,
-                         api_name="sentiment_explain", concurrency_id=HEAVY, concurrency_limit=1)
+    explain_panel.follow(explain_button.click(explain_handler, [model, text, line, target, method, steps],
+                                              out.components, api_name="sentiment_explain", concurrency_id=HEAVY,
+                                              concurrency_limit=1))

@@ -10,7 +10,7 @@ from bertviz_ui.registry import task_by_id
 from bertviz_ui.render.html import model_badge_html
 from bertviz_ui.render.similarity import matrix_figure, pairs_table, summary_html
 from bertviz_ui.tasks.similarity import MAX_SENTENCES, compare_sentences
-from bertviz_ui.ui.components import Outputs, Shown, raw_output
+from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, raw_output
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work
 
@@ -58,6 +58,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     with gr.Accordion("Examples", open=False):
         gr.Examples(EXAMPLES, inputs=[sentences], label=None)
     button = gr.Button("Compare", variant="primary", elem_id="similarity-run")
+    panel = ErrorPanel("similarity-error")
     header = gr.HTML(padding=False, elem_id="similarity-header")
     summary = gr.HTML(padding=False, elem_id="similarity-summary")
     matrix = gr.Plot(label="Cosine similarity, every pair", elem_id="similarity-matrix")
@@ -65,6 +66,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
                          elem_id="similarity-pairs")
     raw = raw_output("similarity-json")
 
-    out = Outputs(header=header, summary=summary, matrix=matrix, pairs=pairs, raw=raw)
+    out = Outputs(header=header, summary=summary, matrix=matrix, pairs=pairs, raw=raw, errors=panel)
     compare = out.wrap(model_work("comparing sentences")(functools.partial(run_similarity, ctx)))
-    button.click(compare, [model, sentences], out.components, api_name="similarity", concurrency_id="similarity")
+    panel.follow(button.click(compare, [model, sentences], out.components, api_name="similarity",
+                              concurrency_id="similarity"))

@@ -11,7 +11,7 @@ from bertviz_ui.registry import task_by_id
 from bertviz_ui.render.html import model_badge_html, notes_html
 from bertviz_ui.render.tokenizer import TABLE_COLUMNS, chips_html, comparison_html, summary_html, token_table
 from bertviz_ui.tasks.tokenizer import TRUNCATION_STRATEGIES, tokenize
-from bertviz_ui.ui.components import Outputs, Shown, raw_output
+from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, raw_output
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import user_errors
 
@@ -82,6 +82,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     with gr.Accordion("Examples: the seed text's sentences and a few edge cases", open=False):
         gr.Examples(EXAMPLES, inputs=[text, text_pair], label=None)
     button = gr.Button("Tokenize", variant="primary", elem_id="tokenizer-run")
+    panel = ErrorPanel("tokenizer-error")
     header = gr.HTML(elem_id="tokenizer-header", padding=False)
     chips = gr.HTML(elem_id="tokenizer-chips", padding=False)
     comparison = gr.HTML(elem_id="tokenizer-comparison", padding=False)
@@ -90,9 +91,10 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
                          elem_id="tokenizer-table", max_height=640)
     raw = raw_output("tokenizer-json")
 
-    out = Outputs(header=header, chips=chips, comparison=comparison, summary=summary, table=table, raw=raw)
+    out = Outputs(header=header, chips=chips, comparison=comparison, summary=summary, table=table, raw=raw,
+                  errors=panel)
     handler = out.wrap(user_errors("tokenizing")(functools.partial(run_tokenizer, ctx)))
     inputs = [model, text, text_pair, max_length, padding, truncation, split_special, compare_with]
-    button.click(handler, inputs, out.components, api_name="tokenize", concurrency_id="tokenizer",
-                 concurrency_limit=4)
-    text.submit(handler, inputs, out.components, api_visibility="private", concurrency_id="tokenizer")
+    panel.follow(button.click(handler, inputs, out.components, api_name="tokenize", concurrency_id="tokenizer",
+                              concurrency_limit=4))
+    panel.follow(text.submit(handler, inputs, out.components, api_visibility="private", concurrency_id="tokenizer"))

@@ -19,7 +19,7 @@ from bertviz_ui.tasks.zero_shot import (
     classify_by_similarity,
     classify_zero_shot,
 )
-from bertviz_ui.ui.components import Outputs, Shown, raw_output
+from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, raw_output
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work
 
@@ -80,6 +80,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     with gr.Accordion("Examples (the seed text's first)", open=False):
         gr.Examples(EXAMPLES, inputs=[text, labels], label=None)
     button = gr.Button("Classify", variant="primary", elem_id="zero-shot-run")
+    panel = ErrorPanel("zero-shot-error")
     header = gr.HTML(padding=False, elem_id="zero-shot-header")
     bars = gr.Plot(label="Scores", elem_id="zero-shot-plot")
     table = gr.Dataframe(label="Behind the score: each hypothesis and its raw logits", interactive=False, wrap=True,
@@ -88,7 +89,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
 
     method.change(lambda chosen: gr.update(interactive=chosen == METHOD_NLI), method, model,
                   api_visibility="private", queue=False)
-    out = Outputs(header=header, bars=bars, table=table, raw=raw)
+    out = Outputs(header=header, bars=bars, table=table, raw=raw, errors=panel)
     handler = out.wrap(model_work("classifying")(functools.partial(run_zero_shot, ctx)))
-    button.click(handler, [model, method, text, labels, template, multi_label], out.components,
-                 api_name="zero_shot", concurrency_id="zero_shot")
+    panel.follow(button.click(handler, [model, method, text, labels, template, multi_label], out.components,
+                              api_name="zero_shot", concurrency_id="zero_shot"))

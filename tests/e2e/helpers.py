@@ -29,8 +29,13 @@ def tokenize(page: Page, text: str | None = None, pair: str | None = None) -> No
 
 
 def toast(page: Page, has_text: str) -> Locator:
-    """Gradio's notification (gr.Error shows as one) that contains ``has_text``."""
+    """Gradio's notification that contains ``has_text`` (errors raised outside a tab's error panel show as one)."""
     return page.get_by_test_id("toast-body").filter(has_text=has_text)
+
+
+def error_panel(page: Page, has_text: str) -> Locator:
+    """The visible error panel of the open tab that says ``has_text`` (a failed run is explained there, and stays)."""
+    return page.get_by_test_id("error-panel").filter(has_text=has_text)
 
 
 def images_settled(page: Page, timeout_ms: float = 10_000) -> None:

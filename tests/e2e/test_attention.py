@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.helpers import FIRST_LOAD_MS, XSS, data_rows, expect_no_script_ran, plot_svg, toast
+from tests.e2e.helpers import FIRST_LOAD_MS, XSS, data_rows, error_panel, expect_no_script_ran, plot_svg
 
 pytestmark = pytest.mark.e2e
 
@@ -133,5 +133,5 @@ def test_empty_text_is_a_message_not_a_trace(app_page: Page) -> None:
     page = app_page
     _open(page)
     _look(page, "   ")
-    expect(toast(page, "Text is empty")).to_be_visible(timeout=FIRST_LOAD_MS)
+    expect(error_panel(page, "Text is empty")).to_be_visible(timeout=FIRST_LOAD_MS)
     expect(page.get_by_text("Traceback")).to_have_count(0)

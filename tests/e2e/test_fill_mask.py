@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.helpers import FIRST_LOAD_MS, XSS, data_rows, expect_no_script_ran, plot_svg, toast
+from tests.e2e.helpers import FIRST_LOAD_MS, XSS, data_rows, error_panel, expect_no_script_ran, plot_svg
 
 pytestmark = pytest.mark.e2e
 
@@ -65,11 +65,11 @@ def test_missing_or_foreign_mask_shows_an_error_and_the_page_keeps_working(app_p
     page = app_page
     _open(page)
     _predict(page, "The cat sat on the mat.")
-    expect(toast(page, "Put at least one [MASK] in the text")).to_be_visible(timeout=FIRST_LOAD_MS)
+    expect(error_panel(page, "Put at least one [MASK] in the text")).to_be_visible(timeout=FIRST_LOAD_MS)
     expect(page.get_by_test_id("fill-completed")).to_have_count(0)
 
     _predict(page, "The cat <mask> on the mat.")
-    foreign = toast(page, "is not this model's mask token")
+    foreign = error_panel(page, "is not this model's mask token")
     expect(foreign).to_be_visible(timeout=FIRST_LOAD_MS)
     expect(foreign).to_contain_text("<mask> is not this model's mask token: this model uses [MASK]")
     expect(page.get_by_test_id("fill-completed")).to_have_count(0)

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from bertviz_ui import examples
-from tests.e2e.helpers import FIRST_LOAD_MS, XSS, data_rows, expect_no_script_ran, plot_svg, toast
+from tests.e2e.helpers import FIRST_LOAD_MS, XSS, data_rows, error_panel, expect_no_script_ran, plot_svg
 
 pytestmark = pytest.mark.e2e
 
@@ -95,14 +95,14 @@ def test_cancel_stops_training(app_page: Page) -> None:
     expect(page.locator("#finetune-status")).to_contain_text("Cancelled", timeout=TRAIN_MS)
     # Nothing was kept: the model can't be tried.
     page.locator("#finetune-try").click()
-    expect(toast(page, "No fine-tuned model in this session yet")).to_be_visible(timeout=FIRST_LOAD_MS)
+    expect(error_panel(page, "No fine-tuned model in this session yet")).to_be_visible(timeout=FIRST_LOAD_MS)
 
 
 def test_one_label_is_refused_with_a_specific_message(app_page: Page) -> None:
     page = app_page
     _open(page)
     _paste(page, "great,pos\nlovely,pos\nsuperb,pos")
-    expect(toast(page, "Only one label ('pos')")).to_be_visible(timeout=FIRST_LOAD_MS)
+    expect(error_panel(page, "Only one label ('pos')")).to_be_visible(timeout=FIRST_LOAD_MS)
     expect(data_rows(page, "finetune-table")).to_have_count(8)  # the table was left as it was
 
 

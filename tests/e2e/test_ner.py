@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.e2e.helpers import FIRST_LOAD_MS, XSS, column, data_rows, expect_no_script_ran, toast
+from tests.e2e.helpers import FIRST_LOAD_MS, XSS, column, data_rows, error_panel, expect_no_script_ran
 
 pytestmark = pytest.mark.e2e
 
@@ -151,7 +151,7 @@ def test_alignment_first_piece_every_piece_and_a_missing_label(app_page: Page) -
     labels.press("Tab")
     expect(labels).to_have_value("B-PER I-PER O B-ORG O B-LOC")
     page.locator("#ner-align-run").click()
-    expect(toast(page, "7 words but 6 labels")).to_be_visible(timeout=FIRST_LOAD_MS)
+    expect(error_panel(page, "7 words but 6 labels")).to_be_visible(timeout=FIRST_LOAD_MS)
 
 
 def test_spacy_missing_is_explained_and_markup_in_the_text_is_shown_as_text(app_page: Page) -> None:

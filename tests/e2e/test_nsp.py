@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.helpers import FIRST_LOAD_MS, SEED_TEXT, TUTORIAL_PAIR, data_rows, plot_svg, toast
+from tests.e2e.helpers import FIRST_LOAD_MS, SEED_TEXT, TUTORIAL_PAIR, data_rows, error_panel, plot_svg
 
 pytestmark = pytest.mark.e2e
 
@@ -57,7 +57,7 @@ def test_empty_sentence_b_shows_an_error_and_the_page_keeps_working(app_page: Pa
     page = app_page
     _open(page)
     _predict(page, sentence_b="")
-    expect(toast(page, "Sentence B is empty")).to_be_visible(timeout=FIRST_LOAD_MS)
+    expect(error_panel(page, "Sentence B is empty")).to_be_visible(timeout=FIRST_LOAD_MS)
     expect(page.get_by_test_id("nsp-pair")).to_have_count(0)
 
     _predict(page, sentence_b="The stock market crashed.")

@@ -9,7 +9,16 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from bertviz_ui.ui.qa import EIFFEL
-from tests.e2e.helpers import FIRST_LOAD_MS, XSS, column, data_rows, expect_no_script_ran, headers, plot_svg, toast
+from tests.e2e.helpers import (
+    FIRST_LOAD_MS,
+    XSS,
+    column,
+    data_rows,
+    error_panel,
+    expect_no_script_ran,
+    headers,
+    plot_svg,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -115,7 +124,7 @@ def test_bad_input_gets_a_message(app_page: Page) -> None:
     _open(page)
     _fill(page, "qa-question", "   ")
     _answer(page)
-    expect(toast(page, "Question is empty")).to_be_visible(timeout=FIRST_LOAD_MS)
+    expect(error_panel(page, "Question is empty")).to_be_visible(timeout=FIRST_LOAD_MS)
 
 
 def test_markup_in_question_and_context_is_shown_as_text(app_page: Page) -> None:

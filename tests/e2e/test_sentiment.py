@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.e2e.helpers import FIRST_LOAD_MS, XSS, data_rows, expect_no_script_ran, plot_svg, toast
+from tests.e2e.helpers import FIRST_LOAD_MS, XSS, data_rows, error_panel, expect_no_script_ran, plot_svg
 
 pytestmark = pytest.mark.e2e
 
@@ -117,14 +117,14 @@ def test_empty_text_and_a_line_out_of_range_show_errors_and_the_page_keeps_worki
     page = app_page
     _open(page)
     _classify(page, "")
-    expect(toast(page, "Text is empty")).to_be_visible(timeout=FIRST_LOAD_MS)
+    expect(error_panel(page, "Text is empty")).to_be_visible(timeout=FIRST_LOAD_MS)
     expect(data_rows(page, "sentiment-table")).to_have_count(0)
 
     _classify(page, "Great value for the money.")
     _expect_classified(page, ["Great value for the money."])
 
     _explain(page, line=4)
-    expect(toast(page, "Line must be a whole number between 1 and 1")).to_be_visible(timeout=FIRST_LOAD_MS)
+    expect(error_panel(page, "Line must be a whole number between 1 and 1")).to_be_visible(timeout=FIRST_LOAD_MS)
     expect(page.get_by_test_id("attribution-heatmap")).to_have_count(0)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.helpers import FIRST_LOAD_MS, XSS, column, data_rows, expect_no_script_ran, plot_svg, toast
+from tests.e2e.helpers import FIRST_LOAD_MS, XSS, column, data_rows, error_panel, expect_no_script_ran, plot_svg
 
 pytestmark = pytest.mark.e2e
 
@@ -54,7 +54,7 @@ def test_one_sentence_is_refused_and_the_tab_keeps_working(app_page: Page) -> No
     page = app_page
     _open(page)
     _compare(page, "Only one sentence here.")
-    expect(toast(page, "at least two sentences")).to_be_visible(timeout=FIRST_LOAD_MS)
+    expect(error_panel(page, "at least two sentences")).to_be_visible(timeout=FIRST_LOAD_MS)
     _compare(page, "One.\nTwo.")
     expect(data_rows(page, "similarity-pairs")).to_have_count(1, timeout=FIRST_LOAD_MS)
 

@@ -13,8 +13,8 @@ from tests.e2e.helpers import (
     TUTORIAL_PAIR,
     XSS,
     chip_flow,
+    error_panel,
     expect_no_script_ran,
-    toast,
     tokenize,
 )
 
@@ -98,7 +98,7 @@ def test_comparison_with_the_offline_model_says_identical(app_page: Page) -> Non
 def test_empty_text_shows_an_error_and_the_page_keeps_working(app_page: Page) -> None:
     page = app_page
     tokenize(page, "", TUTORIAL_PAIR)
-    expect(toast(page, "Text is empty")).to_be_visible(timeout=FIRST_LOAD_MS)
+    expect(error_panel(page, "Text is empty")).to_be_visible(timeout=FIRST_LOAD_MS)
     expect(chip_flow(page)).to_have_count(0)
 
     tokenize(page, SEED_TEXT)
@@ -137,7 +137,7 @@ def test_html_typed_as_model_name_never_runs(app_page: Page) -> None:
     page = app_page
     _submit_model_name(page, XSS)
 
-    expect(toast(page, "neither a Hub id")).to_be_visible(timeout=FIRST_LOAD_MS)
+    expect(error_panel(page, "neither a Hub id")).to_be_visible(timeout=FIRST_LOAD_MS)
     expect_no_script_ran(page)
     expect(chip_flow(page)).to_have_count(0)
 
@@ -146,7 +146,7 @@ def test_html_typed_as_model_name_is_shown_literally_in_the_error(app_page: Page
     page = app_page
     _submit_model_name(page, XSS)
 
-    message = toast(page, "neither a Hub id")
+    message = error_panel(page, "neither a Hub id")
     message.wait_for(state="visible", timeout=FIRST_LOAD_MS)  # a missing toast is a real failure, not this bug
     expect(message.locator("img")).to_have_count(0)
     expect(message).to_contain_text("<img src=x")

@@ -9,7 +9,16 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.e2e.helpers import FIRST_LOAD_MS, XSS, column, data_rows, expect_no_script_ran, headers, plot_svg, toast
+from tests.e2e.helpers import (
+    FIRST_LOAD_MS,
+    XSS,
+    column,
+    data_rows,
+    error_panel,
+    expect_no_script_ran,
+    headers,
+    plot_svg,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -127,11 +136,11 @@ def test_bad_template_and_labels_show_errors_and_markup_in_a_label_is_text(app_p
     page = app_page
     _open(page)
     _classify(page, template="no braces")
-    expect(toast(page, "{}")).to_be_visible(timeout=FIRST_LOAD_MS)
+    expect(error_panel(page, "{}")).to_be_visible(timeout=FIRST_LOAD_MS)
     expect(data_rows(page, TABLE)).to_have_count(0)
 
     _classify(page, labels=" , ", template="This example is {}.")
-    expect(toast(page, "at least one candidate label")).to_be_visible(timeout=FIRST_LOAD_MS)
+    expect(error_panel(page, "at least one candidate label")).to_be_visible(timeout=FIRST_LOAD_MS)
     expect(data_rows(page, TABLE)).to_have_count(0)
 
     _classify(page, labels=f"{XSS}, news")

@@ -341,6 +341,22 @@ def test_tasks_with_heads_name_their_variable_without_the_hub(cache):
         cache.load_for_task(task_by_id("ner"), "dslim/bert-base-NER")
 
 
+@pytest.mark.parametrize(("task_id", "ref", "works"), [
+    ("ner", "dslim/bert-base-NER", ["tiny:token_classification in the model box", "python app.py --tiny"]),
+    ("fill_mask", "google-bert/bert-base-uncased", ["tiny:masked_lm in the model box"]),
+    ("zero_shot", "facebook/bart-large-mnli", ['switch Method to "Embedding similarity"', "tiny:nli"]),
+    # A model picked by hand is never replaced, but the offline model is offered by name.
+    ("attention", "google-bert/bert-base-cased", ["pick sentence-transformers/all-MiniLM-L6-v2", "tiny:encoder"]),
+])
+def test_a_model_that_cannot_be_had_names_what_works_now(cache, task_id, ref, works):
+    with pytest.raises(HubUnreachable) as caught:
+        cache.load_for_task(task_by_id(task_id), ref)
+    message = str(caught.value)
+    assert message.startswith(f"{ref} is not in this machine's Hugging Face cache")
+    assert all(phrase in message for phrase in works), message
+    assert f"BERTVIZ_UI_MODEL_{task_id.upper()}" in message and "connect to the internet once" in message
+
+
 @pytest.fixture()
 def temp_dirs_allowed(cache, monkeypatch):
     """These tests keep their directories in the temp dir, which the app itself never loads from."""
