@@ -147,6 +147,10 @@ RENDERERS = {
                                                                                       0.5, 8.0), phase=XSS),
     "fine-tuning message": lambda: finetune_render.message_html(XSS),
     "fine-tuning report": lambda: finetune_render.report_html(_finetune()),
+    "fine-tuning setup": lambda: finetune_render.setup_html(finetune_task.SetupPreview(
+        data=finetune_task.validate([(XSS, XSS), ("b", XSS), ("c", "ok"), ("d", "ok")]),
+        split=finetune_task.Split("holdout", (0,), (((0,), (1,)),), XSS), counts=finetune_task.ParameterCounts(10, 2, 2),
+        schedule=(1e-5,)), model=XSS, untrained=True),
 }
 
 
@@ -313,3 +317,16 @@ def test_tokenizer_renderers_escape_the_model_vocabulary(uncased):
     for html in (tokenizer_render.chips_html(crafted), tokenizer_render.comparison_html(crafted, crafted)):
         assert_escaped(html)
     assert_escaped(tokenizer_render.summary_html(crafted), shown=False)  # counts and special tokens only
+
+
+def test_finished_status_shows_numbers_only():
+    assert_escaped(finetune_render.finished_html(_finetune()), shown=False)
+
+
+def test_error_panel_shows_the_message_as_escaped_by_gr_error():
+    """The panel gets gr.Error's message, which ui/errors.py escapes (the message quotes user input)."""
+    import html as html_module
+
+    from bertviz_ui.render.html import error_panel_html
+
+    assert_escaped(error_panel_html(html_module.escape(f"Model {XSS} not found", quote=False)))
