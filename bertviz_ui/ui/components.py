@@ -38,11 +38,14 @@ class ErrorPanel:
         """Keep ``message`` (already escaped, as gr.Error carries it) for this session's follow-up event."""
         self._messages.put(_session(), message)
 
-    def follow(self, event: Any) -> Any:
-        """Show the noted message when ``event`` fails; hide the panel when it succeeds. Returns ``event``."""
+    def follow(self, event: Any, *, clears: bool = True) -> Any:
+        """Show the noted message when ``event`` fails; hide the panel when it succeeds, unless ``clears`` is False
+        (a side event, such as refreshing a word list when the tab opens, must not hide the failure of the run the
+        user just asked for when it happens to finish after it). Returns ``event``."""
         event.failure(self._show, None, self.html, queue=False, api_visibility="private")
-        event.success(lambda: gr.update(value="", visible=False), None, self.html, queue=False,
-                      api_visibility="private")
+        if clears:
+            event.success(lambda: gr.update(value="", visible=False), None, self.html, queue=False,
+                          api_visibility="private")
         return event
 
     def _show(self) -> Any:

@@ -196,7 +196,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     words_for = out.wrap(user_errors("splitting the sentence")(functools.partial(list_words, ctx)))
     for trigger in (sentence.change, tab.select):
         panel.follow(trigger(words_for, [model, sentence], out.components, api_visibility="private",
-                             concurrency_id="fill_mask", trigger_mode="always_last"))
+                             concurrency_id="fill_mask", trigger_mode="always_last"), clears=False)
     out = Outputs(header=click_header, plot=click_plot, errors=panel)
     clicked = out.wrap(model_work("predicting the masked word")(functools.partial(run_click_to_mask, ctx)))
     panel.follow(words.input(clicked, [model, sentence, words, top_k], out.components, api_visibility="private",

@@ -295,7 +295,10 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     # Selecting the tab plots the schedule and counts the parameters before anything is trained.
     setup_panel.follow(gr.on([tab.select, check_button.click, frozen.change, lr.blur, batch.release, epochs.release,
                               warmup.release], out.wrap(preview), [model, table, *hyper], out.components,
-                             api_name="finetune_preview", concurrency_id="finetune_preview"))
+                             api_name="finetune_preview", concurrency_id="finetune_preview",
+                             # A setting changed while the preview of the last one runs is previewed after it
+                             # (Gradio's default "once" dropped it, leaving a stale schedule on screen).
+                             trigger_mode="always_last"))
     out = Outputs(table=table, summary=setup_header, errors=setup_panel)
     setup_panel.follow(paste_button.click(out.wrap(user_errors("reading the CSV")(load_pasted)), pasted,
                                           out.components, api_name="finetune_csv"))

@@ -43,7 +43,7 @@ def test_real_weights_find_the_two_eating_sentences(app_page: Page, screenshot_d
     expect(summary).to_contain_text("Closest pair", timeout=FIRST_LOAD_MS)
     expect(summary.locator("li").first).to_contain_text("A man is eating food. → 2")
     expect(page.locator("#similarity-header")).to_contain_text("offline: all-MiniLM-L6-v2")
-    expect(plot_svg(page, "similarity-matrix")).to_be_visible()
+    expect(plot_svg(page, "similarity-matrix")).to_be_visible(timeout=FIRST_LOAD_MS)
     expect(data_rows(page, "similarity-pairs")).to_have_count(21)  # 7 sentences: 21 pairs
     cosines = [float(value) for value in column(page, "similarity-pairs", 3).all_inner_texts()]
     assert cosines == sorted(cosines, reverse=True)

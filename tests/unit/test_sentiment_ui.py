@@ -185,7 +185,11 @@ def test_classifying_and_explaining_wait_in_different_queues_and_the_toggle_stay
     assert ui.classify.input_parameter_names == ["model", "text"]
     assert ui.explain.input_parameter_names == ["model", "text", "line", "target", "method", "steps"]
     assert (ui.toggle.api_visibility, ui.toggle.queue) == ("private", False)
-    assert len(ui.fns) == 4  # the two routes, the toggle and the examples' loader
+    # The two routes, the toggle, the examples' loader, and each route's error-panel follow-ups (show on failure,
+    # hide on success), which run outside the queue.
+    panel = [fn for fn in ui.fns if fn.outputs and fn.outputs[0].elem_id in ("sentiment-error", "sentiment-explain-error")]
+    assert len(panel) == 4 and all((fn.queue, fn.api_visibility) == (False, "private") for fn in panel)
+    assert len(ui.fns) == 8
 
 
 def test_controls_start_where_the_tab_says(ui):
