@@ -10,7 +10,6 @@ import numpy as np
 
 from bertviz_ui.errors import BadInput
 from bertviz_ui.models.types import Model
-from bertviz_ui.tasks.budget import shape_of
 from bertviz_ui.tasks.encoder import EncoderRun, HeadSummaries
 from bertviz_ui.tasks.validation import check_choice, check_whole_number
 
@@ -160,15 +159,22 @@ def check_selection(layer: Any, heads: Any, token: Any, direction: Any, *, model
         token: a token index to isolate (-1 or blank: every token); whether the text has that many tokens is only
             known after the forward (attention_view checks it then).
         direction: one of DIRECTIONS.
-        model: the model about to run, when loaded: the layer and heads must exist in it (its config says).
+        model: the model about to run, when loaded: the layer and heads must exist in it, as far as its config says
+            (transformers' configs map every architecture's own names to num_hidden_layers and num_attention_heads).
 
     Returns:
         Selection. Raises BadInput naming the control.
     """
-    shape = shape_of(model) if model is not None else None
-    return Selection(layer=check_layer(layer, int(shape.layers) if shape else math.inf),
-                     heads=check_heads(heads, shape.heads if shape else math.inf),
+    return Selection(layer=check_layer(layer, _config_count(model, "num_hidden_layers")),
+                     heads=check_heads(heads, _config_count(model, "num_attention_heads")),
                      token=check_token(token), direction=check_direction(direction))
+
+
+def _config_count(model: Model | None, name: str) -> float:
+    """A positive count from ``model``'s config, or infinity when there is none to check against (the run then
+    checks)."""
+    value = getattr(getattr(model, "config", None), name, None)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else math.inf
 
 
 def renormalize_rows(weights: np.ndarray) -> np.ndarray:
