@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from bertviz_ui.errors import BadInput
+from bertviz_ui.models.types import Model
 from bertviz_ui.tasks.encoder import EncoderRun, HeadSummaries
 from bertviz_ui.tasks.validation import check_choice, check_whole_number
 
@@ -105,23 +107,23 @@ def significant(values: np.ndarray, digits: int = JSON_DIGITS) -> list[float]:
 # --- Selecting and filtering -----------------------------------------------------------------------
 
 
-def check_layer(value: Any, run: EncoderRun) -> int:
-    """A layer index of ``run``'s model (0 = first), else BadInput."""
-    return check_whole_number(value, "Layer", low=0, high=run.layers - 1,
-                              hint=f"(0 = first layer; this model has {run.layers})")
+def check_layer(value: Any, layers: float = math.inf) -> int:
+    """A layer index (0 = first; 3 or "3"), below ``layers`` when the model's count is known, else BadInput."""
+    return check_whole_number(value, "Layer", low=0, high=layers - 1,
+                              hint=f"(0 = first layer; this model has {layers})" if math.isfinite(layers) else
+                              "(0 = first layer)")
 
 
-def check_heads(value: Any, run: EncoderRun) -> tuple[int, ...]:
-    """Head indices of ``run``'s model, sorted and unique; empty or None means every head."""
+def check_heads(value: Any, heads: float = math.inf) -> tuple[int, ...]:
+    """Head indices, sorted and unique, below ``heads`` when the model's count is known; empty or None: ()."""
     if value is None or value == "" or value == []:
-        return tuple(range(run.heads))
+        return ()
     if isinstance(value, (str, int, float)):
         value = [value]
     if not isinstance(value, (list, tuple)) or len(value) > 1024:
         raise BadInput("Heads must be a list of head numbers.")
-    heads = {check_whole_number(v, "Each head", low=0, high=run.heads - 1,
-                                hint=f"(this model has {run.heads} heads per layer)") for v in value}
-    return tuple(sorted(heads))
+    hint = f"(this model has {heads} heads per layer)" if math.isfinite(heads) else "(0 = first head)"
+    return tuple(sorted({check_whole_number(v, "Each head", low=0, high=heads - 1, hint=hint) for v in value}))
 
 
 def check_direction(value: Any) -> str:
@@ -129,13 +131,50 @@ def check_direction(value: Any) -> str:
     return check_choice(value, "Direction", DIRECTIONS, default="all")
 
 
-def check_token(value: Any, run: EncoderRun) -> int | None:
-    """A token index of ``run`` (None, "" or -1: no token isolated)."""
-    if value is None or value == "" or (isinstance(value, (int, float)) and not isinstance(value, bool)
-                                        and value == -1):
+def check_token(value: Any, tokens: float = math.inf) -> int | None:
+    """A token index below ``tokens`` when the count is known (None, "", -1 or "-1": no token isolated)."""
+    if value is None or value == "":
         return None
-    return check_whole_number(value, "Token", low=0, high=len(run.tokens) - 1,
-                              hint="(its position in the token list; -1 for none)")
+    index = check_whole_number(value, "Token", low=-1, high=tokens - 1,
+                               hint="(its position in the token list; -1 for none)")
+    return None if index == -1 else index
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The attention controls, checked: ``heads`` empty means every head, ``token`` None every token."""
+
+    layer: int
+    heads: tuple[int, ...]
+    token: int | None
+    direction: str
+
+
+def check_selection(layer: Any, heads: Any, token: Any, direction: Any, *, model: Model | None = None) -> Selection:
+    """The attention controls checked before the model runs, so a request that would be refused costs no forward.
+
+    Args:
+        layer: a layer index (0 = first), as an int or a string of one.
+        heads: head indices (a list; empty: every head).
+        token: a token index to isolate (-1 or blank: every token); whether the text has that many tokens is only
+            known after the forward (attention_view checks it then).
+        direction: one of DIRECTIONS.
+        model: the model about to run, when loaded: the layer and heads must exist in it, as far as its config says
+            (transformers' configs map every architecture's own names to num_hidden_layers and num_attention_heads).
+
+    Returns:
+        Selection. Raises BadInput naming the control.
+    """
+    return Selection(layer=check_layer(layer, _config_count(model, "num_hidden_layers")),
+                     heads=check_heads(heads, _config_count(model, "num_attention_heads")),
+                     token=check_token(token), direction=check_direction(direction))
+
+
+def _config_count(model: Model | None, name: str) -> float:
+    """A positive count from ``model``'s config, or infinity when there is none to check against (the run then
+    checks)."""
+    value = getattr(getattr(model, "config", None), name, None)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else math.inf
 
 
 def renormalize_rows(weights: np.ndarray) -> np.ndarray:
@@ -165,10 +204,10 @@ def attention_view(run: EncoderRun, layer: Any = 0, heads: Any = None, *, hide_s
     Returns:
         AttentionView. Raises BadInput for an index the model doesn't have.
     """
-    layer = check_layer(layer, run)
-    chosen = check_heads(heads, run)
+    layer = check_layer(layer, run.layers)
+    chosen = check_heads(heads, run.heads) or tuple(range(run.heads))
     direction = check_direction(direction)
-    selected = check_token(token, run)
+    selected = check_token(token, len(run.tokens))
     notes = []
     keep = np.array([not (hide_special and kind in ("cls", "sep", "special")) for kind in run.kinds])
     segments = np.array(run.segments)

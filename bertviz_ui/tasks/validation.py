@@ -48,12 +48,13 @@ def check_number(value: Any, name: str, *, low: float, high: float, hint: str = 
         value: what arrived.
         name: the field's name as the user sees it.
         low: smallest allowed.
-        high: largest allowed.
+        high: largest allowed (math.inf: no upper bound).
         hint: appended to the message, e.g. "(0 for no limit)".
         whole: also require a whole number (the message says so).
     """
     kind = "a whole number" if whole else "a number"
-    message = f"{name} must be {kind} between {_shown(low)} and {_shown(high)}{(' ' + hint) if hint else ''}."
+    bounds = f"between {_shown(low)} and {_shown(high)}" if math.isfinite(high) else f"of {_shown(low)} or more"
+    message = f"{name} must be {kind} {bounds}{(' ' + hint) if hint else ''}."
     if isinstance(value, bool):
         raise BadInput(message)
     try:
@@ -65,7 +66,7 @@ def check_number(value: Any, name: str, *, low: float, high: float, hint: str = 
     return number
 
 
-def check_whole_number(value: Any, name: str, *, low: int, high: int, hint: str = "") -> int:
+def check_whole_number(value: Any, name: str, *, low: int, high: float, hint: str = "") -> int:
     """Return ``value`` as an int within [low, high] (accepts 3, 3.0 and "3"), else raise BadInput (see check_number)."""
     return int(check_number(value, name, low=low, high=high, hint=hint, whole=True))
 

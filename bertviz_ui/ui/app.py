@@ -16,6 +16,7 @@ from bertviz_ui.tasks.comparison import TUTORIAL_TABLE
 from bertviz_ui.ui import queue
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import short_payload_errors
+from bertviz_ui.ui.prefill import show_on_load
 from bertviz_ui.ui.sessions import SessionSweeper
 from bertviz_ui.ui.tabs import TABS
 
@@ -44,10 +45,13 @@ def build_demo(settings: Settings) -> gr.Blocks:
         if settings.tiny:
             gr.HTML(tiny_banner_html(), elem_id="bv-tiny-banner")
         # Every tab in sight: a second row of tabs rather than some hidden behind a "..." menu.
+        examples = []
         with gr.Tabs(overflow_behavior="wrap"):
             for spec in TABS:
                 with gr.Tab(spec.title, id=spec.id, elem_id=f"tab-{spec.id}") as tab:
-                    spec.build(ctx, tab)
+                    examples.append(spec.build(ctx, tab))
+        # The components start neutral (they are the API's defaults); the page opens with each tab's examples.
+        show_on_load(demo, examples)
     demo.queue(default_concurrency_limit=2)
     sweeper = SessionSweeper(demo, idle_s=settings.session_minutes * 60)
     queue.install(demo, queue.QueueLimits(), on_request=sweeper.maybe_sweep)

@@ -24,15 +24,16 @@ from bertviz_ui.render.comparison import comparison_html, comparison_table
 from bertviz_ui.render.embeddings import change_figure, embeddings_header_html, parts_figure, pca_figure
 from bertviz_ui.render.html import model_badge_html, notes_html
 from bertviz_ui.render.parameters import count_summary_html, module_figure, module_table, seed_check_html
-from bertviz_ui.tasks.attention import attention_view, check_heads, every_layer
+from bertviz_ui.tasks.attention import attention_view, check_selection, every_layer
 from bertviz_ui.tasks.comparison import Comparison, compare_loaded_models, time_random_builds
 from bertviz_ui.tasks.embeddings import COLOR_BY, check_color_by, embeddings_view
 from bertviz_ui.tasks.encoder import EncoderRun, RunCache, run_encoder
 from bertviz_ui.tasks.parameters import HEADS, count_with_head, seed_check
 from bertviz_ui.tasks.validation import check_text
-from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, raw_output
+from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
+from bertviz_ui.ui.prefill import Prefill
 from bertviz_ui.ui.queue import HEAVY
 
 TASK = task_by_id("attention")
@@ -89,17 +90,19 @@ def _views(run: EncoderRun, layer: Any, heads: Any, token: Any, hide_special: An
 def show_attention(inside: InsideBert, model: str, text: str, pair: str, layer: Any, heads: Any, token: Any,
                    hide_special: bool, direction: str, renormalize: bool) -> Shown:
     """One forward (or the kept one) and every attention view of it."""
+    # The controls are checked against the model's config before the forward: a refused request costs no run.
+    selected = check_selection(layer, heads, token, direction, model=inside.load(model).model)
     loaded, run = inside.run(model, text, pair)
-    heads_value = sorted(check_heads(heads, run)) if heads else []
     notes = []
-    token_value = -1 if token is None or token == "" else token
-    if isinstance(token_value, (int, float)) and not isinstance(token_value, bool) and token_value >= len(run.tokens):
+    token_value = -1 if selected.token is None else selected.token
+    if token_value >= len(run.tokens):
         # The picker still lists the previous text's tokens; a new text starts with every token shown.
         notes.append(f"Token {token_value} is beyond this text's {len(run.tokens)} tokens: showing every token.")
         token_value = -1
-    views = _views(run, layer, heads_value, token_value, hide_special, direction, renormalize)  # checks the layer
+    heads_value = list(selected.heads)
+    views = _views(run, selected.layer, heads_value, token_value, hide_special, selected.direction, renormalize)
     return {"header": run_header_html(run, untrained=loaded.source.untrained) + notes_html(notes),
-            "layer": gr.update(choices=list(range(run.layers)), value=int(layer)),
+            "layer": gr.update(choices=list(range(run.layers)), value=selected.layer),
             "heads": gr.update(choices=[(f"head {h}", h) for h in range(run.heads)], value=heads_value),
             "token": gr.update(choices=token_choices(run), value=token_value), **views,
             "summaries": summaries_figure(run.summaries), "state": {"model": model, "text": text, "pair": pair or ""}}
@@ -149,8 +152,8 @@ def show_latency(ctx: AppContext) -> Shown:
     return _comparison_shown(time_random_builds(ctx.cache, ctx.budget))
 
 
-def build(ctx: AppContext, tab: gr.Tab) -> None:
-    """Lay out the Inside BERT tab inside the current gr.Blocks context."""
+def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
+    """Lay out the Inside BERT tab inside the current gr.Blocks context; it opens with the seed text's pair."""
     inside = InsideBert(ctx)
     choices = ctx.model_choices(TASK)
     gr.Markdown(
@@ -162,8 +165,8 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     model = gr.Dropdown(choices, value=choices[0], label="Encoder", allow_custom_value=True, elem_id="attention-model",
                         info="Loaded with eager attention, so attention weights can be read.")
     with gr.Row():
-        text = gr.Textbox(EXAMPLES[0][0], label="Text (sentence A)", lines=2, elem_id="attention-text")
-        pair = gr.Textbox(EXAMPLES[0][1], label="Sentence B (optional)", lines=2, elem_id="attention-pair")
+        text = gr.Textbox(label="Text (sentence A)", lines=2, elem_id="attention-text")
+        pair = gr.Textbox("", label="Sentence B (optional)", lines=2, elem_id="attention-pair")
     with gr.Accordion("Examples", open=False):
         gr.Examples(EXAMPLES, inputs=[text, pair], label=None)
     button = gr.Button("Look inside", variant="primary", elem_id="attention-run")
@@ -247,6 +250,8 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
                                                      "10%", "11%"])
             comparison_raw = raw_output("comparison-json")
 
+    # API clients send indices; the pickers' choices follow the last run, so they are no promise to a client.
+    integer_api(layer, heads, token, num_labels)
     controls = [layer, heads, token, hide_special, direction, renormalize]
     out = Outputs(header=header, layer=layer, heads=heads, token=token, head_view=head_view, model_view=model_view,
                   heatmap=heatmap, legend=legend, summaries=summaries, table=table, raw=raw, state=state,
@@ -277,8 +282,8 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     compare = out.wrap(model_work("building the comparison")(functools.partial(show_comparison, ctx)))
     comparison_panel.follow(compare_button.click(compare, None, out.components, api_name="model_comparison",
                                                  concurrency_id=HEAVY, concurrency_limit=1))
-    if latency_button is None:
-        return
-    timing = out.wrap(model_work("timing the models")(functools.partial(show_latency, ctx)))
-    comparison_panel.follow(latency_button.click(timing, None, out.components, api_name="model_latency",
-                                                 concurrency_id=HEAVY, concurrency_limit=1))
+    if latency_button is not None:
+        timing = out.wrap(model_work("timing the models")(functools.partial(show_latency, ctx)))
+        comparison_panel.follow(latency_button.click(timing, None, out.components, api_name="model_latency",
+                                                     concurrency_id=HEAVY, concurrency_limit=1))
+    return {text: EXAMPLES[0][0], pair: EXAMPLES[0][1]}

@@ -62,6 +62,22 @@ def _session() -> str:
     return str(getattr(request, "session_hash", None) or "")
 
 
+def integer_api(*components: gr.components.Component) -> None:
+    """Describe each of ``components`` to API clients as taking an integer (a list of them for a multiselect).
+
+    Gradio describes a Number or Slider as a float (``precision=0`` would say integer, but rounds 2.5 to 2 where the
+    task refuses it with a message) and a Dropdown by its current choices, as strings (the layer picker's '0'..'11'
+    until a model has run). The handlers take whole numbers, as numbers or strings, and check them. An override on
+    the instance, not a subclass: Gradio writes a .pyi stub beside any module that subclasses a component.
+    """
+    for component in components:
+        if getattr(component, "multiselect", False):
+            schema = {"type": "array", "items": {"type": "integer"}}
+        else:
+            schema = {key: value for key, value in component.api_info().items() if key != "enum"} | {"type": "integer"}
+        component.api_info_as_input = functools.partial(dict, schema)
+
+
 class Outputs:
     """An event's output components by name: handlers return ``{name: value}`` (testable without components, no
     padded tuples), and Gradio gets ``{component: value}`` in the order given here (the API's output order).

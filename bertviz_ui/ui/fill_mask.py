@@ -35,9 +35,10 @@ from bertviz_ui.tasks.fill_mask import (
     sentence_words,
 )
 from bertviz_ui.tasks.validation import check_whole_number
-from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, raw_output
+from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
+from bertviz_ui.ui.prefill import Prefill
 
 TASK = task_by_id("fill_mask")
 
@@ -85,8 +86,8 @@ def run_fill_mask(ctx: AppContext, model: str, text: str, top_k: Any) -> Shown:
 
 def run_analysis(ctx: AppContext, model: str, text: str, mask_number: Any, top_k: Any) -> Shown:
     """For one mask: both sides vs. left only, and the head applied to every layer."""
-    loaded = _load(ctx, model)
     index = check_whole_number(mask_number, "Mask number", low=1, high=MAX_MASKS) - 1
+    loaded = _load(ctx, model)
     comparison = compare_context(text, model=loaded.model, tokenizer=loaded.tokenizer, mask_index=index,
                                  top_k=top_k, budget=ctx.budget)
     layers = predictions_through_layers(text, model=loaded.model, tokenizer=loaded.tokenizer, mask_index=index,
@@ -126,8 +127,8 @@ def run_masking_lab(ctx: AppContext, model: str, sentence: str, seed: Any, proba
     return {"view": view, "raw": result.to_dict()}
 
 
-def build(ctx: AppContext, tab: gr.Tab) -> None:
-    """Lay out the Masked words tab inside the current gr.Blocks context."""
+def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
+    """Lay out the Masked words tab inside the current gr.Blocks context; it opens with an example in each sub-tab."""
     choices = ctx.model_choices(TASK)
     gr.Markdown(
         "BERT was pretrained by **masked language modelling**: 15% of tokens are selected; of those 80% become "
@@ -142,7 +143,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
         top_k = gr.Slider(1, MAX_TOP_K, value=5, step=1, label="Top-k", elem_id="fill-mask-top-k", scale=1)
     with gr.Tabs():
         with gr.Tab("Fill the mask", id="fill"):
-            text = gr.Textbox(EXAMPLES[0][0], label="Text with [MASK]", lines=2, elem_id="fill-mask-text")
+            text = gr.Textbox(label="Text with [MASK]", lines=2, elem_id="fill-mask-text")
             with gr.Accordion("Examples", open=False):
                 gr.Examples(EXAMPLES, inputs=[text], label=None)
             button = gr.Button("Predict", variant="primary", elem_id="fill-mask-run")
@@ -163,7 +164,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
             layers_df = gr.Dataframe(label="Top guesses per layer", interactive=False, elem_id="fill-mask-layer-table")
             raw = raw_output("fill-mask-json")
         with gr.Tab("Click to mask", id="click"):
-            sentence = gr.Textbox(CLICK_SENTENCE, label="A plain sentence", elem_id="click-sentence")
+            sentence = gr.Textbox(label="A plain sentence", elem_id="click-sentence")
             words = gr.Radio([], label="Click a word to mask it", elem_id="click-words")
             click_header = gr.HTML(padding=False, elem_id="click-header")
             click_plot = gr.Plot(label="What the model would put there", elem_id="click-plot")
@@ -171,7 +172,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
             gr.Markdown("Draw the corruption BERT's pretraining applies (transformers' own "
                         "`DataCollatorForLanguageModeling`), then see the model's guesses and the loss on the "
                         "selected positions only. Change the seed to draw again.")
-            lab_sentence = gr.Textbox(LAB_SENTENCE, label="Sentence", lines=2, elem_id="lab-sentence")
+            lab_sentence = gr.Textbox(label="Sentence", lines=2, elem_id="lab-sentence")
             with gr.Row():
                 seed = gr.Number(0, minimum=0, label="Seed", elem_id="lab-seed")
                 rate = gr.Slider(0.05, 0.5, value=0.15, step=0.05, label="Selection rate (BERT: 0.15)",
@@ -181,6 +182,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
             lab_view = gr.HTML(padding=False, elem_id="lab-view")
             lab_raw = gr.JSON(visible=False)
 
+    integer_api(top_k, mask_number, seed)
     out = Outputs(header=header, bars=bars, iterative=iterative, raw=raw, errors=panel)
     fill = out.wrap(model_work("predicting masked words")(functools.partial(run_fill_mask, ctx)))
     event = panel.follow(button.click(fill, [model, text, top_k], out.components, api_name="fill_mask",
@@ -194,7 +196,9 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
 
     out = Outputs(words=words, errors=panel)
     words_for = out.wrap(user_errors("splitting the sentence")(functools.partial(list_words, ctx)))
-    for trigger in (sentence.change, tab.select):
+    # .input, not .change: the sentence the page opens with arrives by the page-load event, and loading a model for
+    # every page opened would be waste; selecting the tab lists its words.
+    for trigger in (sentence.input, tab.select):
         panel.follow(trigger(words_for, [model, sentence], out.components, api_visibility="private",
                              concurrency_id="fill_mask", trigger_mode="always_last"), clears=False)
     out = Outputs(header=click_header, plot=click_plot, errors=panel)
@@ -206,3 +210,4 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     lab = out.wrap(model_work("drawing the masking")(functools.partial(run_masking_lab, ctx)))
     lab_panel.follow(lab_button.click(lab, [model, lab_sentence, seed, rate], out.components, api_name="masking_lab",
                                       concurrency_id="fill_mask"))
+    return {text: EXAMPLES[0][0], sentence: CLICK_SENTENCE, lab_sentence: LAB_SENTENCE}

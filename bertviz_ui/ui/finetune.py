@@ -64,9 +64,10 @@ from bertviz_ui.tasks.finetune import (
     table_rows,
     validate,
 )
-from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, raw_output
+from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
+from bertviz_ui.ui.prefill import Prefill
 from bertviz_ui.ui.queue import TRAINING
 
 TASK = task_by_id("finetune")
@@ -74,6 +75,7 @@ TUTORIAL_TABLE = pd.DataFrame([[text, str(label)] for text, label in zip(example
                                                                          examples.TUTORIAL_REVIEW_LABELS)],
                               columns=EXAMPLE_COLUMNS)
 TUTORIAL_NEW_TEXTS = "\n".join(examples.TUTORIAL_TEST_TEXTS)
+TRY_TEXT = "What a wonderful surprise."
 # Live plots are re-sent at most this often (a step on a tiny model takes milliseconds).
 STREAM_INTERVAL_S = 0.3
 CANCELLED = "Cancelled: training stopped and the partly trained model was discarded."
@@ -203,8 +205,8 @@ def load_file(path: Any) -> Shown:
     return _into_table(read_csv_file(path))
 
 
-def build(ctx: AppContext, tab: gr.Tab) -> None:
-    """Lay out the Fine-tuning lab inside the current gr.Blocks context."""
+def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
+    """Lay out the Fine-tuning lab inside the current gr.Blocks context; it opens with the seed text's reviews."""
     choices = ctx.model_choices(TASK)
     sessions: Sessions[TrainedModel] = Sessions()
     gr.Markdown(
@@ -219,7 +221,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     state = gr.State(None, delete_callback=close_state)
 
     gr.Markdown("### 1. Data")
-    table = gr.Dataframe(TUTORIAL_TABLE, headers=EXAMPLE_COLUMNS, datatype=["str", "str"], column_count=2,
+    table = gr.Dataframe(None, headers=EXAMPLE_COLUMNS, datatype=["str", "str"], column_count=2,
                          interactive=True, wrap=True,
                          label="Examples (text, label): edit cells, add rows; blank rows are ignored",
                          elem_id="finetune-table")
@@ -240,12 +242,13 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
                        minimum=LR_RANGE[0], maximum=LR_RANGE[1], step=1e-6, elem_id="finetune-lr")
         batch = gr.Slider(*BATCH_RANGE, value=DEFAULTS["batch_size"], step=1, label="Batch size",
                           elem_id="finetune-batch")
-        epochs = gr.Slider(*EPOCH_RANGE, value=DEFAULTS["epochs"], step=1, label="Epochs", elem_id="finetune-epochs")
+        epochs = gr.Slider(*EPOCH_RANGE, value=DEFAULTS["epochs"], step=1, label="Epochs",
+                           elem_id="finetune-epochs")
         warmup = gr.Slider(*WARMUP_RANGE, value=DEFAULTS["warmup_ratio"], step=0.05, label="Warmup ratio",
                            elem_id="finetune-warmup")
     with gr.Row():
-        max_length = gr.Slider(*LENGTH_RANGE, value=DEFAULTS["max_length"], step=8, label="Max length (tokens)",
-                               elem_id="finetune-max-length")
+        max_length = gr.Slider(*LENGTH_RANGE, value=DEFAULTS["max_length"], step=8,
+                               label="Max length (tokens)", elem_id="finetune-max-length")
         clip = gr.Number(DEFAULTS["clip_norm"], label="Gradient clipping (max norm; 0 = off)", minimum=CLIP_RANGE[0],
                          maximum=CLIP_RANGE[1], elem_id="finetune-clip")
         seed_box = gr.Number(DEFAULTS["seed"], label="Seed", precision=0, minimum=SEED_RANGE[0],
@@ -259,7 +262,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     setup_raw = gr.JSON(visible=False)
 
     gr.Markdown("### 3. Train")
-    new_texts = gr.Textbox(TUTORIAL_NEW_TEXTS, lines=2, label=f"New texts to predict before and after (one per line, "
+    new_texts = gr.Textbox("", lines=2, label=f"New texts to predict before and after (one per line, "
                                                           f"up to {MAX_NEW_TEXTS})", elem_id="finetune-new-texts")
     with gr.Row():
         train_button = gr.Button("Train", variant="primary", elem_id="finetune-run")
@@ -278,7 +281,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     raw = raw_output("finetune-json")
 
     gr.Markdown("### 4. Use the result")
-    try_text = gr.Textbox("What a wonderful surprise.", lines=2, label="Text for your fine-tuned model (one per line)",
+    try_text = gr.Textbox(lines=2, label="Text for your fine-tuned model (one per line)",
                           elem_id="finetune-try-text")
     with gr.Row():
         try_button = gr.Button("Classify with my model", elem_id="finetune-try")
@@ -289,6 +292,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     try_raw = gr.JSON(visible=False)
     download = gr.File(label="Fine-tuned model", interactive=False, elem_id="finetune-file")
 
+    integer_api(batch, epochs, max_length)
     hyper = [lr, batch, epochs, warmup, max_length, clip, seed_box, frozen]
     out = Outputs(header=setup_header, params=params, schedule=schedule, raw=setup_raw, errors=setup_panel)
     preview = model_work("checking the setup")(functools.partial(run_preview, ctx))
@@ -340,3 +344,4 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     root = gr.context.Context.root_block
     if root is not None:
         root.unload(close_tab)
+    return {table: TUTORIAL_TABLE, new_texts: TUTORIAL_NEW_TEXTS, try_text: TRY_TEXT}

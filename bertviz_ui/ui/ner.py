@@ -26,6 +26,7 @@ from bertviz_ui.tasks.validation import check_text
 from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, raw_output
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
+from bertviz_ui.ui.prefill import Prefill
 
 TASK = task_by_id("ner")
 
@@ -35,6 +36,7 @@ EXAMPLES = [
     ["Angela Merkel met Emmanuel Macron in Paris to discuss the European Union's budget."],
     ["Kraków's Wawel Castle and São Paulo's Ibirapuera Park 🌳 drew visitors from Zürich."],
 ]
+ALIGNMENT_EXAMPLE = ("Elon Musk founded Tesla in California.", "B-PER I-PER O B-ORG O B-LOC O")
 STRATEGY_HELP = ("none: every token's own label. simple: neighbouring tokens with the same type merge, even inside a "
                  "word (## fragments). first / average / max: one label per word, from its first piece, the "
                  "average of its pieces' scores, or its highest-scoring piece, then words merge.")
@@ -74,9 +76,10 @@ def run_ner(ctx: AppContext, model: str, text: str, strategy: str) -> Shown:
 
 def run_alignment(ctx: AppContext, model: str, sentence: str, labels: str, all_subwords: bool) -> Shown:
     """Word-level labels mapped onto the model's tokens, as NER training does."""
+    sentence, labels = check_text(sentence, "Words"), check_text(labels, "Word labels")  # before loading anything
     loaded = ctx.cache.load_for_task(TASK, model)
     known = {str(k): int(v) for k, v in (loaded.model.config.label2id or {}).items()}
-    wanted = set((labels or "").split()) | {"I-" + tag[2:] for tag in (labels or "").split() if tag.startswith("B-")}
+    wanted = set(labels.split()) | {"I-" + tag[2:] for tag in labels.split() if tag.startswith("B-")}
     # The model's own label ids when it knows every label typed, so the ids are the ones it was trained with.
     alignment = align_labels(sentence, labels, tokenizer=loaded.tokenizer, label_all_subwords=bool(all_subwords),
                              label2id=known if wanted <= set(known) else None)
@@ -92,8 +95,8 @@ def run_spacy(text: str) -> Shown:
     return {"view": entities_html(text, spacy_entities(text, nlp), title=f"spaCy {esc(name)}")}
 
 
-def build(ctx: AppContext, tab: gr.Tab) -> None:
-    """Lay out the NER tab inside the current gr.Blocks context."""
+def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
+    """Lay out the NER tab inside the current gr.Blocks context; it opens with an example text and its alignment."""
     choices = ctx.model_choices(TASK)
     gr.Markdown(
         "Named-entity recognition labels **every token** (B- begins an entity, I- continues it, O is outside), "
@@ -102,7 +105,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     )
     model = gr.Dropdown(choices, value=choices[0], label="Token-classification model", allow_custom_value=True,
                         elem_id="ner-model")
-    text = gr.Textbox(EXAMPLES[0][0], label="Text", lines=3, elem_id="ner-text")
+    text = gr.Textbox(label="Text", lines=3, elem_id="ner-text")
     with gr.Accordion("Examples", open=False):
         gr.Examples(EXAMPLES, inputs=[text], label=None)
     strategy = gr.Radio(list(STRATEGIES), value="simple", label="Aggregation strategy", info=STRATEGY_HELP,
@@ -127,10 +130,8 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
                     "takes the word's label, the other pieces and the special tokens get -100 (IGN) so the loss "
                     "skips them. Words are split as the model's pre-tokenizer splits them (punctuation apart).")
         with gr.Row():
-            align_words = gr.Textbox("Elon Musk founded Tesla in California.", label="Sentence",
-                                     elem_id="ner-align-words")
-            align_labels_box = gr.Textbox("B-PER I-PER O B-ORG O B-LOC O", label="One label per word",
-                                          elem_id="ner-align-labels")
+            align_words = gr.Textbox(label="Sentence", elem_id="ner-align-words")
+            align_labels_box = gr.Textbox(label="One label per word", elem_id="ner-align-labels")
         all_subwords = gr.Checkbox(False, label="Label every piece (B- becomes I- after the first piece)",
                                    elem_id="ner-align-all")
         align_button = gr.Button("Align", elem_id="ner-align-run")
@@ -154,3 +155,4 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     out = Outputs(view=spacy_view, errors=panel)
     panel.follow(spacy_button.click(out.wrap(user_errors("running spaCy")(run_spacy)), [text], out.components,
                                     api_name="ner_spacy", concurrency_id="ner"))
+    return {text: EXAMPLES[0][0], align_words: ALIGNMENT_EXAMPLE[0], align_labels_box: ALIGNMENT_EXAMPLE[1]}

@@ -12,9 +12,10 @@ from bertviz_ui.registry import task_by_id
 from bertviz_ui.render.html import model_badge_html
 from bertviz_ui.render.nsp import nsp_figure, paragraph_summary_html, paragraph_table, segment_chips_html
 from bertviz_ui.tasks.nsp import MAX_SENTENCES, check_nsp_head, predict_next_sentence, score_paragraph
-from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, raw_output
+from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work
+from bertviz_ui.ui.prefill import Prefill
 
 TASK = task_by_id("nsp")
 
@@ -50,8 +51,8 @@ def run_paragraph(ctx: AppContext, model: str, paragraph: str, seed: Any) -> Sho
     return {"summary": paragraph_summary_html(result), "table": paragraph_table(result), "raw": result.to_dict()}
 
 
-def build(ctx: AppContext, tab: gr.Tab) -> None:
-    """Lay out the Next sentence tab inside the current gr.Blocks context."""
+def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
+    """Lay out the Next sentence tab inside the current gr.Blocks context; it opens with the seed text's first pair."""
     choices = ctx.model_choices(TASK)
     gr.Markdown(
         "BERT's second pretraining task: given `[CLS] A [SEP] B [SEP]`, did B really follow A in the text "
@@ -63,8 +64,8 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     model = gr.Dropdown(choices, value=choices[0], label="Model with an NSP head", allow_custom_value=True,
                         info="Original BERT checkpoints have one.", elem_id="nsp-model")
     with gr.Row():
-        sentence_a = gr.Textbox(EXAMPLES[0][0], label="Sentence A", elem_id="nsp-a")
-        sentence_b = gr.Textbox(EXAMPLES[0][1], label="Sentence B", elem_id="nsp-b")
+        sentence_a = gr.Textbox(label="Sentence A", elem_id="nsp-a")
+        sentence_b = gr.Textbox(label="Sentence B", elem_id="nsp-b")
     with gr.Accordion("Examples (the seed text's two pairs first)", open=False):
         gr.Examples(EXAMPLES, inputs=[sentence_a, sentence_b], label=None)
     button = gr.Button("Predict", variant="primary", elem_id="nsp-run")
@@ -74,7 +75,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     raw = raw_output("nsp-json")
     with gr.Accordion(f"A whole paragraph: every consecutive pair and shuffled pairs (up to {MAX_SENTENCES} "
                       "sentences)", open=False):
-        paragraph = gr.Textbox(PARAGRAPH, label="Paragraph (split into sentences by spaCy's sentencizer)",
+        paragraph = gr.Textbox(label="Paragraph (split into sentences by spaCy's sentencizer)",
                                lines=4, elem_id="nsp-paragraph")
         seed = gr.Number(0, minimum=0, label="Seed for the shuffled pairs", elem_id="nsp-seed")
         paragraph_button = gr.Button("Score every pair", elem_id="nsp-paragraph-run")
@@ -82,6 +83,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
         paragraph_df = gr.Dataframe(interactive=False, wrap=True, label="Pairs", elem_id="nsp-paragraph-table")
         paragraph_raw = gr.JSON(visible=False)
 
+    integer_api(seed)
     out = Outputs(header=header, bars=bars, raw=raw, errors=panel)
     predict = model_work("predicting the next sentence")(functools.partial(run_nsp, ctx))
     panel.follow(button.click(out.wrap(predict), [model, sentence_a, sentence_b], out.components, api_name="nsp",
@@ -90,3 +92,4 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     score = model_work("scoring the paragraph")(functools.partial(run_paragraph, ctx))
     panel.follow(paragraph_button.click(out.wrap(score), [model, paragraph, seed], out.components,
                                         api_name="nsp_paragraph", concurrency_id="nsp"))
+    return {sentence_a: EXAMPLES[0][0], sentence_b: EXAMPLES[0][1], paragraph: PARAGRAPH}

@@ -28,9 +28,10 @@ from bertviz_ui.tasks.qa import (
     check_qa_model,
 )
 from bertviz_ui.tasks.validation import check_whole_number
-from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, raw_output
+from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
+from bertviz_ui.ui.prefill import Prefill
 
 TASK = task_by_id("qa")
 
@@ -82,8 +83,8 @@ def show_window(result: QaResult | None, window_number: Any) -> Shown:
     return _views(result, window_number)
 
 
-def build(ctx: AppContext, tab: gr.Tab) -> None:
-    """Lay out the Question answering tab inside the current gr.Blocks context."""
+def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
+    """Lay out the Question answering tab inside the current gr.Blocks context; it opens with the seed's passage."""
     choices = ctx.model_choices(TASK)
     gr.Markdown(
         "Extractive QA: the model reads `[CLS] question [SEP] context [SEP]` and gives **every context token** two "
@@ -94,14 +95,15 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     )
     model = gr.Dropdown(choices, value=choices[0], label="Question-answering model (SQuAD)", allow_custom_value=True,
                         elem_id="qa-model")
-    question = gr.Textbox(EXAMPLES[1][0], label="Question", elem_id="qa-question")
-    context = gr.Textbox(EIFFEL, label="Context", lines=6, max_lines=16, elem_id="qa-context")
+    question = gr.Textbox(label="Question", elem_id="qa-question")
+    context = gr.Textbox(label="Context", lines=6, max_lines=16, elem_id="qa-context")
     with gr.Accordion("Examples (the seed text's three questions)", open=False):
         gr.Examples(EXAMPLES, inputs=[question, context], label=None)
     with gr.Row():
-        max_answer_len = gr.Slider(1, 64, value=DEFAULT_MAX_ANSWER_TOKENS, step=1, label="Maximum answer length "
-                                   "(tokens)", elem_id="qa-max-len")
-        top_k = gr.Slider(1, MAX_TOP_K, value=DEFAULT_TOP_K, step=1, label="Candidates to list", elem_id="qa-top-k")
+        max_answer_len = gr.Slider(1, 64, value=DEFAULT_MAX_ANSWER_TOKENS, step=1,
+                                   label="Maximum answer length (tokens)", elem_id="qa-max-len")
+        top_k = gr.Slider(1, MAX_TOP_K, value=DEFAULT_TOP_K, step=1, label="Candidates to list",
+                          elem_id="qa-top-k")
         handle_impossible = gr.Checkbox(False, label="Allow \"no answer\" (models trained on SQuAD 2.0)",
                                         info="The answer is empty when [CLS] as start and end outscores every span.",
                                         elem_id="qa-impossible")
@@ -123,6 +125,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     # The result stays on the server (at most MAX_WINDOWS windows); the window slider re-plots from it.
     result_state = gr.State(None, time_to_live=ctx.settings.session_minutes * 60)
 
+    integer_api(max_answer_len, top_k)
     out = Outputs(header=header, answer=answer, plot=plot, chips=chips, candidates=candidates, windows=windows,
                   seed=seed, window=window, raw=raw, result=result_state, errors=panel)
     handler = out.wrap(model_work("answering")(functools.partial(run_qa, ctx)))
@@ -131,3 +134,4 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     out = Outputs(plot=plot, chips=chips)
     window.input(out.wrap(user_errors("showing a window")(show_window)), [result_state, window], out.components,
                  api_visibility="private", queue=False)
+    return {question: EXAMPLES[1][0], context: EIFFEL}

@@ -31,9 +31,10 @@ from bertviz_ui.tasks.sentiment import (
     parse_lines,
 )
 from bertviz_ui.tasks.validation import check_whole_number
-from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, raw_output
+from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work
+from bertviz_ui.ui.prefill import Prefill
 from bertviz_ui.ui.queue import HEAVY
 
 TASK = task_by_id("sentiment")
@@ -74,9 +75,9 @@ def run_sentiment(ctx: AppContext, model: str, text: str) -> Shown:
 
 def run_explain(ctx: AppContext, model: str, text: str, line: Any, target: str, method: str, steps: Any) -> Shown:
     """Attribute one line's class logit to its words, and open up the classification head for it."""
-    loaded = ctx.cache.load_for_task(TASK, model, accept=trained_classifier)
     lines, _ = parse_lines(text)
     number = check_whole_number(line, "Line", low=1, high=len(lines))
+    loaded = ctx.cache.load_for_task(TASK, model, accept=trained_classifier)
     chosen = lines[number - 1]
     attribution = attribute(chosen, model=loaded.model, tokenizer=loaded.tokenizer, target=target, method=method,
                             steps=steps, newly_initialized=loaded.newly_initialized, budget=ctx.budget)
@@ -87,8 +88,8 @@ def run_explain(ctx: AppContext, model: str, text: str, line: Any, target: str, 
             "cost": cost_html(attribution), "head": head_html(head), "raw": payload}
 
 
-def build(ctx: AppContext, tab: gr.Tab) -> None:
-    """Lay out the Sentiment tab inside the current gr.Blocks context."""
+def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
+    """Lay out the Sentiment tab inside the current gr.Blocks context; it opens with the seed text's three reviews."""
     choices = ctx.model_choices(TASK)
     gr.Markdown(
         "Sentence classification, BERT's most common use: the `[CLS]` vector goes through a small linear layer, "
@@ -98,7 +99,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     )
     model = gr.Dropdown(choices, value=choices[0], label="Classifier", allow_custom_value=True,
                         info="Labels come from the model's config.", elem_id="sentiment-model")
-    text = gr.Textbox(TUTORIAL_PIPELINE, label="Text (one per line)", lines=5, elem_id="sentiment-text")
+    text = gr.Textbox(label="Text (one per line)", lines=5, elem_id="sentiment-text")
     with gr.Accordion("Examples: the seed text's sentences, its 8 training reviews, mixed and sarcastic reviews",
                       open=False):
         gr.Examples([[TUTORIAL_PIPELINE], [TUTORIAL_REVIEWS], [MIXED]], inputs=[text], label=None)
@@ -117,7 +118,8 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
         target = gr.Dropdown([("predicted class", "predicted")], value="predicted", label="Class to explain",
                              allow_custom_value=True, elem_id="sentiment-target")
         method = gr.Radio(METHOD_CHOICES, value="integrated_gradients", label="Method", elem_id="sentiment-method")
-        steps = gr.Slider(4, MAX_STEPS, value=32, step=4, label="Integration steps", elem_id="sentiment-steps")
+        steps = gr.Slider(4, MAX_STEPS, value=32, step=4, label="Integration steps",
+                          elem_id="sentiment-steps")
     explain_button = gr.Button("Explain", elem_id="sentiment-explain")
     explain_panel = ErrorPanel("sentiment-explain-error")
     heatmap = gr.HTML(padding=False, elem_id="sentiment-heatmap")
@@ -127,6 +129,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
         head = gr.HTML(padding=False, elem_id="sentiment-head")
     explain_raw = gr.JSON(visible=False)
 
+    integer_api(line, steps)
     out = Outputs(header=header, bars=bars, table=table, classes=target, raw=raw, errors=panel)
     classify_handler = out.wrap(model_work("classifying")(functools.partial(run_sentiment, ctx)))
     panel.follow(button.click(classify_handler, [model, text], out.components, api_name="sentiment",
@@ -139,3 +142,4 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     explain_panel.follow(explain_button.click(explain_handler, [model, text, line, target, method, steps],
                                               out.components, api_name="sentiment_explain", concurrency_id=HEAVY,
                                               concurrency_limit=1))
+    return {text: TUTORIAL_PIPELINE}

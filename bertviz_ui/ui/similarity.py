@@ -13,6 +13,7 @@ from bertviz_ui.tasks.similarity import MAX_SENTENCES, compare_sentences
 from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, raw_output
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work
+from bertviz_ui.ui.prefill import Prefill
 
 TASK = task_by_id("similarity")
 
@@ -42,8 +43,8 @@ def run_similarity(ctx: AppContext, model: str, sentences: str) -> Shown:
             "pairs": pairs_table(result), "raw": result.to_dict()}
 
 
-def build(ctx: AppContext, tab: gr.Tab) -> None:
-    """Lay out the Similarity tab inside the current gr.Blocks context."""
+def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
+    """Lay out the Similarity tab inside the current gr.Blocks context; it opens with the first example's sentences."""
     choices = ctx.model_choices(TASK)
     gr.Markdown(
         "A sentence becomes **one vector**: the average of its tokens' final hidden states (mean pooling). Two "
@@ -53,7 +54,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     )
     model = gr.Dropdown(choices, value=choices[0], label="Sentence encoder", allow_custom_value=True,
                         info=ctx.model_hint(), elem_id="similarity-model")
-    sentences = gr.Textbox(SENTENCES, lines=7, label=f"Sentences, one per line (2 to {MAX_SENTENCES})",
+    sentences = gr.Textbox(lines=7, label=f"Sentences, one per line (2 to {MAX_SENTENCES})",
                            elem_id="similarity-text")
     with gr.Accordion("Examples", open=False):
         gr.Examples(EXAMPLES, inputs=[sentences], label=None)
@@ -70,3 +71,4 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     compare = out.wrap(model_work("comparing sentences")(functools.partial(run_similarity, ctx)))
     panel.follow(button.click(compare, [model, sentences], out.components, api_name="similarity",
                               concurrency_id="similarity"))
+    return {sentences: SENTENCES}

@@ -1,5 +1,5 @@
 """The tabs, in order: one per registry task, its builder found from its id (``bertviz_ui/ui/<id>.py``'s build),
-then the Models panel, the one tab that is not a task."""
+then the Models panel, the one tab that is not a task. A build returns the examples its tab opens with (ui/prefill)."""
 
 from __future__ import annotations
 
@@ -12,15 +12,17 @@ import gradio as gr
 from bertviz_ui.registry import TASKS
 from bertviz_ui.ui import models_panel
 from bertviz_ui.ui.context import AppContext
+from bertviz_ui.ui.prefill import Prefill
 
 
 @dataclass(frozen=True)
 class TabSpec:
-    """One tab: its id (the task noun), its title and the function that lays it out inside its gr.Tab."""
+    """One tab: its id (the task noun), its title and the function that lays it out inside its gr.Tab and returns the
+    examples it opens with (None: it has none)."""
 
     id: str
     title: str
-    build: Callable[[AppContext, gr.Tab], None]
+    build: Callable[[AppContext, gr.Tab], Prefill | None]
 
 
 def _tab(task_id: str, title: str) -> TabSpec:

@@ -11,9 +11,10 @@ from bertviz_ui.registry import task_by_id
 from bertviz_ui.render.html import model_badge_html, notes_html
 from bertviz_ui.render.tokenizer import TABLE_COLUMNS, chips_html, comparison_html, summary_html, token_table
 from bertviz_ui.tasks.tokenizer import TRUNCATION_STRATEGIES, tokenize
-from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, raw_output
+from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import user_errors
+from bertviz_ui.ui.prefill import Prefill
 
 TASK = task_by_id("tokenizer")
 
@@ -51,8 +52,8 @@ def run_tokenizer(ctx: AppContext, model: str, text: str, text_pair: str, max_le
     }
 
 
-def build(ctx: AppContext, tab: gr.Tab) -> None:
-    """Lay out the Tokenizer tab inside the current gr.Blocks context."""
+def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
+    """Lay out the Tokenizer tab inside the current gr.Blocks context; it opens with the seed text's pair."""
     choices = ctx.model_choices(TASK)
     gr.Markdown(
         "BERT never sees your words: it sees **WordPiece tokens** and their ids, a **token type** per token "
@@ -67,9 +68,8 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
                                    label="Compare with", allow_custom_value=True, elem_id="tokenizer-compare",
                                    info="A second tokenizer on the same text, side by side.", scale=2)
     with gr.Row():
-        text = gr.Textbox(label="Text (sentence A)", value=EXAMPLES[1][0], lines=3, elem_id="tokenizer-text")
-        text_pair = gr.Textbox(label="Second sentence (sentence B, optional)", value=EXAMPLES[1][1], lines=3,
-                               elem_id="tokenizer-pair")
+        text = gr.Textbox(label="Text (sentence A)", lines=3, elem_id="tokenizer-text")
+        text_pair = gr.Textbox("", label="Second sentence (sentence B, optional)", lines=3, elem_id="tokenizer-pair")
     with gr.Accordion("Padding, truncation and special tokens", open=False), gr.Row():
         max_length = gr.Number(0, minimum=0, label="Max length (0 = no limit)",
                                elem_id="tokenizer-max-length")
@@ -91,6 +91,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
                          elem_id="tokenizer-table", max_height=640)
     raw = raw_output("tokenizer-json")
 
+    integer_api(max_length)
     out = Outputs(header=header, chips=chips, comparison=comparison, summary=summary, table=table, raw=raw,
                   errors=panel)
     handler = out.wrap(user_errors("tokenizing")(functools.partial(run_tokenizer, ctx)))
@@ -98,3 +99,4 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     panel.follow(button.click(handler, inputs, out.components, api_name="tokenize", concurrency_id="tokenizer",
                               concurrency_limit=4))
     panel.follow(text.submit(handler, inputs, out.components, api_visibility="private", concurrency_id="tokenizer"))
+    return {text: EXAMPLES[1][0], text_pair: EXAMPLES[1][1]}

@@ -22,6 +22,7 @@ from bertviz_ui.tasks.zero_shot import (
 from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, raw_output
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work
+from bertviz_ui.ui.prefill import Prefill
 
 TASK = task_by_id("zero_shot")
 
@@ -56,8 +57,8 @@ def run_zero_shot(ctx: AppContext, model: str, method: str, text: str, labels: s
             "table": hypotheses_table(result), "raw": result.to_dict()}
 
 
-def build(ctx: AppContext, tab: gr.Tab) -> None:
-    """Lay out the Zero-shot tab inside the current gr.Blocks context."""
+def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
+    """Lay out the Zero-shot tab inside the current gr.Blocks context; it opens with the seed text's example."""
     choices = ctx.model_choices(TASK)
     gr.Markdown(
         "No training for your labels: each candidate label becomes a **hypothesis** (\"This example is "
@@ -69,9 +70,9 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
         model = gr.Dropdown(choices, value=choices[0], label="NLI model", allow_custom_value=True,
                             info="Its config must name an entailment label.", elem_id="zero-shot-model", scale=2)
         method = gr.Radio(METHODS, value=METHOD_NLI, label="Method", elem_id="zero-shot-method", scale=2)
-    text = gr.Textbox(EXAMPLES[0][0], label="Text", lines=2, elem_id="zero-shot-text")
+    text = gr.Textbox(label="Text", lines=2, elem_id="zero-shot-text")
     with gr.Row():
-        labels = gr.Textbox(EXAMPLES[0][1], label="Candidate labels (comma-separated or one per line)",
+        labels = gr.Textbox(label="Candidate labels (comma-separated or one per line)",
                             elem_id="zero-shot-labels", scale=3)
         template = gr.Textbox(DEFAULT_TEMPLATE, label="Hypothesis template ({} = the label)",
                               elem_id="zero-shot-template", scale=2)
@@ -93,3 +94,4 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     handler = out.wrap(model_work("classifying")(functools.partial(run_zero_shot, ctx)))
     panel.follow(button.click(handler, [model, method, text, labels, template, multi_label], out.components,
                               api_name="zero_shot", concurrency_id="zero_shot"))
+    return {text: EXAMPLES[0][0], labels: EXAMPLES[0][1]}

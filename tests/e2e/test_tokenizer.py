@@ -23,7 +23,10 @@ pytestmark = pytest.mark.e2e
 
 def test_seed_pair_shows_chips_table_and_tiny_mode_warnings(app_page: Page, screenshot_dir: Path) -> None:
     page = app_page
-    tokenize(page, SEED_TEXT, TUTORIAL_PAIR)
+    # The page opens with the seed text's pair (a page-load event: the API's own defaults stay blank).
+    expect(page.get_by_label("Text (sentence A)")).to_have_value(SEED_TEXT)
+    expect(page.get_by_label("Second sentence (sentence B, optional)")).to_have_value(TUTORIAL_PAIR)
+    tokenize(page)
 
     chips = chip_flow(page).locator(".bv-chip")
     # [CLS] the cat sat on the mat . [SEP] it was a lazy afternoon . [SEP]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from gradio_client import Client
 
+from bertviz_ui.tasks.zero_shot import DEFAULT_TEMPLATE
+
 pytestmark = pytest.mark.integration
 
 DEFAULTS = {"model": "tiny:encoder", "text": "The cat sat on the mat.", "text_pair": "It was a lazy afternoon.",
@@ -25,6 +27,35 @@ def test_api_lists_tokenize_with_named_parameters(client):
     info = client.view_api(print_info=False, return_format="dict")
     parameters = [p["parameter_name"] for p in info["named_endpoints"]["/tokenize"]["parameters"]]
     assert parameters == list(DEFAULTS)
+
+
+def test_tokenize_with_only_a_text_tokenizes_that_text(client):
+    """The page opens with a pair filled in; the API's text_pair starts blank, so one text stays one text."""
+    *_, payload = client.predict(text="The cat sat on the mat.", api_name="/tokenize")
+    assert payload["tokens"] == ['[CLS]', 'the', 'cat', 'sat', 'on', 'the', 'mat', '.', '[SEP]']
+    assert payload["text_pair"] is None and payload["comparison"] is None and payload["max_length"] is None
+
+
+# A free-text parameter whose default is not blank: the task's own default, the same for every caller.
+TASK_DEFAULTS = {("/zero_shot", "template"): DEFAULT_TEMPLATE}
+
+
+def test_no_parameter_defaults_to_an_example(client):
+    """Every text an endpoint needs is required; every optional text or table starts blank (the page's examples
+    arrive with the page, never through the API)."""
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    examples = []
+    for name, endpoint in endpoints.items():
+        for parameter in endpoint["parameters"]:
+            default, kind = parameter["parameter_default"], parameter["component"]
+            if not parameter["parameter_has_default"]:
+                continue
+            if kind == "Textbox" and default != TASK_DEFAULTS.get((name, parameter["parameter_name"]), ""):
+                examples.append(f"{name} {parameter['parameter_name']}={default!r}")
+            if kind == "Dataframe" and default["data"]:
+                examples.append(f"{name} {parameter['parameter_name']} has {len(default['data'])} rows")
+    assert examples == []
+    assert not endpoints["/tokenize"]["parameters"][1]["parameter_has_default"]  # text: required
 
 
 def test_tokenize_seed_pair(client):

@@ -68,6 +68,20 @@ def test_bad_input(client, kwargs, message):
     assert "Traceback" not in str(caught.value) and "<img" not in str(caught.value)
 
 
+def test_the_api_offers_integers_and_neutral_defaults(client):
+    """Layer, heads and token are integers to an API client (not the picker's current choices as strings), the
+    text is the only required input, and "-1" as a string is still every token."""
+    parameters = {p["parameter_name"]: p for p in
+                  client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/attention"]["parameters"]}
+    assert {name: parameters[name]["python_type"]["type"] for name in ("layer", "heads", "token")} == {
+        "layer": "int", "heads": "list[int]", "token": "int"}
+    assert {name: parameters[name]["parameter_default"] for name in ("pair", "layer", "heads", "token")} == {
+        "pair": "", "layer": 0, "heads": [], "token": -1}
+    assert [name for name, p in parameters.items() if not p["parameter_has_default"]] == ["text"]
+    *_, payload = client.predict(text=TUTORIAL_A, token="-1", api_name="/attention")
+    assert payload["filters"]["token"] is None and payload["layer"] == 0 and len(payload["tokens"]) == 9
+
+
 def test_a_token_beyond_the_text_shows_every_token_and_says_so(client):
     header, *_, payload = attention(client, token=99)
     assert "Token 99 is beyond this text" in header and payload["filters"]["token"] is None

@@ -16,3 +16,21 @@ def test_demo_has_every_tab_and_cleans_its_file_cache(settings):
     assert demo.delete_cache == (3600, 3600)  # the lab's model zips that Gradio copies don't pile up
     api = {fn.api_name for fn in demo.fns.values() if fn.api_name}
     assert {"qa", "attention", "parameters", "model_comparison", "finetune", "finetune_cancel"} <= api
+
+
+def test_the_page_opens_with_every_tabs_examples_and_the_components_start_blank(settings):
+    """Gradio takes an API parameter's default from its component's value: the examples come from one page-load
+    event (no API endpoint, not queued), so the components, and the API's defaults, stay blank."""
+    from bertviz_ui.ui import finetune, qa
+
+    demo = build_demo(settings)
+    (load,) = [fn for fn in demo.fns.values() if fn.targets and fn.targets[0][1] == "load"]
+    assert (load.api_visibility, load.queue) == ("private", False)
+    shown = {component.elem_id: value for component, value in load.fn().items()}
+    assert shown["tokenizer-text"] == "The cat sat on the mat." and shown["tokenizer-pair"] == "It was a lazy afternoon."
+    assert shown["qa-context"] == qa.EIFFEL and shown["finetune-try-text"] == finetune.TRY_TEXT
+    assert shown["finetune-table"].equals(finetune.TUTORIAL_TABLE)
+    by_id = {block.elem_id: block for block in demo.blocks.values() if getattr(block, "elem_id", None) in shown}
+    assert set(by_id) == set(shown)
+    assert [elem_id for elem_id, block in by_id.items() if block.value not in (None, "")
+            and not (isinstance(block, gr.Dataframe) and block.value["data"] == [])] == []

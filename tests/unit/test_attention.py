@@ -12,7 +12,7 @@ from transformers import BertConfig, BertModel
 
 from bertviz_ui.errors import BadInput, ModelUnavailable
 from bertviz_ui.registry import OFFLINE_MODEL_ID, Head, task_by_id
-from bertviz_ui.tasks.attention import attention_view, every_layer, renormalize_rows
+from bertviz_ui.tasks.attention import Selection, attention_view, check_selection, every_layer, renormalize_rows
 from bertviz_ui.tasks.budget import Budget, OverBudget
 from bertviz_ui.tasks.encoder import RunCache, _summaries, run_encoder
 from bertviz_ui.ui.context import AppContext
@@ -129,11 +129,29 @@ def test_summaries_on_crafted_attention():
     ({"heads": [2]}, "Each head must be a whole number between 0 and 1"),
     ({"heads": "x"}, "Each head"),
     ({"direction": "sideways"}, "Direction must be one of"),
-    ({"token": 16}, "Token must be a whole number between 0 and 15"),
+    ({"token": 16}, "Token must be a whole number between -1 and 15"),
 ])
 def test_bad_selections(pair_run, kwargs, message):
     with pytest.raises(BadInput, match=message):
         attention_view(pair_run, **{"layer": 0, **kwargs})
+
+
+def test_selection_is_checked_before_the_forward(tiny):
+    """What the API describes (integers, -1 for every token) is accepted in either form a client may send, and what
+    the model lacks is refused from its config, before anything runs."""
+    assert check_selection("1", ["1", 0, 1], "-1", "A->B") == Selection(layer=1, heads=(0, 1), token=None,
+                                                                        direction="A->B")
+    assert check_selection(0, [], -1, None, model=tiny.model) == Selection(layer=0, heads=(), token=None,
+                                                                           direction="all")
+    assert check_selection(11, [11], 40, "all").token == 40  # no model: only the form is checked
+    layer_message = r"Layer must be a whole number between 0 and 1 \(0 = first layer; this model has 2\)"
+    for kwargs, message in [({"layer": 2}, layer_message),
+                            ({"heads": [2]}, "Each head must be a whole number between 0 and 1"),
+                            ({"token": -2}, "Token must be a whole number of -1 or more"),
+                            ({"token": "cat"}, "Token must be"),
+                            ({"layer": 0.5}, "Layer must be a whole number")]:
+        with pytest.raises(BadInput, match=message):
+            check_selection(**{"layer": 0, "heads": [], "token": -1, "direction": "all", **kwargs}, model=tiny.model)
 
 
 @pytest.mark.parametrize("text, message", [("", "Text is empty"), (None, "Text is empty"), (3, "must be text")])
@@ -191,6 +209,27 @@ def test_layer_head_and_filter_changes_reuse_one_forward(settings, cache, tiny):
         assert len(forwards) == 1
         tab_module.show_attention(tab, "tiny:encoder", TUTORIAL_A, "", 0, [], -1, False, "all", True)
         assert len(forwards) == 2  # another text: another forward
+    finally:
+        handle.remove()
+
+
+def test_controls_the_model_lacks_are_refused_before_its_forward(settings, cache, tiny):
+    """The API offers integers (token -1 for every token): they pass as numbers or strings, and a layer, head or
+    token that can't be is refused from the model's config before any forward."""
+    from bertviz_ui.ui import attention as tab_module
+
+    forwards = []
+    handle = tiny.model.register_forward_hook(lambda *_: forwards.append(1))
+    try:
+        tab = tab_module.InsideBert(AppContext(settings, cache))
+        for layer, heads, token, message in ((2, [], -1, "Layer must"), (0, [2], -1, "Each head must"),
+                                             (0, [], -2, "Token must"), ("x", [], -1, "Layer must")):
+            with pytest.raises(BadInput, match=message):
+                tab_module.show_attention(tab, "tiny:encoder", TUTORIAL_A, "", layer, heads, token, False, "all", True)
+        assert forwards == [] and tab.runs.values() == []
+        outputs = tab_module.show_attention(tab, "tiny:encoder", TUTORIAL_A, "", "1", ["1"], "-1", False, "all", True)
+        assert outputs["raw"]["layer"] == 1 and outputs["raw"]["heads_shown"] == [1]
+        assert outputs["raw"]["filters"]["token"] is None and len(forwards) == 1
     finally:
         handle.remove()
 

@@ -85,14 +85,14 @@ def fake_cache() -> FakeCache:
 def build_tab(ctx: AppContext) -> SimpleNamespace:
     """The Sentiment tab alone in a gr.Blocks: the app, its components by elem_id and its events by role."""
     with gr.Blocks() as demo, gr.Tab("Sentiment") as tab:
-        sentiment.build(ctx, tab)
+        prefill = sentiment.build(ctx, tab)
     by_id = {block.elem_id: block for block in demo.blocks.values() if getattr(block, "elem_id", None)}
     fns = list(demo.fns.values())
     by_api = {fn.api_name: fn for fn in fns}
     toggle = [fn for fn in fns if fn.targets == [(by_id["sentiment-method"]._id, "change")]]
     assert len(toggle) == 1
     datasets = [block for block in demo.blocks.values() if isinstance(block, gr.Dataset)]
-    return SimpleNamespace(demo=demo, c=by_id, fns=fns, classify=by_api["sentiment"],
+    return SimpleNamespace(demo=demo, c=by_id, fns=fns, prefill=prefill, classify=by_api["sentiment"],
                            explain=by_api["sentiment_explain"], toggle=toggle[0], examples=datasets)
 
 
@@ -198,7 +198,8 @@ def test_controls_start_where_the_tab_says(ui):
                                             (SST2, SST2)]
     assert c["sentiment-model"].value == "tiny:sequence_classification"
     assert c["sentiment-model"].allow_custom_value is True  # any Hub id or local directory may be typed
-    assert c["sentiment-text"].value == sentiment.TUTORIAL_PIPELINE
+    # The page opens with the seed's three reviews; the box itself (the API's default) starts empty.
+    assert c["sentiment-text"].value is None and ui.prefill == {c["sentiment-text"]: sentiment.TUTORIAL_PIPELINE}
 
     line = c["sentiment-line"]
     assert (line.value, line.minimum, line.maximum) == (1, 1, MAX_LINES)
