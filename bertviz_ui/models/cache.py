@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bertviz_ui.errors import BertvizError, ModelUnavailable
-from bertviz_ui.models import hub
+from bertviz_ui.models import downloads, hub
 from bertviz_ui.models.loading import (
     HubUnreachable,
     LoadedModel,
@@ -42,6 +42,7 @@ class CacheEntryInfo:
     size_bytes: int
     load_seconds: float
     hits: int
+    origin: str = ""
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,8 @@ class ModelCache:
         self._entries: BoundedLRU[tuple[str, Head], _Entry] = BoundedLRU(
             max_bytes=budget_bytes, size=lambda entry: entry.loaded.size_bytes)
         self._inflight: dict[tuple[str, Head], Future] = {}
+        # Everyone waiting for an in-flight load, so each sees its download's progress (models/downloads.py).
+        self._watchers: dict[tuple[str, Head], downloads.Watchers] = {}
         self._model_locks: dict[tuple[str, Head], threading.Lock] = {}
 
     @property
@@ -186,6 +189,7 @@ class ModelCache:
                 size_bytes=entry.loaded.size_bytes,
                 load_seconds=entry.loaded.load_seconds,
                 hits=entry.hits,
+                origin=entry.loaded.origin,
             )
             for (_location, head), entry in held
         )
@@ -200,14 +204,22 @@ class ModelCache:
     # -- internals --------------------------------------------------------------------------------
 
     def _fetch(self, source: ModelSource, head: Head) -> LoadedModel:
-        """Load through the loader; a Hub model that would be downloaded is first checked against the size cap."""
+        """Load through the loader; a Hub model that would be downloaded is first checked against the size cap, then
+        downloaded with its progress reported to every request waiting for it."""
         online = self._probe.reachable()
         weights = head is not Head.TOKENIZER
-        # Offline, or with the files in the local Hugging Face cache, nothing is downloaded: nothing to check.
-        if (self.max_download_bytes is not None and source.kind == "hub" and online
-                and not hub.is_cached(source.location, weights=weights)):
-            hub.fetch(hub.check_download_size(source.location, self.max_download_bytes, weights=weights))
-        return self._loader(source, head, self.device, self.dtype, online)
+        origin = ""
+        if source.kind == "hub":
+            # Offline, or with the files in the local Hugging Face cache, nothing is downloaded: nothing to check.
+            if hub.is_cached(source.location, weights=weights):
+                origin = "from this machine's Hugging Face cache"
+            elif self.max_download_bytes is not None and online:
+                plan = hub.check_download_size(source.location, self.max_download_bytes, weights=weights)
+                origin = hub.fetch(plan, progress=downloads.reporter()).describe()
+            elif online:
+                origin = f"downloaded from {hub.endpoint_name()}"
+        loaded = self._loader(source, head, self.device, self.dtype, online)
+        return dataclasses.replace(loaded, origin=origin) if origin else loaded
 
     def _get_or_load(self, key: tuple[str, Head], load: Callable[[], LoadedModel], name: str,
                      accept: Accept | None = None) -> LoadedModel:
@@ -220,11 +232,20 @@ class ModelCache:
             elif owner:
                 future = Future()
                 self._inflight[key] = future
+                self._watchers[key] = downloads.Watchers()
+            watchers = self._watchers.get(key)
         if not owner:
             if entry is not None:
                 loaded = entry.loaded
             else:
-                loaded = future.result()  # raises the owner's error (a failed load or a refusal) for every waiter
+                try:
+                    with watchers.joined(downloads.reporter()) as membership:
+                        loaded = future.result()  # raises the owner's error (a failed load or a refusal) for everyone
+                except downloads.DownloadCancelled:
+                    if membership.left:
+                        raise
+                    # Everyone else left as this request joined: it still wants the model, so it starts again.
+                    return self._get_or_load(key, load, name, accept)
                 with self._lock:
                     if (waited := self._entries.get(key)) is not None:
                         waited.hits += 1
@@ -233,7 +254,8 @@ class ModelCache:
             return loaded
         loaded = None
         try:
-            loaded = load()
+            with watchers.joined(downloads.reporter()), downloads.reporting_to(watchers):
+                loaded = load()
             if accept is not None:
                 accept(loaded)
         except BaseException as error:  # tokenizers' PanicException derives from BaseException
@@ -242,6 +264,7 @@ class ModelCache:
             forget_locals(error)
             with self._lock:
                 del self._inflight[key]
+                del self._watchers[key]
             if refused:
                 self._release()
             if isinstance(error, (BertvizError, KeyboardInterrupt, SystemExit)):
@@ -255,6 +278,7 @@ class ModelCache:
         with self._lock:
             evicted = self._entries.put(key, _Entry(loaded))
             del self._inflight[key]
+            del self._watchers[key]
         future.set_result(loaded)
         if evicted:
             log.info("Evicted %s to stay within %.1f GiB",

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
+import shutil
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from bertviz_ui.errors import ModelUnavailable
+from bertviz_ui.models import downloads
 
 log = logging.getLogger(__name__)
 
 SETTING = "BERTVIZ_UI_MAX_MODEL_GB"
 # config.json and the weight index are read to plan a download; real ones are kilobytes (Llama-2-70B's index: 66 kB).
 MAX_JSON_BYTES = 16 * 2**20
+DOWNLOAD_CHUNK_BYTES = 2**20
 
 # What transformers 5 fetches for a config and a tokenizer besides weights: the names a BERT load asked a local
 # Hub for (config.json, tokenizer_config.json, tokenizer.json, vocab.txt, added_tokens.json,
@@ -150,19 +155,70 @@ def check_download_size(repo: str, max_bytes: int, *, weights: bool, timeout_s: 
     return plan
 
 
-def fetch(plan: DownloadPlan) -> None:
-    """Download every file of a checked plan into the local Hugging Face cache.
+@dataclass(frozen=True)
+class Fetched:
+    """What a fetch downloaded: how many files and bytes, from where, in how long."""
+
+    repo: str
+    revision: str
+    files: int
+    size_bytes: int
+    seconds: float
+
+    def describe(self) -> str:
+        """Where the model came from, for the Models panel."""
+        if not self.files:
+            return "from this machine's Hugging Face cache"
+        return (f"downloaded {downloads.format_size(self.size_bytes)} from {endpoint_name()} in {self.seconds:.1f} s "
+                f"(revision {self.revision[:7]})")
+
+
+def endpoint_name() -> str:
+    """The Hub this process downloads from: huggingface.co, or a mirror's host (HF_ENDPOINT)."""
+    from huggingface_hub import constants
+
+    return urlsplit(constants.ENDPOINT).netloc or constants.ENDPOINT
+
+
+def fetch(plan: DownloadPlan, progress: downloads.ProgressCallback | None = None) -> Fetched:
+    """Download every file of a checked plan into the local Hugging Face cache, reporting progress.
 
     Done before the model is built, so the download runs while other models load: building itself is one at a time
-    (bertviz_ui/building.py), and from_pretrained then finds every file here.
-    """
-    from huggingface_hub import hf_hub_download
+    (bertviz_ui/building.py), and from_pretrained then finds every file here. Each file lands in the cache whole or
+    not at all (huggingface_hub writes a temporary file and renames it; a failed transfer's is deleted), so a failed
+    or cancelled fetch leaves the files already complete and the next one fetches the rest.
 
-    for path, _size in (*plan.other, *plan.weights):
+    Args:
+        plan: from check_download_size.
+        progress: gets the plan before any byte, then bytes and rate while files arrive; raising from it
+            (DownloadCancelled) stops the download at the next chunk.
+
+    Returns:
+        Fetched. Raises ModelUnavailable (DiskFull, DownloadCancelled) with a message for the user.
+    """
+    from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
+
+    missing = tuple((path, size) for path, size in (*plan.other, *plan.weights)
+                    if not isinstance(try_to_load_from_cache(plan.repo, path, revision=plan.revision), str))
+    _check_room(plan.repo, missing)
+    # Progress and cancellation act between chunks; huggingface_hub reads 10 MB at a time, so a slow link would show
+    # nothing for many seconds and a cancelled download would go on as long. 1 MB costs nothing measurable.
+    constants.DOWNLOAD_CHUNK_SIZE = min(constants.DOWNLOAD_CHUNK_SIZE, DOWNLOAD_CHUNK_BYTES)
+    tracker = downloads.Tracker(plan.repo, missing, progress)
+    if missing:
+        tracker.report_plan()
+    for path, size in missing:
+        tracker.start_file(path)
         try:
-            hf_hub_download(plan.repo, path, revision=plan.revision)
-        except Exception as error:  # HTTP, network, disk: each one means "can't load", with a message
-            raise _explain(plan.repo, error) from error
+            hf_hub_download(plan.repo, path, revision=plan.revision,
+                            tqdm_class=functools.partial(downloads.FileBar, tracker))
+        except Exception as error:  # HTTP, network, disk, cancelled: each one means "can't load", with a message
+            raise _explain_download(plan.repo, path, tracker, error) from error
+        tracker.end_file(size)
+        tracker.report()
+    if missing:
+        tracker.report(force=True, finished=True)
+    return Fetched(plan.repo, plan.revision, len(missing), tracker.done_bytes, tracker.elapsed_s)
 
 
 def is_cached(repo: str, *, weights: bool) -> bool:
@@ -230,6 +286,75 @@ def _explain(repo: str, error: BaseException) -> ModelUnavailable:
     log.warning("Could not read the Hub's metadata for %s: %r", repo, error)
     return ModelUnavailable(f"The Hub's file list for {repo} could not be read, so the model was not downloaded "
                             "(its size is checked first). Try again in a moment.")
+
+
+def _check_room(repo: str, files: tuple[tuple[str, int], ...]) -> None:
+    """Refuse a download the disk holding the Hugging Face cache has no room for, before any byte is fetched."""
+    from huggingface_hub import constants
+
+    needed = sum(size for _path, size in files)
+    place = Path(constants.HF_HUB_CACHE)
+    while not place.exists() and place != place.parent:
+        place = place.parent
+    try:
+        free = shutil.disk_usage(place).free
+    except OSError:
+        return  # can't tell: the download itself will say if the disk fills
+    if needed and free < needed:
+        raise downloads.DiskFull(
+            f"This server's disk has {downloads.format_size(free)} free where models are kept and {repo} needs "
+            f"{downloads.format_size(needed)}, so it was not downloaded. Free some space (or set HF_HOME to a larger "
+            "disk) and try again.")
+
+
+# What huggingface_hub's HTTP client raises when a transfer stops (httpx, its httpx2 fork, or requests in older
+# versions): matched by class name, so the messages survive a change of client library.
+_TIMEOUTS = ("TimeoutException", "ReadTimeout", "ConnectTimeout", "Timeout")
+_DROPPED = ("RemoteProtocolError", "NetworkError", "ConnectError", "ReadError", "ConnectionError",
+            "ChunkedEncodingError", "ProtocolError")
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    while error is not None and error not in chain:
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    return chain
+
+
+def _explain_download(repo: str, path: str, tracker: downloads.Tracker, error: BaseException) -> ModelUnavailable:
+    """A message for a download that stopped: what, how far, why, and that the cache holds no half file."""
+    from huggingface_hub.errors import DisabledRepoError, GatedRepoError, RepositoryNotFoundError
+
+    chain = _causes(error)
+    for cause in chain:
+        if isinstance(cause, ModelUnavailable):
+            return cause
+        if isinstance(cause, GatedRepoError | RepositoryNotFoundError | DisabledRepoError):
+            return _explain(repo, cause)
+    where = (f"{repo}'s {path} ({downloads.format_size(tracker.done_bytes)} of "
+             f"{downloads.format_size(sum(size for _path, size in tracker.files))} received)")
+    kept = "Nothing half-downloaded was kept (files already complete were); "
+    if any(downloads.is_disk_full(cause) for cause in chain):
+        return downloads.DiskFull(f"This server's disk filled up while downloading {where}, so the download "
+                                  f"stopped. {kept}free some space (or set HF_HOME to a larger disk) and try again.")
+    names = {kind.__name__ for cause in chain for kind in type(cause).__mro__}
+    log.warning("Downloading %s from %s failed: %r", path, repo, error)
+    if names & set(_TIMEOUTS):
+        return ModelUnavailable(f"The Hub stopped sending {where} and did not resume when asked again, so the "
+                                f"download was abandoned. {kept}try again in a moment.")
+    if names & set(_DROPPED):
+        return ModelUnavailable(f"The connection to the Hub dropped while downloading {where} and could not be "
+                                f"resumed, so the download was abandoned. {kept}try again in a moment.")
+    if any("Consistency check failed" in str(cause) for cause in chain):
+        return ModelUnavailable(f"{where} arrived with the wrong size, so it was not kept. Try again in a moment.")
+    status = next((getattr(getattr(cause, "response", None), "status_code", None) for cause in chain
+                   if getattr(getattr(cause, "response", None), "status_code", None)), None)
+    if status:
+        return ModelUnavailable(f"The Hub answered HTTP {status} for {where}, so the model was not downloaded. "
+                                "Try again in a moment.")
+    return ModelUnavailable(f"{where} could not be downloaded ({type(error).__name__}). {kept}try again in a "
+                            "moment.")
 
 
 def _known_size(repo: str, path: str, sizes: Mapping[str, int | None]) -> int:

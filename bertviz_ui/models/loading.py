@@ -80,6 +80,8 @@ class LoadedModel:
         load_seconds: time spent loading.
         newly_initialized: weights the checkpoint lacked (a head that starts untrained).
         fallback_from: the model that was asked for, when the offline model stands in for it.
+        origin: how a Hub model got here ("downloaded 440.5 MB from huggingface.co in 35.0 s (revision 86b5e09)", "from
+            this machine's Hugging Face cache"); "" for other sources.
     """
 
     source: ModelSource
@@ -92,6 +94,7 @@ class LoadedModel:
     load_seconds: float
     newly_initialized: tuple[str, ...] = ()
     fallback_from: str | None = None
+    origin: str = ""
 
     @property
     def label(self) -> str:

@@ -15,7 +15,7 @@ def cache_table(report: CacheReport) -> pd.DataFrame:
     rows = [
         (e.ref, e.head, e.device, e.dtype or "—",
          round(e.size_bytes / 2**20, 1) if e.size_bytes else "tokenizer only", round(e.load_seconds, 2), e.hits,
-         e.source)
+         f"{e.source}, {e.origin}" if e.origin else e.source)
         for e in report.entries
     ]
     return pd.DataFrame(rows, columns=list(COLUMNS))

@@ -3,7 +3,9 @@ Hub's metadata before any weight is fetched, a model refused for its head is not
 
 from __future__ import annotations
 
+import errno
 import gc
+import re
 import weakref
 from pathlib import Path
 
@@ -152,3 +154,48 @@ def test_metadata_that_cannot_be_read_refuses_the_download(hub, cache_dir):
     assert message == (f"The Hub's file list for {repo} could not be read, so the model was not downloaded (its "
                        "size is checked first). Try again in a moment.")
     assert hub.requested(repo) == [("GET", f"/api/models/{repo}?blobs=true")]  # nothing downloaded blind
+
+
+class FullDisk:
+    """A download's temporary file on a disk that fills up after ``room`` bytes: writes then fail with ENOSPC."""
+
+    def __init__(self, file, room: int):
+        self._file = file
+        self._room = room
+
+    def write(self, data: bytes) -> int:
+        if len(data) > self._room:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self._room -= len(data)
+        return self._file.write(data)
+
+    def __getattr__(self, name: str):
+        return getattr(self._file, name)
+
+
+def test_a_disk_that_fills_up_at_the_write_gives_a_message_and_keeps_no_partial_file(hub, cache_dir, monkeypatch):
+    """ENOSPC simulated where huggingface_hub writes a download's bytes, so that it is tested on every machine
+    (tests/security/test_hub_app.py fills a real tmpfs where the kernel lets a test mount one)."""
+    from huggingface_hub import constants, file_download
+
+    real_http_get = file_download.http_get
+
+    def on_a_full_disk(url, temp_file, **kwargs):
+        file = FullDisk(temp_file, room=1_500_000) if url.endswith("/model.safetensors") else temp_file
+        return real_http_get(url, file, **kwargs)
+
+    monkeypatch.setattr(file_download, "http_get", on_a_full_disk)
+    with pytest.raises(ModelUnavailable) as full:
+        make_cache(cache_dir).load(BERT, Head.MASKED_LM)
+    assert re.fullmatch(r"This server's disk filled up while downloading google-bert/bert-base-uncased's "
+                        r"model\.safetensors \(\d\.\d MB of \d\.\d MB received\), so the download stopped\. Nothing "
+                        r"half-downloaded was kept \(files already complete were\); free some space \(or set HF_HOME "
+                        r"to a larger disk\) and try again\.", str(full.value)), str(full.value)
+    repo = Path(constants.HF_HUB_CACHE) / "models--google-bert--bert-base-uncased"
+    assert not list((repo / "blobs").glob("*.incomplete"))
+    assert {path.name for path in (repo / "snapshots").glob("*/*")} == set(BERT_FILES) - {"model.safetensors"}
+
+    monkeypatch.setattr(file_download, "http_get", real_http_get)  # room again: the next try fetches the rest
+    hub.clear()
+    assert make_cache(cache_dir).load(BERT, Head.MASKED_LM).model is not None
+    assert fetched(hub, BERT) == ["model.safetensors"]
