@@ -13,6 +13,7 @@ import gradio as gr
 
 from bertviz_ui.errors import BertvizError
 from bertviz_ui.models.zerogpu import gpu_work
+from bertviz_ui.ui.progress import watch_downloads
 
 log = logging.getLogger("bertviz_ui")
 
@@ -72,12 +73,12 @@ def user_errors(action: str) -> Callable[[Callable[..., Any]], Callable[..., Any
 
 def model_work(action: str, duration: int = 60) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """user_errors for a handler that runs a model; on a ZeroGPU Space its work also gets a GPU (spaces.GPU) for at
-    most ``duration`` seconds. Elsewhere it is user_errors alone."""
+    most ``duration`` seconds. A model it has to download shows its progress in the tab (ui/progress.py)."""
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         # Messages are made where the work runs (the GPU worker on ZeroGPU), from the handler itself, so a streaming
-        # handler is recognised as one before anything wraps it.
-        return gpu_work(duration)(user_errors(action)(fn))
+        # handler is recognised as one before anything wraps it. Progress is outermost: Gradio must see its parameter.
+        return watch_downloads(gpu_work(duration)(user_errors(action)(fn)))
 
     return decorate
 

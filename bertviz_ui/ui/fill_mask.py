@@ -39,6 +39,7 @@ from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, ra
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
 from bertviz_ui.ui.prefill import Prefill
+from bertviz_ui.ui.progress import watch_downloads
 
 TASK = task_by_id("fill_mask")
 
@@ -195,7 +196,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
                                     api_visibility="private", concurrency_id="fill_mask"))
 
     out = Outputs(words=words, errors=panel)
-    words_for = out.wrap(user_errors("splitting the sentence")(functools.partial(list_words, ctx)))
+    words_for = out.wrap(watch_downloads(user_errors("splitting the sentence")(functools.partial(list_words, ctx))))
     # .input, not .change: the sentence the page opens with arrives by the page-load event, and loading a model for
     # every page opened would be waste; selecting the tab lists its words.
     for trigger in (sentence.input, tab.select):

@@ -27,6 +27,7 @@ from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, raw_output
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
 from bertviz_ui.ui.prefill import Prefill
+from bertviz_ui.ui.progress import watch_downloads
 
 TASK = task_by_id("ner")
 
@@ -149,7 +150,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
         control.change(out.wrap(user_errors("filtering entities")(refilter)), [result_state, types, min_score],
                        out.components, api_visibility="private", queue=False)
     out = Outputs(table=align_table, errors=panel)
-    align = out.wrap(user_errors("aligning labels")(functools.partial(run_alignment, ctx)))
+    align = out.wrap(watch_downloads(user_errors("aligning labels")(functools.partial(run_alignment, ctx))))
     panel.follow(align_button.click(align, [model, align_words, align_labels_box, all_subwords], out.components,
                                     api_name="ner_alignment", concurrency_id="ner"))
     out = Outputs(view=spacy_view, errors=panel)

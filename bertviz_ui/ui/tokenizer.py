@@ -15,6 +15,7 @@ from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, ra
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import user_errors
 from bertviz_ui.ui.prefill import Prefill
+from bertviz_ui.ui.progress import watch_downloads
 
 TASK = task_by_id("tokenizer")
 
@@ -94,7 +95,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     integer_api(max_length)
     out = Outputs(header=header, chips=chips, comparison=comparison, summary=summary, table=table, raw=raw,
                   errors=panel)
-    handler = out.wrap(user_errors("tokenizing")(functools.partial(run_tokenizer, ctx)))
+    handler = out.wrap(watch_downloads(user_errors("tokenizing")(functools.partial(run_tokenizer, ctx))))
     inputs = [model, text, text_pair, max_length, padding, truncation, split_special, compare_with]
     panel.follow(button.click(handler, inputs, out.components, api_name="tokenize", concurrency_id="tokenizer",
                               concurrency_limit=4))
