@@ -50,14 +50,18 @@ def app_server(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory):
 
 
 @contextlib.contextmanager
-def running_app(args: list[str], cache_dir: Path, log_dir: Path, env: dict[str, str] | None = None):
-    """`python app.py ARGS` on a free port until the block ends; yields (url, process); fails with its output."""
+def running_app(args: list[str], cache_dir: Path, log_dir: Path, env: dict[str, str] | None = None,
+                prefix: tuple[str, ...] = ()):
+    """`python app.py ARGS` on a free port until the block ends; yields (url, process); fails with its output.
+
+    ``prefix`` runs the app through another command (``unshare ... exec "$@"``); it must exec the app, so the process
+    is the app's."""
     port = free_port()
     log_path = log_dir / "app.log"
     full_env = {**os.environ, "BERTVIZ_UI_CACHE_DIR": str(cache_dir), "PYTHONUNBUFFERED": "1", **(env or {})}
     with log_path.open("w") as log:
-        process = subprocess.Popen([sys.executable, "app.py", *args, "--port", str(port)], cwd=ROOT, env=full_env,
-                                   stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen([*prefix, sys.executable, "app.py", *args, "--port", str(port)], cwd=ROOT,
+                                   env=full_env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 120
     while not _answers(url):

@@ -11,6 +11,11 @@ every request, not guessed):
   A missing file is 404 with ``X-Error-Code: EntryNotFound``.
 - An unknown repo is 401 with ``X-Error-Code: RepoNotFound``: what huggingface.co answers an anonymous client
   (a missing repo and a private one look the same); huggingface_hub raises RepositoryNotFoundError for it.
+  ``unknown_repo_status = 404`` answers as the Hub does a signed-in client.
+- A gated repo's metadata is public (``gated: "auto"``); its files answer 401 with ``X-Error-Code: GatedRepo``.
+- A file GET with ``Range: bytes=N-`` (huggingface_hub resuming a dropped transfer) is answered 206 from byte N.
+- A Transfer set for a file makes the server a slow, stalling, flaky or paused Hub for it; every file transfer is
+  recorded (TransferRecord: from which byte, how far it got, whether the client hung up).
 
 A file declared by size only (the fake 140 GB repo's shards) has no bytes: asking for it answers 500, and every
 request is recorded, so a test can assert that no weight file was ever asked for.
@@ -20,9 +25,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -46,16 +53,70 @@ class RepoFile:
 
 @dataclass
 class Repo:
-    """A served repository: files by path; ``broken_metadata`` makes its /api/models endpoint answer 500."""
+    """A served repository: files by path; ``broken_metadata`` makes its /api/models endpoint answer 500; a ``gated``
+    one's files answer 401 GatedRepo (no token is ever sent)."""
 
     name: str
     files: dict[str, RepoFile] = field(default_factory=dict)
     broken_metadata: bool = False
+    gated: bool = False
 
     @property
     def sha(self) -> str:
         """The commit hash of its only revision (any 40 hex digits do; derived from the name to be stable)."""
         return hashlib.sha1(f"commit:{self.name}".encode()).hexdigest()
+
+
+@dataclass
+class Transfer:
+    """How the server sends one file's bytes; offsets count from the file's start, whatever byte a response starts at.
+
+    Attributes:
+        rate: bytes per second; None: as fast as the socket takes them.
+        hold_at: the first response stops here until ``release`` is set (``holding`` is set when it gets there),
+            sending a byte every 0.2 s meanwhile so the client's read timeout does not fire.
+        drop_at, drops: the next ``drops`` responses (-1: all) close the connection on reaching ``drop_at``.
+        stall_at, stalls: the next ``stalls`` responses (-1: all) send nothing more from ``stall_at`` on and close
+            after ``stall_s``.
+    """
+
+    rate: float | None = None
+    hold_at: int | None = None
+    holding: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+    drop_at: int | None = None
+    drops: int = 0
+    stall_at: int | None = None
+    stalls: int = 0
+    stall_s: float = 3.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def take(self, kind: str) -> bool:
+        """Whether this response drops (``kind="drops"``) or stalls (``"stalls"``), counting it."""
+        with self._lock:
+            left = getattr(self, kind)
+            if left == 0:
+                return False
+            if left > 0:
+                setattr(self, kind, left - 1)
+            return True
+
+
+@dataclass
+class TransferRecord:
+    """One response carrying a file's bytes: from ``start`` (a resumed transfer starts past 0) to ``reached``."""
+
+    repo: str
+    path: str
+    start: int
+    size: int
+    reached: int = 0
+    hung_up: bool = False  # the client closed the connection before the last byte
+    ended: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def complete(self) -> bool:
+        return self.ended.is_set() and self.reached == self.size
 
 
 def is_lfs(path: str) -> bool:
@@ -148,6 +209,9 @@ class HubServer:
     def __init__(self, repos: dict[str, Repo]):
         self.repos = repos
         self.requests: list[tuple[str, str]] = []
+        self.transfers: dict[tuple[str, str], Transfer] = {}  # (repo, path) -> how its bytes are sent
+        self.records: list[TransferRecord] = []
+        self.unknown_repo_status = UNKNOWN_REPO_STATUS
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
@@ -179,10 +243,29 @@ class HubServer:
     def clear(self) -> None:
         with self._lock:
             self.requests.clear()
+            self.records.clear()
+
+    def begin_transfer(self, repo: str, path: str, start: int, size: int) -> TransferRecord:
+        record = TransferRecord(repo, path, start, size, reached=start)
+        with self._lock:
+            self.records.append(record)
+        return record
+
+    def transfers_of(self, repo: str, path: str) -> list[TransferRecord]:
+        """Every response that carried bytes of ``repo``'s ``path``, in order."""
+        with self._lock:
+            return [record for record in self.records if (record.repo, record.path) == (repo, path)]
 
 
 # What may follow a repo name in /api/models/{repo}/...: the endpoints this server knows or refuses knowingly.
 _API_ACTIONS = {"revision", "tree", "paths-info", "refs", "commits", "discussions"}
+
+
+def _range_start(header: str | None, size: int) -> int:
+    """The first byte a ``Range: bytes=N-`` header asks for (0 without one, or for one past the end)."""
+    match = re.fullmatch(r"bytes=(\d+)-", (header or "").strip())
+    start = int(match.group(1)) if match else 0
+    return start if start < size else 0
 
 
 def _split_api_path(rest: str) -> tuple[str, str, str]:
@@ -239,7 +322,7 @@ def _handler_for(server: HubServer) -> type[BaseHTTPRequestHandler]:
         def _repo(self, name: str, body: bool) -> Repo | None:
             repo = server.repos.get(name)
             if repo is None:
-                self._send(UNKNOWN_REPO_STATUS, {"error": "Repository not found"}, body,
+                self._send(server.unknown_repo_status, {"error": "Repository not found"}, body,
                            {"X-Error-Code": "RepoNotFound", "X-Error-Message": "Repository not found"})
             return repo
 
@@ -265,7 +348,7 @@ def _handler_for(server: HubServer) -> type[BaseHTTPRequestHandler]:
                                           "pointerSize": 134}
                 siblings.append(sibling)
             info = {"_id": repo.sha[:24], "id": repo.name, "modelId": repo.name, "sha": repo.sha, "private": False,
-                    "gated": False, "disabled": False, "downloads": 0, "likes": 0, "tags": ["transformers"],
+                    "gated": "auto" if repo.gated else False, "disabled": False, "downloads": 0, "likes": 0, "tags": ["transformers"],
                     "library_name": "transformers", "lastModified": "2024-01-01T00:00:00.000Z",
                     "siblings": siblings}
             self._send(200, info, body)
@@ -300,6 +383,11 @@ def _handler_for(server: HubServer) -> type[BaseHTTPRequestHandler]:
             if revision not in ("main", repo.sha):
                 self._send(404, {"error": "Invalid rev id"}, body, {"X-Error-Code": "RevisionNotFound"})
                 return
+            if repo.gated:
+                message = (f"Access to model {repo.name} is restricted. You must have access to it and be "
+                           "authenticated to access it. Please log in.")
+                self._send(401, {"error": message}, body, {"X-Error-Code": "GatedRepo", "X-Error-Message": message})
+                return
             file = repo.files.get(filename)
             if file is None:
                 self._send(404, {"error": "Entry not found"}, body,
@@ -315,7 +403,59 @@ def _handler_for(server: HubServer) -> type[BaseHTTPRequestHandler]:
                 headers.update({"ETag": etag, "X-Linked-Etag": etag, "X-Linked-Size": str(file.size)})
             else:
                 headers["ETag"] = f'"{_blob_sha(file.content, file.size)}"'
-            self._send_bytes(200, file.content, body, headers)
+            start = _range_start(self.headers.get("Range"), len(file.content)) if body else 0
+            if not body:
+                self._send_bytes(200, file.content, body, headers)
+                return
+            if start:
+                headers["Content-Range"] = f"bytes {start}-{len(file.content) - 1}/{len(file.content)}"
+            self.send_response(206 if start else 200)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(file.content) - start))
+            self.end_headers()
+            transfer = server.transfers.get((repo.name, filename)) or Transfer()
+            record = server.begin_transfer(repo.name, filename, start, len(file.content))
+            try:
+                self._stream(file.content, start, transfer, record)
+            except (BrokenPipeError, ConnectionResetError):
+                record.hung_up = True
+            finally:
+                record.ended.set()
+
+        def _stream(self, data: bytes, start: int, transfer: Transfer, record: TransferRecord) -> None:
+            """Send data[start:] as ``transfer`` says, in 64 kB pieces (so a client that hangs up is noticed)."""
+            drops = transfer.drop_at is not None and transfer.take("drops")
+            stalls = transfer.stall_at is not None and transfer.stall_at >= start and transfer.take("stalls")
+            began, position = time.monotonic(), start
+            while position < len(data):
+                stop = len(data)
+                for mark in (transfer.drop_at if drops else None, transfer.stall_at if stalls else None,
+                             transfer.hold_at if not transfer.holding.is_set() else None):
+                    if mark is not None and mark >= position:
+                        stop = min(stop, mark)
+                if position == stop:
+                    if drops and position == transfer.drop_at:
+                        self.close_connection = True
+                        return
+                    if stalls and position == transfer.stall_at:
+                        threading.Event().wait(transfer.stall_s)
+                        self.close_connection = True
+                        return
+                    transfer.holding.set()
+                    while not transfer.release.wait(0.2) and time.monotonic() - began < 60:
+                        self.wfile.write(data[position:position + 1])  # a byte now and then: no read timeout
+                        self.wfile.flush()
+                        position += 1
+                        record.reached = position
+                    continue
+                piece = data[position:min(stop, position + 65536)]
+                self.wfile.write(piece)
+                self.wfile.flush()
+                position += len(piece)
+                record.reached = position
+                if transfer.rate:
+                    threading.Event().wait(max(0.0, began + (position - start) / transfer.rate - time.monotonic()))
 
         def _send(self, status: int, payload: dict | list, body: bool, headers: dict | None = None) -> None:
             self._send_bytes(status, json.dumps(payload).encode(), body,
