@@ -215,9 +215,9 @@ class ModelCache:
                 origin = "from this machine's Hugging Face cache"
             elif self.max_download_bytes is not None and online:
                 plan = hub.check_download_size(source.location, self.max_download_bytes, weights=weights)
-                origin = hub.fetch(plan, progress=downloads.reporter()).describe()
+                origin = hub.fetch(plan, progress=downloads.reporter()).describe(public=self.policy.public)
             elif online:
-                origin = f"downloaded from {hub.endpoint_name()}"
+                origin = f"downloaded from {hub.endpoint_name(public=self.policy.public)}"
         loaded = self._loader(source, head, self.device, self.dtype, online)
         return dataclasses.replace(loaded, origin=origin) if origin else loaded
 

@@ -165,19 +165,21 @@ class Fetched:
     size_bytes: int
     seconds: float
 
-    def describe(self) -> str:
-        """Where the model came from, for the Models panel."""
+    def describe(self, *, public: bool = False) -> str:
+        """Where the model came from, for the Models panel (``public``: a mirror's host is not named)."""
         if not self.files:
             return "from this machine's Hugging Face cache"
-        return (f"downloaded {downloads.format_size(self.size_bytes)} from {endpoint_name()} in {self.seconds:.1f} s "
-                f"(revision {self.revision[:7]})")
+        return (f"downloaded {downloads.format_size(self.size_bytes)} from {endpoint_name(public=public)} in "
+                f"{self.seconds:.1f} s (revision {self.revision[:7]})")
 
 
-def endpoint_name() -> str:
-    """The Hub this process downloads from: huggingface.co, or a mirror's host (HF_ENDPOINT)."""
+def endpoint_name(*, public: bool = False) -> str:
+    """The Hub this process downloads from: huggingface.co, or a mirror's host (HF_ENDPOINT); on a public server a
+    mirror is "a Hub mirror": its address is the operator's business, as server paths are."""
     from huggingface_hub import constants
 
-    return urlsplit(constants.ENDPOINT).netloc or constants.ENDPOINT
+    host = urlsplit(constants.ENDPOINT).netloc or constants.ENDPOINT
+    return host if host == "huggingface.co" or not public else "a Hub mirror"
 
 
 def fetch(plan: DownloadPlan, progress: downloads.ProgressCallback | None = None) -> Fetched:

@@ -22,12 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Page, expect
 
 from bertviz_ui.models.downloads import format_size
 from bertviz_ui.models.sources import tiny_checkpoint
 from bertviz_ui.registry import Head
 from tests import queue_stream
 from tests.conftest import running_app
+from tests.e2e.helpers import PAGE_LOAD_MS, plot_svg
 from tests.queue_stream import Call
 from tests.security.hub_server import HubServer, Transfer, repo_from_directory
 
@@ -46,8 +48,9 @@ STALLING = "bertviz-tests/stalling-bert"
 DROPPING = "bertviz-tests/dropping-bert"
 DROPS_ONCE = "bertviz-tests/drops-once-bert"
 FILLS_DISK = "bertviz-tests/disk-filling-bert"
+WATCHED = "bertviz-tests/watched-in-a-browser"
 TOO_BIG_FOR_DISK = "bertviz-tests/too-big-for-the-disk"
-MODULE_REPOS = (SLOW, GATED, STALLING, DROPPING, DROPS_ONCE, FILLS_DISK, TOO_BIG_FOR_DISK)
+MODULE_REPOS = (SLOW, GATED, STALLING, DROPPING, DROPS_ONCE, FILLS_DISK, TOO_BIG_FOR_DISK, WATCHED)
 KEPT = "Nothing half-downloaded was kept (files already complete were); "
 
 
@@ -304,3 +307,27 @@ def test_a_download_the_disk_has_no_room_for_is_refused_before_it_starts(hub_app
                         rf"larger disk\) and try again\.", error), error
     assert hub_server.transfers_of(TOO_BIG_FOR_DISK, WEIGHTS) == []
     assert len(top_tokens(fill_mask(hub_app, TOO_BIG_FOR_DISK))) == 3
+
+
+def test_in_the_browser_the_tab_says_what_it_downloads_then_how_far_it_got(hub_app, hub_server, page: Page):
+    hub_server.transfers[(WATCHED, WEIGHTS)] = Transfer(rate=1_000_000)  # about four seconds
+    total, count = to_fetch(hub_server, WATCHED)
+    weights = hub_server.repos[WATCHED].files[WEIGHTS].size
+    try:
+        page.goto(hub_app.url)
+        expect(page.locator("#tokenizer-run")).to_be_enabled(timeout=PAGE_LOAD_MS)
+        page.get_by_role("tab", name="Masked words").click()
+        page.locator("#fill-mask-model input").fill(WATCHED)
+        page.locator("#fill-mask-model input").press("Enter")
+        page.locator("#fill-mask-run").click()
+        expect(page.get_by_text(f"Downloading {WATCHED} from the Hub: {count} files, {format_size(total)} "
+                                f"({WEIGHTS}: {format_size(weights)})").first).to_be_visible(timeout=DEADLINE_S * 1000)
+        expect(page.get_by_text(re.compile(rf"Downloading {WATCHED}: \d+\.\d MB of {format_size(total)} at "
+                                           rf"\d+\.\d MB/s")).first).to_be_visible(timeout=DEADLINE_S * 1000)
+        expect(plot_svg(page, "fill-mask-plot")).to_be_visible(timeout=DEADLINE_S * 1000)
+    finally:
+        hub_server.transfers.pop((WATCHED, WEIGHTS), None)
+    page.get_by_role("tab", name="Models").click()
+    page.locator("#models-refresh").click()
+    expect(page.locator("#models-table").get_by_role(
+        "gridcell", name=f"Hub: {WATCHED}, downloaded {format_size(total)} from 127.0.0.1:")).to_be_visible()

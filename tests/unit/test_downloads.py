@@ -353,3 +353,16 @@ def test_a_download_the_disk_has_no_room_for_is_refused_first(tmp_path, monkeypa
         "downloaded. Free some space (or set HF_HOME to a larger disk) and try again.")
     hub._check_room("org/m", (("vocab.txt", 231_508),))  # fits
     assert isinstance(full.value, ModelUnavailable)
+
+
+def test_the_models_panel_names_the_hub_it_came_from_but_a_public_server_not_its_mirror(monkeypatch):
+    from huggingface_hub import constants
+
+    fetched = hub.Fetched("org/m", "86b5e0934494bd15c9632b12f734a8a67f723594", 3, 441_147_338, 35.04)
+    monkeypatch.setattr(constants, "ENDPOINT", "https://huggingface.co")
+    assert fetched.describe() == fetched.describe(public=True) == (
+        "downloaded 441.1 MB from huggingface.co in 35.0 s (revision 86b5e09)")
+    monkeypatch.setattr(constants, "ENDPOINT", "http://mirror.internal:8080")
+    assert fetched.describe() == "downloaded 441.1 MB from mirror.internal:8080 in 35.0 s (revision 86b5e09)"
+    assert fetched.describe(public=True) == "downloaded 441.1 MB from a Hub mirror in 35.0 s (revision 86b5e09)"
+    assert hub.Fetched("org/m", "86b5e09", 0, 0, 0.1).describe() == "from this machine's Hugging Face cache"
