@@ -153,11 +153,16 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     """Lay out the Inside BERT tab inside the current gr.Blocks context."""
     inside = InsideBert(ctx)
     choices = ctx.model_choices(TASK)
+    # The model's shape is never stated here: the header of each run reads it from the loaded model's config (a tiny
+    # checkpoint has 2 layers x 2 heads, bert-base 12 x 12). The fallback is mentioned only where it can happen.
+    fallback = (" Without the Hub, the default model falls back to the offline **all-MiniLM-L6-v2** (real weights, "
+                "BERT architecture), labelled as such." if TASK.offline_fallback
+                and ctx.default_model(TASK) == TASK.default_model else "")
     gr.Markdown(
         "Look inside the encoder. One forward pass over your text keeps every layer's **attention** and **hidden "
         "states**; the Attention and Embeddings views below all read that one pass, so changing a layer, head or "
-        "filter redraws without running the model again. Without the Hub, the default model is the offline "
-        "**all-MiniLM-L6-v2** (real weights, BERT architecture, 6 layers x 12 heads), labelled as such."
+        "filter redraws without running the model again. Its layers and heads, as read from the model's config, are "
+        f"counted above the views.{fallback}"
     )
     model = gr.Dropdown(choices, value=choices[0], label="Encoder", allow_custom_value=True, elem_id="attention-model",
                         info="Loaded with eager attention, so attention weights can be read.")
