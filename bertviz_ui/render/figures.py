@@ -72,7 +72,7 @@ def frame(figure: go.Figure) -> go.Figure:
     # the top row's need room in the top margin.
     subplot_titles = [a for a in layout.annotations
                       if a.yref == "paper" and a.yanchor == "bottom" and a.showarrow is False and a.xref == "paper"]
-    domains = _x_domains(figure)
+    domains = _x_domains(figure) if subplot_titles else []
     top_lines = 0
     for annotation in subplot_titles:
         # As many characters as fit over its subplot on the narrowest plot.
@@ -97,7 +97,7 @@ def frame(figure: go.Figure) -> go.Figure:
 
 def _x_domains(figure: go.Figure) -> list[tuple[float, float]]:
     """The horizontal domain of every x axis of ``figure`` (its subplots' columns)."""
-    layout = figure.to_plotly_json()["layout"]
+    layout = figure.layout.to_plotly_json()  # the layout alone: a figure's data can be megabytes
     return [tuple(axis["domain"]) for name, axis in layout.items()
             if name.startswith("xaxis") and isinstance(axis, dict) and axis.get("domain")]
 
