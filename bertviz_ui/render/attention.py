@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from bertviz_ui.render.figures import frame
 from bertviz_ui.render.html import esc, model_badge_html, notes_html, plot_text
 from bertviz_ui.tasks.attention import HEAD_VIEW_TOKENS, HEATMAP_TOKENS, MODEL_VIEW_TOKENS, AttentionView
 from bertviz_ui.tasks.encoder import EncoderRun, HeadSummaries
@@ -92,9 +93,10 @@ def head_view_figure(view: AttentionView, *, cap: int = HEAD_VIEW_TOKENS) -> go.
         title=f"Head view: {_caption(view, cap)}",
         xaxis={"range": [-0.75, 1.75], "visible": False, "fixedrange": True},
         yaxis={"range": [-max(len(rows), len(cols)) + 0.5, 0.8], "visible": False, "fixedrange": True},
-        legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0, "font": {"size": 11}},
+        # Below the plot: with 12 heads on a phone the legend takes several rows, and it grows away from the title.
+        legend={"orientation": "h", "y": 0, "yanchor": "top", "x": 0, "font": {"size": 11}},
     )
-    return figure
+    return frame(figure)
 
 
 def _tiles(views: Sequence[AttentionView], cap: int) -> tuple[np.ndarray, list[int], list[int]]:
@@ -156,7 +158,7 @@ def model_view_figure(views: Sequence[AttentionView], *, layer: int | None = Non
                "ticktext": [f"layer {li}" for li in range(len(views))], "autorange": "reversed",
                "showgrid": False, "zeroline": False, "scaleanchor": "x", "constrain": "domain"},
     )
-    return figure
+    return frame(figure)
 
 
 def heatmap_figure(view: AttentionView, *, cap: int = HEATMAP_TOKENS) -> go.Figure:
@@ -179,12 +181,12 @@ def heatmap_figure(view: AttentionView, *, cap: int = HEATMAP_TOKENS) -> go.Figu
     figure.update_layout(
         height=size, margin={"l": 10, "r": 10, "t": 50, "b": 10},
         title=f"Layer {view.layer}, {which}{cut} (rows attend to columns)",
-        xaxis={"tickvals": list(range(len(cols))), "ticktext": [token_label(view.tokens, c) for c in cols],
-               "tickangle": -60, "side": "top", "tickfont": {"size": 10}},
-        yaxis={"tickvals": list(range(len(rows))), "ticktext": [token_label(view.tokens, r) for r in rows],
-               "autorange": "reversed", "tickfont": {"size": 10}},
+        # Category axes: plotly names as many tokens as fit (all of them on a desktop, fewer on a phone or for long
+        # texts) instead of drawing every name over its neighbours.
+        xaxis={"type": "category", "tickangle": -60, "tickfont": {"size": 10}},
+        yaxis={"type": "category", "autorange": "reversed", "tickfont": {"size": 10}},
     )
-    return figure
+    return frame(figure)
 
 
 SUMMARY_TITLES = {
@@ -197,24 +199,31 @@ SUMMARY_TITLES = {
 
 
 def summaries_figure(summaries: HeadSummaries) -> go.Figure:
-    """Five small layer x head heatmaps: entropy, attention to [CLS], [SEP], punctuation, and distance."""
+    """Five small layer x head heatmaps, three to a row (their titles stay apart on a phone): entropy, attention to
+    [CLS], [SEP], punctuation, and distance."""
     names = list(SUMMARY_TITLES)
-    figure = make_subplots(rows=1, cols=len(names), subplot_titles=[SUMMARY_TITLES[n] for n in names],
-                           horizontal_spacing=0.03)
-    for k, name in enumerate(names, start=1):
+    columns = 3
+    rows = -(-len(names) // columns)
+    layers = summaries.entropy.shape[0]
+    panel = max(90, 14 * layers)
+    # Between the rows: the upper row's head numbers and axis title, then the lower row's subplot titles (two lines).
+    between = 90
+    figure = make_subplots(rows=rows, cols=columns, subplot_titles=[SUMMARY_TITLES[n] for n in names],
+                           horizontal_spacing=0.06, vertical_spacing=between / (rows * panel + (rows - 1) * between))
+    for k, name in enumerate(names):
+        row, col = k // columns + 1, k % columns + 1
         values = getattr(summaries, name)
         figure.add_trace(go.Heatmap(
             z=values, colorscale="Viridis", showscale=False, zmin=0,
             zmax=summaries.max_entropy if name == "entropy" else (1 if name.startswith("to_") else None),
             hovertemplate=f"layer %{{y}} head %{{x}}<br>{SUMMARY_TITLES[name]}: %{{z:.3f}}<extra></extra>"),
-            row=1, col=k)
-        figure.update_yaxes(autorange="reversed", showticklabels=k == 1, title_text="layer" if k == 1 else None,
-                            dtick=1, row=1, col=k)
-        figure.update_xaxes(title_text="head", dtick=2 if values.shape[1] > 8 else 1, row=1, col=k)
-    layers = summaries.entropy.shape[0]
-    figure.update_layout(height=max(240, 22 * layers + 120), margin={"l": 10, "r": 10, "t": 40, "b": 10},
+            row=row, col=col)
+        figure.update_yaxes(autorange="reversed", showticklabels=col == 1, title_text="layer" if col == 1 else None,
+                            dtick=1 if layers <= 12 else 2, row=row, col=col)
+        figure.update_xaxes(title_text="head", dtick=2 if values.shape[1] > 8 else 1, row=row, col=col)
+    figure.update_layout(height=rows * panel + (rows - 1) * between + 60, margin={"l": 10, "r": 10, "t": 0, "b": 10},
                          font={"size": 11})
-    return figure
+    return frame(figure)
 
 
 def summary_table(summaries: HeadSummaries, layer: int) -> pd.DataFrame:

@@ -8,6 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from bertviz_ui.render.figures import frame, label_annotations, padded_range
 from bertviz_ui.render.html import esc, percent, plot_text
 from bertviz_ui.tasks.fill_mask import (
     CANONICAL_MASK,
@@ -22,17 +23,18 @@ from bertviz_ui.tasks.fill_mask import (
     MaskPrediction,
 )
 
+NB_HYPHEN = "\u2011"
 BAR_COLOUR = "#4a7bd0"
 LEFT_COLOUR = "#e9a95e"
 
 
-def _bars(mask: MaskPrediction, colour: str = BAR_COLOUR) -> go.Bar:
+def _bars(mask: MaskPrediction, colour: str = BAR_COLOUR, textposition: str = "outside") -> go.Bar:
     # Reversed so the best candidate is on top of a horizontal bar chart.
     predictions = mask.predictions[::-1]
     # Escaped: plotly.js reads axis text as pseudo-HTML, and vocabularies hold tokens like "<s>".
     return go.Bar(x=[p.score for p in predictions], y=[plot_text(p.token or p.piece) for p in predictions],
                   orientation="h",
-                  marker_color=colour, text=[percent(p.score) for p in predictions], textposition="outside",
+                  marker_color=colour, text=[percent(p.score) for p in predictions], textposition=textposition,
                   textfont={"size": 12}, cliponaxis=False, hovertemplate="%{y}: %{x:.4g}<extra></extra>",
                   showlegend=False)
 
@@ -62,7 +64,7 @@ def predictions_figure(result: FillMaskResult) -> go.Figure:
     top_k = len(result.masks[0].predictions) if result.masks else 5
     figure.update_layout(height=max(240, count * (70 + 30 * top_k)), margin={"l": 10, "r": 40, "t": 50, "b": 10},
                          title="Top predictions per mask (probability over the whole vocabulary)")
-    return figure
+    return frame(figure)
 
 
 def completed_html(result: FillMaskResult) -> str:
@@ -121,14 +123,17 @@ def context_figure(comparison: ContextComparison) -> go.Figure:
     """Predictions for one mask with both sides of its context, beside the left side only."""
     figure = make_subplots(rows=1, cols=2, subplot_titles=["both sides (BERT)", "left side only"],
                            horizontal_spacing=0.18)
-    figure.add_trace(_bars(comparison.both_sides), row=1, col=1)
-    figure.add_trace(_bars(comparison.left_only, LEFT_COLOUR), row=1, col=2)
+    # Side by side there is no room beside a bar for its value on a phone: values go inside the bars, and where one
+    # doesn't fit at the common size it is left to the hover.
+    figure.add_trace(_bars(comparison.both_sides, textposition="inside"), row=1, col=1)
+    figure.add_trace(_bars(comparison.left_only, LEFT_COLOUR, textposition="inside"), row=1, col=2)
+    figure.update_layout(uniformtext={"minsize": 10, "mode": "hide"})
     largest = max(comparison.both_sides.predictions[0].score, comparison.left_only.predictions[0].score)
     figure.update_xaxes(**probability_axis(largest))
     figure.update_layout(height=120 + 30 * len(comparison.both_sides.predictions),
                          margin={"l": 10, "r": 40, "t": 60, "b": 10},
                          title=f"Mask {comparison.mask_index + 1}: what the right-hand context changes")
-    return figure
+    return frame(figure)
 
 
 def left_text_html(comparison: ContextComparison) -> str:
@@ -137,29 +142,42 @@ def left_text_html(comparison: ContextComparison) -> str:
             "(then [SEP]). A left-to-right model like GPT only ever has this side.</p>")
 
 
+# The layer plot's area is LAYERS_PLOT_PX tall inside fixed margins, on fixed ranges: its labels are placed knowing
+# where every point lands at any page width (render/figures.place_labels).
+LAYERS_PLOT_PX = 240
+LAYERS_MARGIN = {"l": 70, "r": 20, "t": 10, "b": 50}
+
+
 def layers_figure(layers: LayerPredictions) -> go.Figure:
-    """Probability of the final answer at each layer (0 = embeddings), with each layer's top guess on hover."""
+    """Probability of the final answer at each layer (0 = embeddings), each point labelled with that layer's top guess
+    where the label overlaps nothing at any page width; hover shows every one."""
     x = [step.layer for step in layers.layers]
+    y = [step.final_token_score for step in layers.layers]
+    guesses = [plot_text(step.top[0].token) for step in layers.layers]
     figure = go.Figure(go.Scatter(
-        x=x, y=[step.final_token_score for step in layers.layers], mode="lines+markers+text",
-        text=[plot_text(step.top[0].token) for step in layers.layers], textposition="top center",
-        customdata=[step.final_token_rank for step in layers.layers],
+        x=x, y=y, mode="lines+markers", text=guesses, customdata=[step.final_token_rank for step in layers.layers],
         hovertemplate="layer %{x}: p(final)=%{y:.4f}, rank %{customdata}; top guess %{text}<extra></extra>",
-        line={"color": BAR_COLOUR}, cliponaxis=False))
-    largest = max(step.final_token_score for step in layers.layers)
-    axis = probability_axis(largest)
-    axis["range"] = [0, axis["range"][1] * 1.1]
-    figure.update_layout(height=340, margin={"l": 10, "r": 20, "t": 70, "b": 10},
+        line={"color": BAR_COLOUR}, marker={"size": 8}))
+    axis = probability_axis(max(y))
+    x_range, y_range = padded_range(x, 0.05), [0, axis["range"][1] * 1.35]
+    labels, hidden = label_annotations(x, y, guesses, x_range=x_range, y_range=y_range, plot_height=LAYERS_PLOT_PX,
+                                       marker_px=8)
+    left_out = (f"; {hidden} left out where {'they' if hidden > 1 else 'it'} would overlap, hover the points"
+                if hidden else "")
+    figure.update_layout(height=LAYERS_PLOT_PX + LAYERS_MARGIN["t"] + LAYERS_MARGIN["b"], margin=LAYERS_MARGIN,
+                         annotations=labels,
                          title=f"Probability of the final answer “{plot_text(layers.final_token)}” layer by layer "
-                               "(labels: each layer's top guess)",
-                         xaxis={"title": "layer (0 = embeddings)", "dtick": 1},
-                         yaxis={"title": "probability", **axis})
-    return figure
+                               f"(labels: each layer's top guess{left_out})",
+                         xaxis={"title": "layer (0 = embeddings)", "dtick": 1, "range": x_range, "automargin": False},
+                         yaxis={"title": "probability", **axis, "range": y_range, "automargin": False})
+    return frame(figure)
 
 
 def layers_table(layers: LayerPredictions) -> pd.DataFrame:
     """Each layer's top guesses with probabilities, and the rank of the final answer there."""
-    rows = [(step.layer, ", ".join(f"{p.token} ({percent(p.score)})" for p in step.top), step.final_token_rank,
+    # A non-breaking hyphen in "5.2e‑05": the guesses wrap as text, and Chrome breaks lines after "e-".
+    rows = [(step.layer, ", ".join(f"{p.token} ({percent(p.score).replace('-', NB_HYPHEN)})" for p in step.top),
+             step.final_token_rank,
              percent(step.final_token_score)) for step in layers.layers]
     return pd.DataFrame(rows, columns=["layer", "top guesses", f"rank of “{layers.final_token}”",
                                        f"p(“{layers.final_token}”)"])

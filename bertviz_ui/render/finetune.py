@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import pandas as pd
 import plotly.graph_objects as go
 
+from bertviz_ui.render.figures import frame
 from bertviz_ui.render.html import esc, model_badge_html, percent, plot_text
 from bertviz_ui.tasks.finetune import (
     EpochMetrics,
@@ -62,7 +63,7 @@ def schedule_figure(schedule: Sequence[float], hp: Hyperparameters, *, title: st
                          title=title or (f"Learning-rate schedule: {len(schedule)} steps, {warmup} warmup, peak "
                                          f"{hp.learning_rate:g}, then linear decay to 0"),
                          xaxis={"title": "optimizer step"}, yaxis={"title": "learning rate", "exponentformat": "e"})
-    return figure
+    return frame(figure)
 
 
 def loss_figure(steps: Sequence[StepEvent], total_steps: int | None = None) -> go.Figure:
@@ -73,7 +74,7 @@ def loss_figure(steps: Sequence[StepEvent], total_steps: int | None = None) -> g
                          title="Training loss per step (cross-entropy)",
                          xaxis={"title": "step", "range": [0.5, (total_steps or max(1, len(steps))) + 0.5]},
                          yaxis={"title": "loss", "rangemode": "tozero"})
-    return figure
+    return frame(figure)
 
 
 def accuracy_figure(epochs: Sequence[EpochMetrics], baseline: float | None = None) -> go.Figure:
@@ -86,7 +87,7 @@ def accuracy_figure(epochs: Sequence[EpochMetrics], baseline: float | None = Non
     figure.update_layout(height=280, margin={"l": 10, "r": 10, "t": 50, "b": 10},
                          title="Accuracy on examples the model did not train on, per epoch",
                          xaxis={"title": "epoch", "dtick": 1}, yaxis={"tickformat": ".0%", "range": [0, 1.05]})
-    return figure
+    return frame(figure)
 
 
 def confusion_figure(result: FinetuneResult) -> go.Figure:
@@ -98,7 +99,7 @@ def confusion_figure(result: FinetuneResult) -> go.Figure:
     figure.update_layout(height=160 + 40 * len(names), margin={"l": 10, "r": 10, "t": 50, "b": 10},
                          title="Confusion matrix (evaluated examples)", xaxis={"title": "predicted", "type": "category"},
                          yaxis={"title": "true", "autorange": "reversed", "type": "category"})
-    return figure
+    return frame(figure)
 
 
 def status_html(event: StepEvent, *, phase: str = "") -> str:
@@ -115,10 +116,26 @@ def message_html(message: str) -> str:
     return f'<p class="bv-finetune-status" role="status" data-testid="finetune-status">{esc(message)}</p>'
 
 
-def finished_html(result: FinetuneResult) -> str:
-    """The status line once training is over: steps, training time and speed."""
-    return message_html(f"Finished: {result.steps} steps in {result.train_seconds:.1f} s "
-                        f"({result.examples_per_s:.1f} examples/s).")
+def finished_html(result: FinetuneResult, *, total_s: float | None = None) -> str:
+    """The status line once the run is over: how long it took in all, and how much of that was training.
+
+    Args:
+        result: the finished run.
+        total_s: the whole run as the visitor waited for it, loading the model included (default: the run from
+            its first step, ``result.elapsed_s``).
+
+    Returns:
+        The status paragraph (plain text, escaped).
+    """
+    total = result.elapsed_s if total_s is None else total_s
+    rest = [("loading the model", total - result.elapsed_s)] if total - result.elapsed_s >= 0.05 else []
+    if result.scheme == "cross-validation":
+        rest.append(("training the cross-validation folds", None))
+    rest += [("the baseline", None), ("predicting before and after training", None)]
+    names = [name if seconds is None else f"{name} ({seconds:.1f} s)" for name, seconds in rest]
+    return message_html(f"Finished in {total:.1f} s: {result.steps} training steps took {result.train_seconds:.1f} s "
+                        f"({result.examples_per_s:.1f} examples/s); the other {max(0.0, total - result.train_seconds):.1f} s "
+                        f"went to {', '.join(names[:-1])} and {names[-1]}.")
 
 
 def report_html(result: FinetuneResult) -> str:
@@ -148,8 +165,8 @@ def report_html(result: FinetuneResult) -> str:
         f"<td>{result.baseline.macro_f1:.3f}</td></tr></tbody></table>"
         f"{per_class}"
         f"<p><b>Cost.</b> {result.steps} optimizer step(s) in {result.train_seconds:.1f} s of training "
-        f"({result.examples_per_s:.1f} examples/s), {result.elapsed_s:.1f} s in all; {result.trainable_params:,} of "
-        f"{result.total_params:,} parameters trained ({setup}).{frozen}</p>"
+        f"({result.examples_per_s:.1f} examples/s), {result.elapsed_s:.1f} s for the whole run once the model was "
+        f"loaded; {result.trainable_params:,} of {result.total_params:,} parameters trained ({setup}).{frozen}</p>"
         + (f'<ul class="bv-finetune-notes">{notes}</ul>' if notes else "")
         + "</div>")
 
@@ -159,17 +176,21 @@ NEW_TEXT_COLUMNS = ["text", "before", "P(before)", "after", "P(after)", "baselin
 
 
 def predictions_table(result: FinetuneResult | None) -> pd.DataFrame:
-    """Every example: label, role, prediction before and after training, the prediction that was scored (None:
-    the empty table shown before training)."""
+    """Every example: label, role, prediction before and after training, the prediction that was scored (None: no
+    columns, so the page shows no table until there are results)."""
+    if result is None:
+        return pd.DataFrame()
     rows = [(p.text, p.label, p.role, p.before, round(p.before_score, 3), p.after, round(p.after_score, 3),
-             p.evaluated_as or "") for p in (result.predictions if result else ())]
+             p.evaluated_as or "") for p in result.predictions]
     return pd.DataFrame(rows, columns=PREDICTION_COLUMNS)
 
 
 def new_texts_table(result: FinetuneResult | None) -> pd.DataFrame:
-    """The new texts: the model before and after training, and the baseline (None: the empty table)."""
+    """The new texts: the model before and after training, and the baseline (None: no columns, no table shown)."""
+    if result is None:
+        return pd.DataFrame()
     rows = [(t.text, t.before, round(t.before_score, 3), t.after, round(t.after_score, 3), t.baseline)
-            for t in (result.new_texts if result else ())]
+            for t in result.new_texts]
     return pd.DataFrame(rows, columns=NEW_TEXT_COLUMNS)
 
 

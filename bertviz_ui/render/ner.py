@@ -71,7 +71,14 @@ def alignment_table(alignment: Alignment) -> pd.DataFrame:
 
 
 def spacy_missing_html() -> str:
-    """What the spaCy comparison shows when no English pipeline is installed: how to install one."""
-    return ('<p class="bv-notes" data-testid="spacy-missing">No spaCy English pipeline is installed on this server, '
-            "so there is nothing to compare with. Install one with <code>python -m spacy download en_core_web_sm"
-            "</code> and restart; the rest of this tab works without it.</p>")
+    """What the spaCy comparison shows when no English pipeline is installed: how to install one, online or not."""
+    # spaCy's pipelines are pip packages hosted with spaCy's model releases (GitHub, the Hugging Face Hub), not on
+    # PyPI, so `spacy download` needs the internet; a wheel copied over installs offline.
+    return ('<div class="bv-notes" data-testid="spacy-missing"><p>No spaCy English pipeline is installed on this '
+            "server, so there is nothing to compare with. spaCy's pipelines are pip packages that are not on PyPI: "
+            "<code>python -m spacy download en_core_web_sm</code> downloads the package <code>en_core_web_sm</code> "
+            "(about 13 MB) from spaCy's model releases, so it needs internet access.</p><p>Offline, copy that "
+            "package's wheel from a machine with internet, in the version matching the installed spaCy, and install "
+            "it with <code>pip install en_core_web_sm-VERSION-py3-none-any.whl</code> (with conda: "
+            "<code>spacy-model-en_core_web_sm</code> from conda-forge). Restart the app afterwards; the rest of this "
+            "tab works without it.</p></div>")

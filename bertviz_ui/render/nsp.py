@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from bertviz_ui.render.figures import frame
 from bertviz_ui.render.html import esc
 from bertviz_ui.tasks.nsp import NspResult, ParagraphNsp
 
@@ -20,7 +21,7 @@ def nsp_figure(result: NspResult) -> go.Figure:
     figure.update_layout(height=220, margin={"l": 10, "r": 30, "t": 40, "b": 10},
                          xaxis={"tickformat": ".0%", "range": [0, 1.0001], "dtick": 0.25},
                          title="Does sentence B follow sentence A?")
-    return figure
+    return frame(figure)
 
 
 def segment_chips_html(result: NspResult) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from bertviz_ui.render.figures import frame
 from bertviz_ui.render.html import esc, notes_html, plot_text
 from bertviz_ui.tasks.parameters import ParameterCount, SeedCheck
 
@@ -28,7 +29,7 @@ def module_figure(count: ParameterCount) -> go.Figure:
                          xaxis={"tickformat": "~s", "title": {"text": "parameters"}},
                          yaxis={"tickvals": list(range(len(names))), "ticktext": names, "autorange": "reversed",
                                 "tickfont": {"size": 10}})
-    return figure
+    return frame(figure)
 
 
 def count_summary_html(count: ParameterCount) -> str:

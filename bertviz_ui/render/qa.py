@@ -7,6 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from bertviz_ui.render.figures import frame
 from bertviz_ui.render.html import esc, percent, plot_text
 from bertviz_ui.tasks.qa import QaResult, QaWindow
 
@@ -84,34 +85,44 @@ def logits_figure(window: QaWindow, result: QaResult) -> go.Figure:
     """Start and end logits over the window's context tokens (two rows, one shared token axis), the chosen start
     and end marked; long windows open on the answer and scroll with the range slider."""
     positions = [i for i, segment in enumerate(window.segments) if segment == "context"]
+    # A category axis named by token (unique with its position): plotly shows as many names as fit the width (every
+    # one on a desktop, every fifth or so on a phone) where an axis given every name draws them over each other.
     labels = [f"{plot_text(window.tokens[i])} <sub>{i}</sub>" for i in positions]
+    slot = {position: k for k, position in enumerate(positions)}
     figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
-                           subplot_titles=("Start logits: where the answer begins",
-                                           "End logits: where the answer ends"))
+                           subplot_titles=("Start logits (answer begins)",
+                                           "End logits (answer ends)"))
     for row, (values, colour, name) in enumerate(((window.start_logits, START_COLOUR, "start"),
                                                   (window.end_logits, END_COLOUR, "end")), start=1):
         figure.add_trace(go.Bar(
-            x=positions, y=[values[i] for i in positions], marker_color=colour, name=f"{name} logit",
-            customdata=[plot_text(window.tokens[i]) for i in positions],
-            hovertemplate=f"token #%{{x}} %{{customdata}}<br>{name} logit %{{y:.3f}}<extra></extra>"),
+            x=labels, y=[values[i] for i in positions], marker_color=colour, name=f"{name} logit",
+            customdata=[[plot_text(window.tokens[i]), i] for i in positions],
+            hovertemplate=f"token #%{{customdata[1]}} %{{customdata[0]}}<br>{name} logit %{{y:.3f}}<extra></extra>"),
             row=row, col=1)
     chosen = not result.no_answer and result.window == window.index
+    shown = (-0.5, len(positions) - 0.5)
+    if len(positions) > VISIBLE_TOKENS:
+        centre = slot[result.candidates[0].token_start] if chosen else 0
+        first = min(max(0, centre - VISIBLE_TOKENS // 2), len(positions) - VISIBLE_TOKENS)
+        shown = (first - 0.5, first + VISIBLE_TOKENS - 0.5)
+        figure.update_xaxes(range=list(shown), row=2, col=1)
+        figure.update_xaxes(rangeslider={"visible": True, "thickness": 0.06}, row=2, col=1)
     if chosen:
         best = result.candidates[0]
-        for row, index, values, colour in ((1, best.token_start, window.start_logits, START_COLOUR),
-                                           (2, best.token_end, window.end_logits, END_COLOUR)):
-            figure.add_trace(go.Scatter(
-                x=[index], y=[values[index]], mode="markers+text", text=["chosen " + ("start" if row == 1 else "end")],
-                textposition="middle right", marker={"symbol": "star", "size": 16, "color": "#111"},
-                name="chosen start" if row == 1 else "chosen end", hoverinfo="skip"), row=row, col=1)
-            figure.add_vrect(x0=best.token_start - 0.5, x1=best.token_end + 0.5, fillcolor="#ffd54a", opacity=0.35,
-                             line_width=0, row=row, col=1)
-    figure.update_xaxes(tickmode="array", tickvals=positions, ticktext=labels, tickangle=-60, row=2, col=1)
-    if len(positions) > VISIBLE_TOKENS:
-        centre = result.candidates[0].token_start if chosen else positions[0]
-        first = min(max(positions[0], centre - VISIBLE_TOKENS // 2), positions[-1] - VISIBLE_TOKENS + 1)
-        figure.update_xaxes(range=[first - 0.5, first + VISIBLE_TOKENS - 0.5], row=2, col=1)
-        figure.update_xaxes(rangeslider={"visible": True, "thickness": 0.06}, row=2, col=1)
+        for row, index, values in ((1, best.token_start, window.start_logits), (2, best.token_end, window.end_logits)):
+            # The star is a marker (the range slider repeats it in miniature, where the span is); its words are an
+            # annotation, which the range slider doesn't squash. They point into the plot, away from its edge.
+            figure.add_trace(go.Scatter(x=[labels[slot[index]]], y=[values[index]], mode="markers", hoverinfo="skip",
+                                        marker={"symbol": "star", "size": 16, "color": "#111"},
+                                        name="chosen start" if row == 1 else "chosen end"), row=row, col=1)
+            right_half = slot[index] > (shown[0] + shown[1]) / 2
+            figure.add_annotation(x=labels[slot[index]], y=values[index],
+                                  text="chosen " + ("start" if row == 1 else "end"), showarrow=False,
+                                  xanchor="right" if right_half else "left", xshift=-12 if right_half else 12,
+                                  bgcolor="rgba(255,255,255,0.8)", row=row, col=1)
+            figure.add_vrect(x0=slot[best.token_start] - 0.5, x1=slot[best.token_end] + 0.5, fillcolor="#ffd54a",
+                             opacity=0.35, line_width=0, row=row, col=1)
+    figure.update_xaxes(type="category", tickangle=-60, row=2, col=1)
     title = f"{len(positions)} context tokens"
     if len(result.windows) > 1:
         title = f"Window {window.index + 1} of {len(result.windows)}: {title}"
@@ -119,7 +130,7 @@ def logits_figure(window: QaWindow, result: QaResult) -> go.Figure:
         title += f" ({VISIBLE_TOKENS} shown; drag the slider below to scroll)"
     figure.update_layout(height=520, margin={"l": 40, "r": 20, "t": 70, "b": 10}, showlegend=False, title=title,
                          bargap=0.15)
-    return figure
+    return frame(figure)
 
 
 def candidates_table(result: QaResult) -> pd.DataFrame:

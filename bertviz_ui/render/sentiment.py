@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from bertviz_ui.render.figures import frame
 from bertviz_ui.render.html import esc, percent, plot_text
 from bertviz_ui.tasks.sentiment import Attribution, Classification, HeadInside, SentimentBatch
 
@@ -23,7 +24,7 @@ def scores_figure(row: Classification) -> go.Figure:
     figure.update_layout(height=100 + 34 * len(ordered), margin={"l": 10, "r": 20, "t": 40, "b": 10},
                          xaxis={"tickformat": ".0%", "range": [0, 1.0001]},
                          title=f"Line 1: {plot_text(row.label)} ({percent(row.score)})")
-    return figure
+    return frame(figure)
 
 
 def batch_table(batch: SentimentBatch) -> pd.DataFrame:
@@ -81,7 +82,7 @@ def attribution_figure(attribution: Attribution) -> go.Figure:
     figure.update_layout(height=320, margin={"l": 10, "r": 10, "t": 50, "b": 10},
                          title=f"Contribution of each word to the {plot_text(attribution.target_label)} logit",
                          yaxis={"title": "attribution", "zeroline": True, "exponentformat": "e"})
-    return figure
+    return frame(figure)
 
 
 def cost_html(attribution: Attribution) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from bertviz_ui.render.figures import frame
 from bertviz_ui.render.html import esc, notes_html, plot_text
 from bertviz_ui.tasks.similarity import SimilarityResult
 
@@ -32,7 +33,7 @@ def matrix_figure(result: SimilarityResult) -> go.Figure:
     figure.update_layout(height=max(320, side), margin={"l": 10, "r": 10, "t": 40, "b": 10},
                          title="Cosine similarity of the sentence embeddings",
                          yaxis={"autorange": "reversed"}, xaxis={"tickangle": -35})
-    return figure
+    return frame(figure)
 
 
 def pairs_table(result: SimilarityResult) -> pd.DataFrame:

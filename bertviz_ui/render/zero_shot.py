@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from bertviz_ui.render.figures import frame
 from bertviz_ui.render.html import esc, percent, plot_text
 from bertviz_ui.tasks.zero_shot import METHOD_NLI, ZeroShotResult
 
@@ -21,7 +22,7 @@ def scores_figure(result: ZeroShotResult) -> go.Figure:
         mode = "embedding similarity (not NLI)"
     figure.update_layout(height=120 + 34 * len(labels), margin={"l": 10, "r": 20, "t": 40, "b": 10},
                          xaxis={"tickformat": ".0%", "range": [0, 1.0001]}, title=f"Scores: {mode}")
-    return figure
+    return frame(figure)
 
 
 def hypotheses_table(result: ZeroShotResult) -> pd.DataFrame:

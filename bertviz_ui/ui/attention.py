@@ -30,7 +30,7 @@ from bertviz_ui.tasks.embeddings import COLOR_BY, check_color_by, embeddings_vie
 from bertviz_ui.tasks.encoder import EncoderRun, RunCache, run_encoder
 from bertviz_ui.tasks.parameters import HEADS, count_with_head, seed_check
 from bertviz_ui.tasks.validation import check_text
-from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output
+from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output, result_table
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
 from bertviz_ui.ui.prefill import Prefill
@@ -156,11 +156,16 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     """Lay out the Inside BERT tab inside the current gr.Blocks context; it opens with the seed text's pair."""
     inside = InsideBert(ctx)
     choices = ctx.model_choices(TASK)
+    # The model's shape is never stated here: the header of each run reads it from the loaded model's config (a tiny
+    # checkpoint has 2 layers x 2 heads, bert-base 12 x 12). The fallback is mentioned only where it can happen.
+    fallback = (" Without the Hub, the default model falls back to the offline **all-MiniLM-L6-v2** (real weights, "
+                "BERT architecture), labelled as such." if TASK.offline_fallback
+                and ctx.default_model(TASK) == TASK.default_model else "")
     gr.Markdown(
         "Look inside the encoder. One forward pass over your text keeps every layer's **attention** and **hidden "
         "states**; the Attention and Embeddings views below all read that one pass, so changing a layer, head or "
-        "filter redraws without running the model again. Without the Hub, the default model is the offline "
-        "**all-MiniLM-L6-v2** (real weights, BERT architecture, 6 layers x 12 heads), labelled as such."
+        "filter redraws without running the model again. Its layers and heads, as read from the model's config, are "
+        f"counted above the views.{fallback}"
     )
     model = gr.Dropdown(choices, value=choices[0], label="Encoder", allow_custom_value=True, elem_id="attention-model",
                         info="Loaded with eager attention, so attention weights can be read.")
@@ -174,7 +179,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     header = gr.HTML(padding=False, elem_id="attention-header")
     # The inputs of the last run; the run itself stays server-side in inside.runs (a bounded LRU).
     state = gr.State(None, time_to_live=ctx.settings.session_minutes * 60)
-    with gr.Tabs(elem_id="inside-tabs"):
+    with gr.Tabs(elem_id="inside-tabs", overflow_behavior="wrap"):
         with gr.Tab("Attention", id="inside-attention", elem_id="inside-attention"):
             with gr.Row():
                 # Custom values pass to the server's own check (the choices change with the model: 24 layers for bert-large).
@@ -200,7 +205,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
                         "attention), the share of attention going to [CLS], [SEP] and punctuation (often a "
                         "'no-op' sink), and the mean distance to the attended token.")
             summaries = gr.Plot(label="Head summaries, every layer", elem_id="attention-summaries")
-            table = gr.Dataframe(interactive=False, label="This layer's heads", elem_id="attention-summary-table")
+            table = result_table("This layer's heads", "attention-summary-table")
             raw = raw_output("attention-json")
         with gr.Tab("Embeddings", id="inside-embeddings", elem_id="inside-embeddings"):
             gr.Markdown("BERT's input vector for each token is the sum of a **token** embedding, a **position** "
@@ -227,9 +232,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
             parameters_header = gr.HTML(padding=False, elem_id="parameters-header")
             with gr.Row():
                 parameters_figure = gr.Plot(label="Per module", elem_id="parameters-figure")
-                parameters_table = gr.Dataframe(interactive=False, label="Per module", elem_id="parameters-table",
-                                                max_height=520, wrap=True,
-                                                column_widths=["30%", "28%", "17%", "10%", "15%"])
+                parameters_table = result_table("Per module", "parameters-table", max_height=520)
             seed = gr.HTML(padding=False, elem_id="parameters-seed")
             parameters_raw = raw_output("parameters-json")
         with gr.Tab("Model comparison", id="inside-comparison", elem_id="inside-comparison"):
@@ -245,9 +248,8 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
                     elem_id="comparison-latency")
             comparison_panel = ErrorPanel("comparison-error")
             comparison_notes = gr.HTML(padding=False, elem_id="comparison-notes")
-            comparison = gr.Dataframe(interactive=False, label="Models", elem_id="comparison-table", wrap=True,
-                                      column_widths=["19%", "6%", "7%", "6%", "11%", "7%", "8%", "8%", "7%",
-                                                     "10%", "11%"])
+            # Tall enough for the seed's five models and the models loaded here; more rows scroll in the frame.
+            comparison = result_table("Models", "comparison-table", max_height=720)
             comparison_raw = raw_output("comparison-json")
 
     # API clients send indices; the pickers' choices follow the last run, so they are no promise to a client.

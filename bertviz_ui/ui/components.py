@@ -78,6 +78,14 @@ def integer_api(*components: gr.components.Component) -> None:
         component.api_info_as_input = functools.partial(dict, schema)
 
 
+def result_table(label: str, elem_id: str, **options: Any) -> gr.Dataframe:
+    """A read-only table of results. It shows nothing until its first result (no columns: assets/style.css hides it,
+    instead of Gradio's placeholder header "1 2 3"), and its columns size to their content: text wraps at spaces,
+    numbers and one-word headers stay whole, a table wider than its frame scrolls inside it (assets/style.css)."""
+    return gr.Dataframe(headers=[], column_count=0, interactive=False, wrap=True, label=label, elem_id=elem_id,
+                        elem_classes="bv-result-table", **options)
+
+
 class Outputs:
     """An event's output components by name: handlers return ``{name: value}`` (testable without components, no
     padded tuples), and Gradio gets ``{component: value}`` in the order given here (the API's output order).

@@ -35,7 +35,7 @@ from bertviz_ui.tasks.fill_mask import (
     sentence_words,
 )
 from bertviz_ui.tasks.validation import check_whole_number
-from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output
+from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output, result_table
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
 from bertviz_ui.ui.prefill import Prefill
@@ -142,7 +142,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
                             info=ctx.model_hint(), elem_id="fill-mask-model",
                             scale=3)
         top_k = gr.Slider(1, MAX_TOP_K, value=5, step=1, label="Top-k", elem_id="fill-mask-top-k", scale=1)
-    with gr.Tabs():
+    with gr.Tabs(overflow_behavior="wrap"):  # every sub-tab in sight on a phone, not behind "..."
         with gr.Tab("Fill the mask", id="fill"):
             text = gr.Textbox(label="Text with [MASK]", lines=2, elem_id="fill-mask-text")
             with gr.Accordion("Examples", open=False):
@@ -151,8 +151,8 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
             panel = ErrorPanel("fill-mask-error")
             header = gr.HTML(elem_id="fill-mask-header", padding=False)
             bars = gr.Plot(label="Predictions", elem_id="fill-mask-plot")
-            iterative = gr.Dataframe(label="Iterative fill: the most confident mask first, then re-run",
-                                     interactive=False, visible=False, elem_id="fill-mask-iterative")
+            iterative = result_table("Iterative fill: the most confident mask first, then re-run",
+                                     "fill-mask-iterative", visible=False)
             gr.Markdown("### Both sides vs. left side only, and the guess layer by layer")
             with gr.Row():
                 mask_number = gr.Number(1, minimum=1, maximum=MAX_MASKS, label="Mask number to analyse",
@@ -162,7 +162,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
             context_plot = gr.Plot(label="Both sides vs. left only", elem_id="fill-mask-context")
             left_text = gr.HTML(padding=False, elem_id="fill-mask-left")
             layers_plot = gr.Plot(label="Through the layers", elem_id="fill-mask-layers")
-            layers_df = gr.Dataframe(label="Top guesses per layer", interactive=False, elem_id="fill-mask-layer-table")
+            layers_df = result_table("Top guesses per layer", "fill-mask-layer-table")
             raw = raw_output("fill-mask-json")
         with gr.Tab("Click to mask", id="click"):
             sentence = gr.Textbox(label="A plain sentence", elem_id="click-sentence")

@@ -64,7 +64,7 @@ from bertviz_ui.tasks.finetune import (
     table_rows,
     validate,
 )
-from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output
+from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output, result_table
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
 from bertviz_ui.ui.prefill import Prefill
@@ -110,6 +110,7 @@ def run_finetune(ctx: AppContext, sessions: Sessions[TrainedModel], session: Lab
                  seed: Any, frozen: Any, new_texts: Any, request: gr.Request = None,
                  progress: gr.Progress = gr.Progress()) -> Iterator[Shown]:  # noqa: B008 (gradio's progress marker)
     """Train this session's classifier, streaming status, loss and accuracy; then the report and predictions."""
+    started = time.perf_counter()  # the status counts the whole run, loading included, not only training
     session = sessions.get(session, getattr(request, "session_hash", None))
     data = validate(table_rows(table))
     hp = _hyperparameters(lr, batch, epochs, warmup, max_length, clip, seed, frozen)
@@ -124,13 +125,13 @@ def run_finetune(ctx: AppContext, sessions: Sessions[TrainedModel], session: Lab
             yield from _stream(finetune(data, hp, encoder=loaded.model, tokenizer=loaded.tokenizer, label=loaded.label,
                                         new_texts=texts, device=loaded.device, cancel=session.cancel,
                                         max_seconds=ctx.settings.finetune_seconds, budget=ctx.budget),
-                               session, sessions, progress)
+                               session, sessions, progress, started)
         except Cancelled:
             yield {"session": session, **_cleared(CANCELLED)}
 
 
 def _stream(events: Iterable[Event | Finished], session: LabSession[TrainedModel], sessions: Sessions[TrainedModel],
-            progress: gr.Progress) -> Iterator[Shown]:
+            progress: gr.Progress, started: float) -> Iterator[Shown]:
     """What each training event changes on the page; the session keeps the model when the run finishes."""
     steps: list[StepEvent] = []
     scored: list[EpochMetrics] = []
@@ -139,7 +140,7 @@ def _stream(events: Iterable[Event | Finished], session: LabSession[TrainedModel
         if isinstance(event, Finished):
             result = event.result
             sessions.keep(session, event.trained)
-            yield {"session": session, "status": finished_html(result),
+            yield {"session": session, "status": finished_html(result, total_s=time.perf_counter() - started),
                    "loss": loss_figure(steps, steps[-1].total_steps if steps else None),
                    "accuracy": accuracy_figure(result.epoch_metrics, result.baseline.accuracy),
                    "report": report_html(result), "confusion": confusion_figure(result) if result.confusion else None,
@@ -274,10 +275,8 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
         accuracy_plot = gr.Plot(label="Accuracy", elem_id="finetune-accuracy")
     report = gr.HTML(padding=False, elem_id="finetune-report")
     confusion = gr.Plot(label="Confusion matrix", elem_id="finetune-confusion")
-    new_table = gr.Dataframe(new_texts_table(None), label="New texts: before and after training, and the baseline",
-                             interactive=False, wrap=True, elem_id="finetune-new-table")
-    predictions = gr.Dataframe(predictions_table(None), label="Every example: before and after training",
-                               interactive=False, wrap=True, elem_id="finetune-predictions")
+    new_table = result_table("New texts: before and after training, and the baseline", "finetune-new-table")
+    predictions = result_table("Every example: before and after training", "finetune-predictions")
     raw = raw_output("finetune-json")
 
     gr.Markdown("### 4. Use the result")
@@ -287,8 +286,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
         try_button = gr.Button("Classify with my model", elem_id="finetune-try")
         download_button = gr.Button("Download my model (.zip of save_pretrained)", elem_id="finetune-download")
     use_panel = ErrorPanel("finetune-use-error")
-    try_output = gr.Dataframe(try_table([], [], []), label="Your model's predictions", interactive=False, wrap=True,
-                              elem_id="finetune-try-table")
+    try_output = result_table("Your model's predictions", "finetune-try-table")
     try_raw = gr.JSON(visible=False)
     download = gr.File(label="Fine-tuned model", interactive=False, elem_id="finetune-file")
 

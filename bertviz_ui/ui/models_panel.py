@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import gradio as gr
 
-from bertviz_ui.render.models import COLUMNS, cache_summary_html, cache_table
-from bertviz_ui.ui.components import Outputs, Shown
+from bertviz_ui.render.models import cache_summary_html, cache_table
+from bertviz_ui.ui.components import Outputs, Shown, result_table
 from bertviz_ui.ui.context import AppContext
 
 
@@ -14,8 +14,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     gr.Markdown("Models load on first use and stay in memory for the next request. "
                 "Set the budget with `BERTVIZ_UI_CACHE_GB` and the device with `BERTVIZ_UI_DEVICE`.")
     summary = gr.HTML(elem_id="models-summary")
-    table = gr.Dataframe(headers=list(COLUMNS), interactive=False, label="Loaded models", elem_id="models-table",
-                         wrap=True, column_widths=["18%", "12%", "7%", "9%", "11%", "8%", "6%", "29%"])
+    table = result_table("Loaded models", "models-table")
     public = ctx.settings.public
     with gr.Row():
         refresh = gr.Button("Refresh", elem_id="models-refresh")

@@ -23,7 +23,7 @@ from bertviz_ui.tasks.ner import (
     spacy_entities,
 )
 from bertviz_ui.tasks.validation import check_text
-from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, raw_output
+from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, raw_output, result_table
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
 from bertviz_ui.ui.prefill import Prefill
@@ -119,9 +119,8 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
         min_score = gr.Slider(0, 1, value=0, step=0.05, label="Minimum confidence", elem_id="ner-min-score")
     view = gr.HTML(padding=False, elem_id="ner-view")
     with gr.Row():
-        entities = gr.Dataframe(label="Entities", interactive=False, wrap=True, elem_id="ner-entities-table")
-        tokens = gr.Dataframe(label="Every token's own prediction (before merging)", interactive=False,
-                              elem_id="ner-tokens-table", max_height=420)
+        entities = result_table("Entities", "ner-entities-table")
+        tokens = result_table("Every token's own prediction (before merging)", "ner-tokens-table", max_height=420)
     raw = raw_output("ner-json")
     # Server-side copy of the text and its entities (not the tokens), so the filters never trust the browser; freed
     # when the session idles.
@@ -136,7 +135,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
         all_subwords = gr.Checkbox(False, label="Label every piece (B- becomes I- after the first piece)",
                                    elem_id="ner-align-all")
         align_button = gr.Button("Align", elem_id="ner-align-run")
-        align_table = gr.Dataframe(interactive=False, label="Token labels", elem_id="ner-align-table")
+        align_table = result_table("Token labels", "ner-align-table")
     with gr.Accordion("Compare with spaCy", open=False):
         spacy_button = gr.Button("Run spaCy on the same text", elem_id="ner-spacy-run")
         spacy_view = gr.HTML(padding=False, elem_id="ner-spacy")

@@ -12,7 +12,7 @@ from bertviz_ui.registry import task_by_id
 from bertviz_ui.render.html import model_badge_html
 from bertviz_ui.render.nsp import nsp_figure, paragraph_summary_html, paragraph_table, segment_chips_html
 from bertviz_ui.tasks.nsp import MAX_SENTENCES, check_nsp_head, predict_next_sentence, score_paragraph
-from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output
+from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output, result_table
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work
 from bertviz_ui.ui.prefill import Prefill
@@ -80,7 +80,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
         seed = gr.Number(0, minimum=0, label="Seed for the shuffled pairs", elem_id="nsp-seed")
         paragraph_button = gr.Button("Score every pair", elem_id="nsp-paragraph-run")
         paragraph_summary = gr.HTML(padding=False, elem_id="nsp-paragraph-summary")
-        paragraph_df = gr.Dataframe(interactive=False, wrap=True, label="Pairs", elem_id="nsp-paragraph-table")
+        paragraph_df = result_table("Pairs", "nsp-paragraph-table")
         paragraph_raw = gr.JSON(visible=False)
 
     integer_api(seed)

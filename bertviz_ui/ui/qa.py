@@ -28,7 +28,7 @@ from bertviz_ui.tasks.qa import (
     check_qa_model,
 )
 from bertviz_ui.tasks.validation import check_whole_number
-from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output
+from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output, result_table
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
 from bertviz_ui.ui.prefill import Prefill
@@ -113,8 +113,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     answer = gr.HTML(padding=False, elem_id="qa-view")
     window = gr.Slider(1, 2, value=1, step=1, label="Window to plot", visible=False, elem_id="qa-window")
     plot = gr.Plot(label="Start and end logits", elem_id="qa-plot")
-    candidates = gr.Dataframe(label="Top candidate spans", interactive=False, wrap=True, elem_id="qa-candidates",
-                              column_widths=["7%", "37%", "10%", "8%", "9%", "10%", "10%", "9%"])
+    candidates = result_table("Top candidate spans", "qa-candidates")
     with gr.Accordion("Tokens as the model read them", open=False):
         chips = gr.HTML(padding=False, elem_id="qa-tokens")
     with gr.Accordion("Windows of the context", open=False):

@@ -31,7 +31,7 @@ from bertviz_ui.tasks.sentiment import (
     parse_lines,
 )
 from bertviz_ui.tasks.validation import check_whole_number
-from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output
+from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output, result_table
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work
 from bertviz_ui.ui.prefill import Prefill
@@ -107,8 +107,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     panel = ErrorPanel("sentiment-error")
     header = gr.HTML(padding=False, elem_id="sentiment-header")
     bars = gr.Plot(label="Probabilities (line 1)", elem_id="sentiment-plot")
-    table = gr.Dataframe(label="Every line (click a column header to sort)", interactive=False, wrap=True,
-                         elem_id="sentiment-table")
+    table = result_table("Every line (click a column header to sort)", "sentiment-table")
     raw = raw_output("sentiment-json")
 
     gr.Markdown("### Why? Explain one line")

@@ -10,7 +10,7 @@ from bertviz_ui.registry import task_by_id
 from bertviz_ui.render.html import model_badge_html
 from bertviz_ui.render.similarity import matrix_figure, pairs_table, summary_html
 from bertviz_ui.tasks.similarity import MAX_SENTENCES, compare_sentences
-from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, raw_output
+from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, raw_output, result_table
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work
 from bertviz_ui.ui.prefill import Prefill
@@ -63,8 +63,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     header = gr.HTML(padding=False, elem_id="similarity-header")
     summary = gr.HTML(padding=False, elem_id="similarity-summary")
     matrix = gr.Plot(label="Cosine similarity, every pair", elem_id="similarity-matrix")
-    pairs = gr.Dataframe(label="Pairs, most similar first", interactive=False, wrap=True, max_height=420,
-                         elem_id="similarity-pairs")
+    pairs = result_table("Pairs, most similar first", "similarity-pairs", max_height=420)
     raw = raw_output("similarity-json")
 
     out = Outputs(header=header, summary=summary, matrix=matrix, pairs=pairs, raw=raw, errors=panel)

@@ -9,9 +9,9 @@ import gradio as gr
 
 from bertviz_ui.registry import task_by_id
 from bertviz_ui.render.html import model_badge_html, notes_html
-from bertviz_ui.render.tokenizer import TABLE_COLUMNS, chips_html, comparison_html, summary_html, token_table
+from bertviz_ui.render.tokenizer import chips_html, comparison_html, summary_html, token_table
 from bertviz_ui.tasks.tokenizer import TRUNCATION_STRATEGIES, tokenize
-from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output
+from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output, result_table
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import user_errors
 from bertviz_ui.ui.prefill import Prefill
@@ -88,8 +88,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     chips = gr.HTML(elem_id="tokenizer-chips", padding=False)
     comparison = gr.HTML(elem_id="tokenizer-comparison", padding=False)
     summary = gr.HTML(elem_id="tokenizer-summary", padding=False)
-    table = gr.Dataframe(headers=list(TABLE_COLUMNS), label="Tokens", interactive=False, wrap=True,
-                         elem_id="tokenizer-table", max_height=640)
+    table = result_table("Tokens", "tokenizer-table", max_height=640)
     raw = raw_output("tokenizer-json")
 
     integer_api(max_length)

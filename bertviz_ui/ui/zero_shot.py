@@ -19,7 +19,7 @@ from bertviz_ui.tasks.zero_shot import (
     classify_by_similarity,
     classify_zero_shot,
 )
-from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, raw_output
+from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, raw_output, result_table
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work
 from bertviz_ui.ui.prefill import Prefill
@@ -84,8 +84,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     panel = ErrorPanel("zero-shot-error")
     header = gr.HTML(padding=False, elem_id="zero-shot-header")
     bars = gr.Plot(label="Scores", elem_id="zero-shot-plot")
-    table = gr.Dataframe(label="Behind the score: each hypothesis and its raw logits", interactive=False, wrap=True,
-                         elem_id="zero-shot-table")
+    table = result_table("Behind the score: each hypothesis and its raw logits", "zero-shot-table")
     raw = raw_output("zero-shot-json")
 
     method.change(lambda chosen: gr.update(interactive=chosen == METHOD_NLI), method, model,

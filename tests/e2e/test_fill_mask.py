@@ -49,7 +49,11 @@ def test_default_text_fills_both_masks_with_plots_and_tables(app_page: Page, scr
 
     # The analysis runs after the prediction succeeds, for mask number 1.
     expect(plot_svg(page, "fill-mask-context")).to_be_visible(timeout=FIRST_LOAD_MS)
-    expect(page.locator("#fill-mask-context .annotation-text")).to_have_text(["both sides (BERT)", "left side only"])
+    # (subplot titles break into lines that fit a phone: each line is an SVG tspan of its own)
+    titles = page.locator("#fill-mask-context .annotation-text")
+    expect(titles).to_have_count(2)
+    expect(titles.first.locator("tspan")).to_have_text(["both sides", "(BERT)"])
+    expect(titles.last.locator("tspan")).to_have_text(["left side", "only"])
     expect(page.locator("#fill-mask-left code")).to_have_text("The cat [MASK]")
     expect(plot_svg(page, "fill-mask-layers")).to_be_visible()
     # The tiny model: embeddings (layer 0) and its 2 layers.

@@ -62,7 +62,7 @@ def test_training_streams_then_reports_and_the_model_can_be_tried_and_downloaded
     page.locator("#finetune-run").click()
 
     status = page.locator("#finetune-status")
-    expect(status).to_contain_text("Finished: 4 steps", timeout=TRAIN_MS)
+    expect(status).to_contain_text("4 training steps took", timeout=TRAIN_MS)
     expect(plot_svg(page, "finetune-loss")).to_be_visible()
     expect(plot_svg(page, "finetune-accuracy")).to_be_visible()
     expect(plot_svg(page, "finetune-confusion")).to_be_visible()

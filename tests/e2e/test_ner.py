@@ -162,6 +162,9 @@ def test_spacy_missing_is_explained_and_markup_in_the_text_is_shown_as_text(app_
     missing = page.get_by_test_id("spacy-missing")
     expect(missing).to_contain_text("No spaCy English pipeline is installed", timeout=FIRST_LOAD_MS)
     expect(missing).to_contain_text("python -m spacy download en_core_web_sm")
+    # Issue 15: the download needs internet; the hint says so and names the pip package for offline installs.
+    expect(missing).to_contain_text("needs internet access")
+    expect(missing).to_contain_text("pip install en_core_web_sm-VERSION-py3-none-any.whl")
 
     text = f"{XSS} Paris"
     _find(page, text)

@@ -43,7 +43,7 @@ def test_finetune_contract(client):
     assert payload["trainable_params"] == payload["total_params"] > 0
     assert 0 <= payload["baseline"]["accuracy"] <= 1
     assert [row["text"] for row in payload["new_texts"]] == list(examples.TUTORIAL_TEST_TEXTS)
-    assert "Finished: 4 steps" in status and "4-fold cross-validation" in report
+    assert "4 training steps took" in status and "4-fold cross-validation" in report
     assert len(predictions["data"]) == 8 and len(new_table["data"]) == 2
 
 

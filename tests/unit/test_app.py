@@ -34,3 +34,22 @@ def test_the_page_opens_with_every_tabs_examples_and_the_components_start_blank(
     assert set(by_id) == set(shown)
     assert [elem_id for elem_id, block in by_id.items() if block.value not in (None, "")
             and not (isinstance(block, gr.Dataframe) and block.value["data"] == [])] == []
+
+
+def _texts(demo: gr.Blocks) -> list[str]:
+    return [block.value for block in demo.blocks.values() if isinstance(block, gr.Markdown) and block.value]
+
+
+def test_no_intro_states_a_model_shape_it_could_get_wrong(settings):
+    # Issue 15: in tiny mode (2 layers x 2 heads) the Inside BERT intro said "6 layers x 12 heads". A shape is read
+    # from the loaded model's config and shown with its result; the intros never state one.
+    import dataclasses
+    import re
+
+    for tiny in (True, False):
+        texts = _texts(build_demo(dataclasses.replace(settings, tiny=tiny)))
+        shapes = [t for t in texts if re.search(r"\d+ layers|\d+ heads|layers x \d+", t)]
+        assert shapes == []
+        fallback = [t for t in texts if "falls back to the offline **all-MiniLM-L6-v2**" in t]
+        # The fallback is mentioned where it can happen: the registry default without the Hub, never in tiny mode.
+        assert len(fallback) == (0 if tiny else 1)

@@ -149,8 +149,8 @@ RENDERERS = {
     "fine-tuning report": lambda: finetune_render.report_html(_finetune()),
     "fine-tuning setup": lambda: finetune_render.setup_html(finetune_task.SetupPreview(
         data=finetune_task.validate([(XSS, XSS), ("b", XSS), ("c", "ok"), ("d", "ok")]),
-        split=finetune_task.Split("holdout", (0,), (((0,), (1,)),), XSS), counts=finetune_task.ParameterCounts(10, 2, 2),
-        schedule=(1e-5,)), model=XSS, untrained=True),
+        split=finetune_task.Split("holdout", (0, 1), (((0, 1), (2, 3)),), XSS),
+        counts=finetune_task.ParameterCounts(10, 2, 2), schedule=(1e-4,)), model=XSS, untrained=True),
 }
 
 
@@ -252,13 +252,17 @@ def test_paragraph_summary_shows_counts_only():
     assert "2 sentences, 1 pairs" in html
 
 
+def test_finished_line_shows_numbers_only():
+    assert_escaped(finetune_render.finished_html(_finetune(), total_s=9.0), shown=False)
+
+
 def test_qa_windows_show_numbers_only():
     assert_escaped(qa_render.windows_html(_qa()), shown=False)
 
 
 def test_qa_plot_labels_show_markup_as_typed():
     figure = qa_render.logits_figure(_qa().windows[0], _qa())
-    ticks = figure.layout.xaxis2.ticktext
+    ticks = figure.data[0].x  # the token axis is a category axis named by token
     assert ticks and all("<img" not in t and "&lt;img" in t for t in ticks)
 
 

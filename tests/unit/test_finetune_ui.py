@@ -69,7 +69,7 @@ def test_a_run_streams_named_outputs_and_ends_with_every_one(ctx):
     first, *live, final = shown
     assert set(first) == TRAIN_OUTPUTS and "Training started." in first["status"]
     assert first["report"] == "" and first["raw"] is None and first["predictions"].empty
-    assert set(final) == TRAIN_OUTPUTS and "Finished: 4 steps" in final["status"]
+    assert set(final) == TRAIN_OUTPUTS and "4 training steps took" in final["status"]
     assert "4-fold cross-validation" in final["report"] and len(final["predictions"]) == 8
     assert [e["epoch"] for e in final["raw"]["epoch_metrics"]] == [1, 2]
     assert all(set(update) <= TRAIN_OUTPUTS for update in live)

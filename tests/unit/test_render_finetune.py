@@ -29,16 +29,29 @@ def test_setup_header_is_badge_data_and_split_all_escaped():
     assert html.endswith("<p>2-fold cross-validation of &lt;img src=x onerror=&quot;window.__xss=1&quot;&gt;</p>")
 
 
-def test_finished_line_counts_steps_time_and_speed():
-    result = FinetuneResult(
+def _finished(scheme: str) -> FinetuneResult:
+    return FinetuneResult(
         model="m", labels=("a", "b"), label_counts={"a": 2, "b": 2}, hyperparameters=Hyperparameters(),
-        scheme="holdout", scheme_description="", n_train=2, n_evaluated=2, losses=(), learning_rates=(),
+        scheme=scheme, scheme_description="", n_train=2, n_evaluated=2, losses=(), learning_rates=(),
         schedule=(), epoch_metrics=(), accuracy=None, macro_f1=None, per_class=(), confusion=(),
         baseline=BaselineResult("b", 0.5, 0.5, (), ()), predictions=(), new_texts=(), total_params=10,
         trainable_params=2, encoder_forward_examples=0, elapsed_s=4.0, train_seconds=3.04, examples_per_s=31.55,
         steps=12, stopped_early=False, notes=())
-    assert finished_html(result) == ('<p class="bv-finetune-status" role="status" data-testid="finetune-status">'
-                                     "Finished: 12 steps in 3.0 s (31.6 examples/s).</p>")
+
+
+def test_finished_line_counts_steps_time_and_speed():
+    assert finished_html(_finished("holdout")) == (
+        '<p class="bv-finetune-status" role="status" data-testid="finetune-status">Finished in 4.0 s: 12 training '
+        "steps took 3.0 s (31.6 examples/s); the other 1.0 s went to the baseline and predicting before and after "
+        "training.</p>")
+
+
+def test_finished_line_counts_the_whole_run_not_only_training():
+    # Issue 15: "6 steps in 13.0 s" while the click took 75 s; the folds, baseline and loading took the rest.
+    html = finished_html(_finished("cross-validation"), total_s=75.25)
+    assert "Finished in 75.2 s: 12 training steps took 3.0 s (31.6 examples/s); the other 72.2 s went to loading " \
+           "the model (71.2 s), training the cross-validation folds, the baseline and predicting before and after " \
+           "training." in html
 
 
 def test_examples_table_shows_the_validated_rows():

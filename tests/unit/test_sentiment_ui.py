@@ -297,7 +297,7 @@ def test_explain_writes_heatmap_bars_cost_head_and_json_for_the_chosen_line(ui, 
     assert "toward POSITIVE" in heatmap  # "predicted" resolved to the predicted class
     bars = plot_of(plot)
     assert (bars["data"][0]["x"], bars["data"][0]["y"]) == (["1. bad", "2. movie"], [0.0, 0.0])
-    assert bars["layout"]["title"]["text"] == "Contribution of each word to the POSITIVE logit"
+    assert bars["layout"]["title"]["text"].replace("<br>", " ") == "Contribution of each word to the POSITIVE logit"
     assert cost.startswith('<p class="bv-cost" data-testid="attribution-cost"><b>Integrated gradients</b> for class '
                            "<b>POSITIVE</b>: 8 step(s), 3 batched forward pass(es)")
     assert ("<tr><td>NEGATIVE</td><td>+0.0000</td><td>11.9%</td></tr>"

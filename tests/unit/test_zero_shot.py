@@ -525,7 +525,7 @@ def test_figure_bars_best_on_top_with_the_mode_in_the_title(multi_label, method,
     bars = figure.data[0]
     assert list(bars.y) == ["art", "sports", "politics"] and list(bars.x) == [0.2, 0.3, 0.5]
     assert list(bars.text) == ["20.0%", "30.0%", "50.0%"]
-    assert figure.layout.title.text == title
+    assert figure.layout.title.text.replace("<br>", " ") == title  # broken into lines that fit a phone
 
 
 def test_figure_shows_labels_with_markup_as_typed():
