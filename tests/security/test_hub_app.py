@@ -317,6 +317,8 @@ def test_in_the_browser_the_tab_says_what_it_downloads_then_how_far_it_got(hub_a
         page.goto(hub_app.url)
         expect(page.locator("#tokenizer-run")).to_be_enabled(timeout=PAGE_LOAD_MS)
         page.get_by_role("tab", name="Masked words").click()
+        # The tab's example sentence arrives with the page (ui/prefill.py): wait for it before pressing Predict.
+        expect(page.locator("#fill-mask-text textarea")).not_to_have_value("", timeout=PAGE_LOAD_MS)
         page.locator("#fill-mask-model input").fill(WATCHED)
         page.locator("#fill-mask-model input").press("Enter")
         page.locator("#fill-mask-run").click()
