@@ -9,7 +9,7 @@ import gradio as gr
 from bertviz_ui.registry import task_by_id
 from bertviz_ui.render.html import model_badge_html
 from bertviz_ui.render.similarity import matrix_figure, pairs_table, summary_html
-from bertviz_ui.tasks.similarity import MAX_SENTENCES, compare_sentences
+from bertviz_ui.tasks.similarity import MAX_SENTENCES, compare_sentences, parse_sentences
 from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, raw_output, result_table
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work
@@ -35,8 +35,9 @@ EXAMPLES = [
 
 def run_similarity(ctx: AppContext, model: str, sentences: str) -> Shown:
     """Embed the sentences in one batch and compare every pair."""
+    texts = parse_sentences(sentences)  # bad input is refused before any model loads
     loaded = ctx.cache.load_for_task(TASK, model)
-    result = compare_sentences(sentences, model=loaded.model, tokenizer=loaded.tokenizer, label=loaded.label,
+    result = compare_sentences(texts, model=loaded.model, tokenizer=loaded.tokenizer, label=loaded.label,
                                budget=ctx.budget)
     header = model_badge_html(loaded.label, untrained=loaded.source.untrained)
     return {"header": header, "summary": summary_html(result), "matrix": matrix_figure(result),

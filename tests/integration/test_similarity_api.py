@@ -34,3 +34,9 @@ def test_offline_minilm_ranks_bread_before_the_baby(client):
 def test_bad_input_is_a_message(client):
     with pytest.raises(Exception, match="at least two sentences"):
         client.predict(model="tiny:encoder", sentences="one", api_name="/similarity")
+
+
+def test_bad_input_is_refused_before_any_model_loads(client):
+    """A model that can't be had offline would fail to load: the input's message comes first."""
+    with pytest.raises(Exception, match="at least two sentences"):
+        client.predict(model="google-bert/bert-large-cased", sentences="one", api_name="/similarity")
