@@ -47,7 +47,13 @@ def tiny_banner_html() -> str:
 
 
 def error_panel_html(message: str) -> str:
-    """A failure explained where the results would be. ``message`` arrives escaped (as gr.Error carries it)."""
-    return (f'<div class="bv-error" role="alert" data-testid="error-panel"><b>This didn\'t run.</b> {message}'
+    """A failure explained where the results would be.
+
+    ``message`` usually arrives escaped (gr.Error carries ui/errors.py's escaped text), but the panel does not rely on
+    it: the message is unescaped once and escaped again, so a raw message is made safe and an escaped one is not
+    escaped twice.
+    """
+    shown = esc(html.unescape(str(message)))
+    return (f'<div class="bv-error" role="alert" data-testid="error-panel"><b>This didn\'t run.</b> {shown}'
             "<br><small>Change the input or the model and run again; this note stays until a run succeeds.</small>"
             "</div>")

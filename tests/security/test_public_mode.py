@@ -98,3 +98,22 @@ def test_no_shared_controls_or_machine_timing_in_public_mode(public_server):
     assert "model_comparison" in api_names and "model_latency" not in api_names
     summary = Client(url, verbose=False).predict(api_name="/models")[0]
     assert "Public mode" in summary
+
+
+# Every endpoint that takes a model goes through the same cache and policy: a few, the newest included, with the rest
+# of their input valid, so the model is the only thing refused.
+MODEL_ENDPOINTS = {
+    "/similarity": {"sentences": "one\ntwo"},
+    "/fill_mask": {"text": "Paris is the [MASK] of France.", "top_k": 3},
+    "/nsp": {"sentence_a": "It rained.", "sentence_b": "We stayed in."},
+    "/sentiment": {"text": "Great film."},
+}
+
+
+@pytest.mark.parametrize("endpoint", sorted(MODEL_ENDPOINTS))
+@pytest.mark.parametrize(("model", "said"), [("/etc", PUBLIC_REFUSAL),
+                                             ("meta-llama/Llama-2-70b-hf", "BERTVIZ_UI_ALLOW_MODELS")])
+def test_every_model_endpoint_refuses_paths_and_names_outside_the_allow_list(client, endpoint, model, said):
+    with pytest.raises(Exception) as caught:
+        client.predict(model=model, **MODEL_ENDPOINTS[endpoint], api_name=endpoint)
+    assert said in str(caught.value)

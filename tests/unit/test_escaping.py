@@ -327,11 +327,14 @@ def test_finished_status_shows_numbers_only():
     assert_escaped(finetune_render.finished_html(_finetune()), shown=False)
 
 
-def test_error_panel_shows_the_message_as_escaped_by_gr_error():
-    """The panel gets gr.Error's message, which ui/errors.py escapes (the message quotes user input)."""
+@pytest.mark.parametrize("escaped", [False, True])
+def test_error_panel_escapes_raw_messages_and_never_escapes_twice(escaped):
+    """The panel gets gr.Error's message: escaped by ui/errors.py, or raw from anything else that raises one."""
     import html as html_module
 
     from bertviz_ui.render.html import error_panel_html
 
-    shown = error_panel_html(html_module.escape(f"Model {XSS} not found", quote=False))
-    assert "<img" not in shown and "&lt;img" in shown  # text context: no tag can open, quotes are harmless
+    message = f"Model {XSS} not found & gone"
+    shown = error_panel_html(html_module.escape(message, quote=False) if escaped else message)
+    assert_escaped(shown)
+    assert "&amp;lt;" not in shown and "&amp;amp;" not in shown and "found &amp; gone" in shown
