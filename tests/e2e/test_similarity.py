@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,9 @@ OFFLINE = "sentence-transformers/all-MiniLM-L6-v2"
 
 def _open(page: Page) -> None:
     page.get_by_role("tab", name="Similarity").click()
+    # A tab's content mounts when first opened and takes the page's examples then: wait for them before typing, or
+    # they may land over what the test typed.
+    expect(page.locator("#similarity-text textarea")).to_have_value(re.compile("A man is eating food"))
 
 
 def _use_minilm(page: Page) -> None:
