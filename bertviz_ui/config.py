@@ -56,6 +56,16 @@ def _parse_count(raw: str) -> int:
     return value
 
 
+def _parse_window_ms(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BadInput(f"Expected a number of milliseconds, got {raw!r}.") from None
+    if not 0 <= value <= 1000:
+        raise BadInput(f"Expected 0 (off) to 1000 milliseconds, got {raw!r}.")
+    return value
+
+
 def _parse_port(raw: str) -> int:
     try:
         value = int(raw)
@@ -142,6 +152,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("session_minutes", "BERTVIZ_UI_SESSION_MINUTES", "--session-minutes", 30.0,
            "A visitor session idle this many minutes is freed, with its results and fine-tuned model.",
            parse=_parse_positive_float),
+    Option("batch_window_ms", "BERTVIZ_UI_BATCH_WINDOW_MS", "--batch-window-ms", 10.0,
+           "Cross-request batching: light-tab requests for the same model that arrive within this many milliseconds "
+           "(or while its previous batch runs) share one padded forward, each getting the numbers a lone call gives; "
+           "0 turns it off (default 10).", parse=_parse_window_ms),
+    Option("batch_rows", "BERTVIZ_UI_BATCH_ROWS", "--batch-rows", 16,
+           "Cross-request batching: sentences in one shared forward at most, and light-tab requests running at once "
+           "per tab (default 16).", parse=_parse_count),
     Option("host", "BERTVIZ_UI_HOST", "--host", None,
            "Address to listen on (default 127.0.0.1; 0.0.0.0 on Spaces via GRADIO_SERVER_NAME)."),
     Option("port", "BERTVIZ_UI_PORT", "--port", None,
@@ -167,6 +184,8 @@ class Settings:
     max_model_gb: float = 2.0
     max_sessions: int = 64
     session_minutes: float = 30.0
+    batch_window_ms: float = 10.0
+    batch_rows: int = 16
     host: str | None = None
     port: int | None = None
     models: Mapping[str, str] = field(default_factory=dict)

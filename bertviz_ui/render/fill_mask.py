@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from bertviz_ui.render.figures import frame, label_annotations, padded_range
+from bertviz_ui.render.figures import frame, label_annotations, padded_range, stacked_layout
 from bertviz_ui.render.html import esc, percent, plot_text
 from bertviz_ui.tasks.fill_mask import (
     CANONICAL_MASK,
@@ -56,15 +56,17 @@ def predictions_figure(result: FillMaskResult) -> go.Figure:
         A plotly figure with one subplot per mask.
     """
     count = len(result.masks)
-    figure = make_subplots(rows=count, cols=1, vertical_spacing=min(0.3, 0.6 / max(count, 1)),
-                           subplot_titles=[f"mask {i + 1} (token {m.position})" for i, m in enumerate(result.masks)])
+    layout = stacked_layout([f"mask {i + 1} (token {m.position})" for i, m in enumerate(result.masks)],
+                            spacing=min(0.3, 0.6 / max(count, 1)))
+    data = []
     for row, mask in enumerate(result.masks, start=1):
-        figure.add_trace(_bars(mask), row=row, col=1)
-        figure.update_xaxes(**probability_axis(mask.predictions[0].score), row=row, col=1)
+        suffix = "" if row == 1 else str(row)
+        data.append(_bars(mask).update(xaxis=f"x{suffix}", yaxis=f"y{suffix}"))
+        layout[f"xaxis{suffix}"].update(probability_axis(mask.predictions[0].score))
     top_k = len(result.masks[0].predictions) if result.masks else 5
-    figure.update_layout(height=max(240, count * (70 + 30 * top_k)), margin={"l": 10, "r": 40, "t": 50, "b": 10},
-                         title="Top predictions per mask (probability over the whole vocabulary)")
-    return frame(figure)
+    layout.update(height=max(240, count * (70 + 30 * top_k)), margin={"l": 10, "r": 40, "t": 50, "b": 10},
+                  title={"text": "Top predictions per mask (probability over the whole vocabulary)"})
+    return frame(go.Figure(data=data, layout=layout))
 
 
 def completed_html(result: FillMaskResult) -> str:

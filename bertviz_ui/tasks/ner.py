@@ -12,10 +12,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-
 from bertviz_ui.errors import BadInput, ModelUnavailable
 from bertviz_ui.models.types import Model, Tokenizer
+from bertviz_ui.tasks.batching import MicroBatcher, forward
 from bertviz_ui.tasks.budget import Budget, forward_flops, shape_of
 from bertviz_ui.tasks.modeling import model_max_length
 from bertviz_ui.tasks.validation import check_text
@@ -113,7 +112,8 @@ def _stride(limit: int) -> int:
 
 
 def recognize(text: str, *, model: Model, tokenizer: Tokenizer, strategy: str = "simple", label: str = "",
-              newly_initialized: tuple[str, ...] = (), budget: Budget | None = None) -> NerResult:
+              newly_initialized: tuple[str, ...] = (), budget: Budget | None = None,
+              batcher: MicroBatcher | None = None) -> NerResult:
     """Entities in ``text`` merged by ``strategy``, plus every token's own prediction.
 
     Args:
@@ -124,6 +124,7 @@ def recognize(text: str, *, model: Model, tokenizer: Tokenizer, strategy: str = 
         label: the model's label, shown with the result.
         newly_initialized: weights the checkpoint lacked; a random head is refused.
         budget: what one request may cost (default: the default budget); more is refused up front (OverBudget).
+        batcher: runs each window's forward together with concurrent requests on the same model.
 
     Returns:
         NerResult; entity spans come from character offsets, so ``text[start:end]`` is what was found.
@@ -165,8 +166,7 @@ def recognize(text: str, *, model: Model, tokenizer: Tokenizer, strategy: str = 
         fitting = int(len(text) * budget.flops / cost)
         raise budget.refuse(f"Reading {length:,} tokens in {len(chunks)} windows with this model", cost,
                             f"At most about {fitting:,} characters of this text fit one request: split it.")
-    with torch.inference_mode():
-        outputs = [pipe.forward(chunk) for chunk in chunks]
+    outputs = [_chunk_forward(model, chunk, batcher) for chunk in chunks]
     if windowed:
         notes.append(f"The text is {length} tokens, more than the model's {limit}: it was read in {len(outputs)} "
                      f"overlapping windows ({stride} tokens of overlap) and entities were merged "
@@ -188,6 +188,13 @@ def recognize(text: str, *, model: Model, tokenizer: Tokenizer, strategy: str = 
                          f"{', '.join(repr(f) for f in fragments[:5])}. 'first', 'average' and 'max' decide per word.")
     return NerResult(model=label, text=text, strategy=strategy, entities=entities, tokens=tokens, labels=labels,
                      windows=len(outputs), notes=tuple(notes))
+
+
+def _chunk_forward(model: Model, chunk: dict[str, Any], batcher: MicroBatcher | None) -> dict[str, Any]:
+    """The token-classification pipeline's ``_forward`` for one window (the same dict: its logits beside the
+    window's own fields), with the forward batched with concurrent requests."""
+    (logits,) = forward(model, chunk, per_token=True, batcher=batcher)
+    return {"offset_mapping": None, "word_ids": None, "word_to_chars_map": None, **chunk, "logits": logits}
 
 
 def _cuts_a_word(text: str, start: int, end: int) -> bool:

@@ -12,8 +12,9 @@ import torch
 
 from bertviz_ui.errors import BadInput, ModelUnavailable
 from bertviz_ui.models.types import Model, Tokenizer
+from bertviz_ui.tasks.batching import MicroBatcher, forward
 from bertviz_ui.tasks.budget import Budget, forward_flops, shape_of
-from bertviz_ui.tasks.modeling import model_inputs, model_max_length
+from bertviz_ui.tasks.modeling import model_max_length
 from bertviz_ui.tasks.validation import check_text, check_whole_number
 
 MAX_SENTENCES = 24
@@ -70,9 +71,8 @@ def check_nsp_head(model: Model, newly_initialized: tuple[str, ...]) -> None:
                                "like RoBERTa were pretrained without NSP.")
 
 
-def _probabilities(model: Model, encoding: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    with torch.inference_mode():
-        logits = model(**model_inputs(model, encoding)).logits.float()
+def _probabilities(model: Model, encoding: Any, batcher: MicroBatcher | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    (logits,) = forward(model, encoding, batcher=batcher)
     return logits, logits.softmax(-1)
 
 
@@ -85,7 +85,7 @@ def _check_length(encoding: Any, tokenizer: Tokenizer, model: Model) -> None:
 
 
 def predict_next_sentence(sentence_a: str, sentence_b: str, *, model: Model, tokenizer: Tokenizer, label: str = "",
-                          newly_initialized: tuple[str, ...] = ()) -> NspResult:
+                          newly_initialized: tuple[str, ...] = (), batcher: MicroBatcher | None = None) -> NspResult:
     """Probability that ``sentence_b`` follows ``sentence_a``.
 
     Args:
@@ -95,6 +95,7 @@ def predict_next_sentence(sentence_a: str, sentence_b: str, *, model: Model, tok
         tokenizer: its tokenizer.
         label: the model's label, shown with the result.
         newly_initialized: weights the checkpoint lacked; an untrained NSP head is refused.
+        batcher: runs the forward together with concurrent requests on the same model (same numbers).
 
     Returns:
         NspResult. Raises BadInput for empty or over-long sentences.
@@ -104,7 +105,7 @@ def predict_next_sentence(sentence_a: str, sentence_b: str, *, model: Model, tok
     sentence_b = check_text(sentence_b, "Sentence B")
     encoding = tokenizer(sentence_a, sentence_b, return_tensors="pt", truncation=False)
     _check_length(encoding, tokenizer, model)
-    logits, probs = _probabilities(model, encoding)
+    logits, probs = _probabilities(model, encoding, batcher)
     type_ids = encoding.get("token_type_ids")
     return NspResult(
         model=label,

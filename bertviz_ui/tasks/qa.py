@@ -18,6 +18,7 @@ import numpy as np
 
 from bertviz_ui.errors import BadInput, ModelUnavailable
 from bertviz_ui.models.types import Model, Tokenizer
+from bertviz_ui.tasks.batching import MicroBatcher
 from bertviz_ui.tasks.budget import Budget, forward_flops, shape_of
 from bertviz_ui.tasks.modeling import model_max_length
 from bertviz_ui.tasks.qa_windows import (
@@ -200,7 +201,7 @@ def answer_question(question: str, context: str, *, model: Model, tokenizer: Tok
                     max_answer_len: Any = DEFAULT_MAX_ANSWER_TOKENS, top_k: Any = DEFAULT_TOP_K,
                     handle_impossible: bool = False, label: str = "", newly_initialized: tuple[str, ...] = (),
                     window_tokens: int | None = None, window_batch: int | None = None,
-                    budget: Budget | None = None) -> QaResult:
+                    budget: Budget | None = None, batcher: MicroBatcher | None = None) -> QaResult:
     """Find the answer to ``question`` in ``context`` and show how it was found.
 
     Args:
@@ -219,6 +220,7 @@ def answer_question(question: str, context: str, *, model: Model, tokenizer: Tok
             one-call-per-window baseline the benchmark compares with).
         budget: what one request may cost (default: the default budget): fewer than MAX_WINDOWS windows are read
             when that many would cost more (said in the notes); a model too large for one window is refused.
+        batcher: runs the windows' forward together with concurrent requests on the same model.
 
     Returns:
         QaResult with ``context[start:end] == answer``; for no answer, answer "" and start == end == 0.
@@ -260,7 +262,7 @@ def answer_question(question: str, context: str, *, model: Model, tokenizer: Tok
     batch = budget.rows_per_batch(shape, window_tokens, cap=count) if window_batch is None else max(1, int(window_batch))
     start_rows, end_rows = [], []
     for first in range(0, count, batch):
-        starts, ends = _forward(model, tokenizer, encoding, range(first, min(count, first + batch)))
+        starts, ends = _forward(model, tokenizer, encoding, range(first, min(count, first + batch)), batcher)
         start_rows += starts
         end_rows += ends
     windows, spans, null_score = [], [], None

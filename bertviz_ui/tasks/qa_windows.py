@@ -10,8 +10,8 @@ import numpy as np
 import torch
 
 from bertviz_ui.models.types import Model, Tokenizer
+from bertviz_ui.tasks.batching import MicroBatcher, forward
 from bertviz_ui.tasks.budget import text_prefix
-from bertviz_ui.tasks.modeling import model_inputs
 
 # transformers 4.x's window length: min(model maximum, 384). Longer windows cost quadratically more attention.
 WINDOW_TOKENS = 384
@@ -65,8 +65,10 @@ def _prefix_chars(encoding: Any, context_index: int) -> int:
     return max(ends) if ends else 1
 
 
-def _forward(model: Model, tokenizer: Tokenizer, encoding: Any, windows: range) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """The windows in one batch, padded on the right to the longest; logits cut back to each window's length."""
+def _forward(model: Model, tokenizer: Tokenizer, encoding: Any, windows: range,
+             batcher: MicroBatcher | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The windows in one batch, padded on the right to the longest (and batched with concurrent requests' windows);
+    logits cut back to each window's length."""
     lengths = [len(encoding["input_ids"][w]) for w in windows]
     width = max(lengths)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
@@ -77,8 +79,7 @@ def _forward(model: Model, tokenizer: Tokenizer, encoding: Any, windows: range) 
         ids[row, :length] = torch.tensor(encoding["input_ids"][w])
         types[row, :length] = torch.tensor(encoding["token_type_ids"][w])
         mask[row, :length] = 1
-    with torch.inference_mode():
-        output = model(**model_inputs(model, {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}))
-    starts = output.start_logits.float().cpu().numpy()
-    ends = output.end_logits.float().cpu().numpy()
+    starts, ends = (tensor.numpy() for tensor in forward(
+        model, {"input_ids": ids, "token_type_ids": types, "attention_mask": mask},
+        outputs=("start_logits", "end_logits"), per_token=True, batcher=batcher))
     return [starts[row, :n] for row, n in enumerate(lengths)], [ends[row, :n] for row, n in enumerate(lengths)]

@@ -17,6 +17,7 @@ import torch
 
 from bertviz_ui.errors import BadInput, ModelUnavailable
 from bertviz_ui.models.types import Model, Tokenizer
+from bertviz_ui.tasks.batching import MicroBatcher, forward
 from bertviz_ui.tasks.budget import Budget, forward_flops, leading_tokens, shape_of
 from bertviz_ui.tasks.modeling import model_inputs, model_max_length
 from bertviz_ui.tasks.similarity import sentence_embeddings
@@ -142,7 +143,7 @@ def _leading_text(text: str, tokenizer: Tokenizer, limit: int) -> str:
 
 def classify_zero_shot(text: str, labels: Any, *, model: Model, tokenizer: Tokenizer, template: str = DEFAULT_TEMPLATE,
                        multi_label: bool = False, label: str = "", newly_initialized: tuple[str, ...] = (),
-                       budget: Budget | None = None) -> ZeroShotResult:
+                       budget: Budget | None = None, batcher: MicroBatcher | None = None) -> ZeroShotResult:
     """Score each candidate label as the hypothesis "template.format(label)" against ``text``, batched (one forward
     when the pairs' activations fit the budget's memory).
 
@@ -161,6 +162,7 @@ def classify_zero_shot(text: str, labels: Any, *, model: Model, tokenizer: Token
         newly_initialized: weights the checkpoint lacked; a random head is refused.
         budget: what one request may cost (default: the default budget); more labels than it allows for this
             text are refused up front (OverBudget, naming how many fit).
+        batcher: runs the forwards together with concurrent requests on the same model (same numbers).
 
     Returns:
         ZeroShotResult, best label first.
@@ -190,9 +192,8 @@ def classify_zero_shot(text: str, labels: Any, *, model: Model, tokenizer: Token
                             else "Shorten the text.")
     rows = budget.rows_per_batch(shape, width)
     inputs = model_inputs(model, encoding)
-    with torch.inference_mode():
-        logits = torch.cat([model(**{k: v[start:start + rows] for k, v in inputs.items()}).logits.float()
-                            for start in range(0, len(names), rows)])
+    logits = torch.cat([forward(model, {k: v[start:start + rows] for k, v in inputs.items()}, batcher=batcher)[0]
+                        for start in range(0, len(names), rows)])
     passes = -(-len(names) // rows)
     contradiction = -1 if entail == 0 else 0
     multi = bool(multi_label) or len(names) == 1

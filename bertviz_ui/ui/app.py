@@ -17,7 +17,7 @@ from bertviz_ui.ui import queue
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import short_payload_errors
 from bertviz_ui.ui.prefill import show_on_load
-from bertviz_ui.ui.sessions import SessionSweeper
+from bertviz_ui.ui.sessions import SessionSweeper, configs_on_demand
 from bertviz_ui.ui.tabs import TABS
 
 ASSETS = Path(__file__).resolve().parent.parent.parent / "assets"
@@ -36,6 +36,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
     """
     # The comparison reads the seed's five models' configs: the app names them itself, so they are allowed.
     short_payload_errors()
+    configs_on_demand()
     ctx = AppContext(settings=settings, cache=build_cache(settings, also_allowed=(row[1] for row in TUTORIAL_TABLE)))
     remove_stale_files(settings.cache_dir)
     # Files Gradio copies for download (the lab's model zips) are deleted after an hour, checked hourly.

@@ -8,15 +8,27 @@ from bertviz_ui.config import Settings
 from bertviz_ui.models.cache import ModelCache
 from bertviz_ui.models.sources import TINY_PREFIX
 from bertviz_ui.registry import Task
+from bertviz_ui.tasks.batching import MicroBatcher
 from bertviz_ui.tasks.budget import Budget
 
 
 @dataclass(frozen=True)
 class AppContext:
-    """Settings plus the one model cache of this app instance."""
+    """Settings plus the one model cache and the one cross-request batcher of this app instance."""
 
     settings: Settings
     cache: ModelCache
+    batcher: MicroBatcher | None = None  # None: one made from the settings
+
+    def __post_init__(self) -> None:
+        if self.batcher is None:
+            object.__setattr__(self, "batcher", MicroBatcher(window_s=self.settings.batch_window_ms / 1000,
+                                                             max_rows=self.settings.batch_rows))
+
+    @property
+    def light_concurrency(self) -> int:
+        """Requests of one light tab running at once: enough to fill a batch when batching is on, else 2."""
+        return max(2, self.settings.batch_rows) if self.batcher is not None and self.batcher.enabled else 2
 
     @property
     def budget(self) -> Budget:

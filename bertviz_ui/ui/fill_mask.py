@@ -73,11 +73,12 @@ def run_fill_mask(ctx: AppContext, model: str, text: str, top_k: Any) -> Shown:
     """Predict every mask independently (one forward); with several masks also fill them iteratively."""
     loaded = _load(ctx, model)
     result = predict_masks(text, model=loaded.model, tokenizer=loaded.tokenizer, top_k=top_k, label=loaded.label,
-                           budget=ctx.budget)
+                           budget=ctx.budget, batcher=ctx.batcher)
     payload = result.to_dict()
     iterative = gr.update(visible=False, value=None)
     if len(result.masks) > 1:
-        steps = iterative_fill(result.text, model=loaded.model, tokenizer=loaded.tokenizer, budget=ctx.budget)
+        steps = iterative_fill(result.text, model=loaded.model, tokenizer=loaded.tokenizer, budget=ctx.budget,
+                               batcher=ctx.batcher)
         iterative = gr.update(visible=True, value=iterative_table(steps, result))
         payload["iterative"] = {"completed": steps.completed,
                                 "order": [step.position for step in steps.steps]}
@@ -113,7 +114,7 @@ def run_click_to_mask(ctx: AppContext, model: str, sentence: str, word: Any, top
     loaded = _load(ctx, model)
     masked = mask_word(sentence, word, tokenizer=loaded.tokenizer)
     result = predict_masks(masked, model=loaded.model, tokenizer=loaded.tokenizer, top_k=top_k, label=loaded.label,
-                           budget=ctx.budget)
+                           budget=ctx.budget, batcher=ctx.batcher)
     original = sentence_words(sentence, tokenizer=loaded.tokenizer)[int(word)].text
     return {"header": click_masked_html(masked, original, result), "plot": predictions_figure(result)}
 
@@ -187,7 +188,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     out = Outputs(header=header, bars=bars, iterative=iterative, raw=raw, errors=panel)
     fill = out.wrap(model_work("predicting masked words")(functools.partial(run_fill_mask, ctx)))
     event = panel.follow(button.click(fill, [model, text, top_k], out.components, api_name="fill_mask",
-                                      concurrency_id="fill_mask"))
+                                      concurrency_id="fill_mask-batched", concurrency_limit=ctx.light_concurrency))
     out = Outputs(context=context_plot, left=left_text, layers=layers_plot, table=layers_df, errors=panel)
     analyse = out.wrap(model_work("analysing the mask")(functools.partial(run_analysis, ctx)))
     panel.follow(event.success(analyse, [model, text, mask_number, top_k], out.components,

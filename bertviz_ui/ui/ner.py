@@ -66,7 +66,8 @@ def run_ner(ctx: AppContext, model: str, text: str, strategy: str) -> Shown:
     """Recognize entities with one strategy; the raw token predictions come from the same forward."""
     loaded = ctx.cache.load_for_task(TASK, model, accept=trained_token_classifier)
     result = recognize(text, model=loaded.model, tokenizer=loaded.tokenizer, strategy=strategy or "simple",
-                       label=loaded.label, newly_initialized=loaded.newly_initialized, budget=ctx.budget)
+                       label=loaded.label, newly_initialized=loaded.newly_initialized, budget=ctx.budget,
+                       batcher=ctx.batcher)
     payload = result.to_dict()
     types = sorted({entity_type(e.label) for e in result.entities})
     header = model_badge_html(loaded.label, untrained=loaded.source.untrained) + notes_html(result.notes)
@@ -143,7 +144,8 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     out = Outputs(header=header, view=view, entities=entities, tokens=tokens, types=types, raw=raw, kept=result_state,
                   errors=panel)
     ner = out.wrap(model_work("finding entities")(functools.partial(run_ner, ctx)))
-    panel.follow(button.click(ner, [model, text, strategy], out.components, api_name="ner", concurrency_id="ner"))
+    panel.follow(button.click(ner, [model, text, strategy], out.components, api_name="ner",
+                              concurrency_id="ner-batched", concurrency_limit=ctx.light_concurrency))
     out = Outputs(view=view, entities=entities)
     for control in (types, min_score):
         control.change(out.wrap(user_errors("filtering entities")(refilter)), [result_state, types, min_score],

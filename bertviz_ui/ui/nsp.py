@@ -38,7 +38,8 @@ def run_nsp(ctx: AppContext, model: str, sentence_a: str, sentence_b: str) -> Sh
     """P(IsNext) and P(NotNext) for one pair, with the pair's tokens coloured by segment."""
     loaded = ctx.cache.load_for_task(TASK, model, accept=trained_nsp_head)
     result = predict_next_sentence(sentence_a, sentence_b, model=loaded.model, tokenizer=loaded.tokenizer,
-                                   label=loaded.label, newly_initialized=loaded.newly_initialized)
+                                   label=loaded.label, newly_initialized=loaded.newly_initialized,
+                                   batcher=ctx.batcher)
     header = model_badge_html(loaded.label, untrained=loaded.source.untrained) + segment_chips_html(result)
     return {"header": header, "bars": nsp_figure(result), "raw": result.to_dict()}
 
@@ -87,7 +88,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     out = Outputs(header=header, bars=bars, raw=raw, errors=panel)
     predict = model_work("predicting the next sentence")(functools.partial(run_nsp, ctx))
     panel.follow(button.click(out.wrap(predict), [model, sentence_a, sentence_b], out.components, api_name="nsp",
-                              concurrency_id="nsp"))
+                              concurrency_id="nsp-batched", concurrency_limit=ctx.light_concurrency))
     out = Outputs(summary=paragraph_summary, table=paragraph_df, raw=paragraph_raw, errors=panel)
     score = model_work("scoring the paragraph")(functools.partial(run_paragraph, ctx))
     panel.follow(paragraph_button.click(out.wrap(score), [model, paragraph, seed], out.components,

@@ -66,7 +66,8 @@ def run_qa(ctx: AppContext, model: str, question: str, context: str, max_answer_
     loaded = ctx.cache.load_for_task(TASK, model, accept=trained_qa_head)
     result = answer_question(question, context, model=loaded.model, tokenizer=loaded.tokenizer,
                              max_answer_len=max_answer_len, top_k=top_k, handle_impossible=bool(handle_impossible),
-                             label=loaded.label, newly_initialized=loaded.newly_initialized, budget=ctx.budget)
+                             label=loaded.label, newly_initialized=loaded.newly_initialized, budget=ctx.budget,
+                             batcher=ctx.batcher)
     header = model_badge_html(loaded.label, untrained=loaded.source.untrained) + notes_html(result.notes)
     shown = (result.window if result.window is not None else 0) + 1
     views = _views(result, shown)
@@ -129,7 +130,8 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
                   seed=seed, window=window, raw=raw, result=result_state, errors=panel)
     handler = out.wrap(model_work("answering")(functools.partial(run_qa, ctx)))
     panel.follow(button.click(handler, [model, question, context, max_answer_len, top_k, handle_impossible],
-                              out.components, api_name="qa", concurrency_id="qa"))
+                              out.components, api_name="qa", concurrency_id="qa-batched",
+                              concurrency_limit=ctx.light_concurrency))
     out = Outputs(plot=plot, chips=chips)
     window.input(out.wrap(user_errors("showing a window")(show_window)), [result_state, window], out.components,
                  api_visibility="private", queue=False)

@@ -65,7 +65,7 @@ def run_sentiment(ctx: AppContext, model: str, text: str) -> Shown:
     """Classify every line in batches; the first line's probabilities as a chart, all lines as a table."""
     loaded = ctx.cache.load_for_task(TASK, model, accept=trained_classifier)
     batch = classify(text, model=loaded.model, tokenizer=loaded.tokenizer, label=loaded.label,
-                     newly_initialized=loaded.newly_initialized, budget=ctx.budget)
+                     newly_initialized=loaded.newly_initialized, budget=ctx.budget, batcher=ctx.batcher)
     header = model_badge_html(loaded.label, untrained=loaded.source.untrained) + notes_html(batch.notes)
     classes = gr.update(choices=[("predicted class", "predicted"), *[(label, label) for label in batch.labels]],
                         value="predicted")
@@ -80,7 +80,7 @@ def run_explain(ctx: AppContext, model: str, text: str, line: Any, target: str, 
     loaded = ctx.cache.load_for_task(TASK, model, accept=trained_classifier)
     chosen = lines[number - 1]
     attribution = attribute(chosen, model=loaded.model, tokenizer=loaded.tokenizer, target=target, method=method,
-                            steps=steps, newly_initialized=loaded.newly_initialized, budget=ctx.budget)
+                            steps=steps, newly_initialized=loaded.newly_initialized, budget=ctx.budget, batcher=ctx.batcher)
     head = inside_head(chosen, model=loaded.model, tokenizer=loaded.tokenizer,
                        newly_initialized=loaded.newly_initialized)
     payload = {"line": number, "attributions": dataclasses.asdict(attribution), "head": dataclasses.asdict(head)}
@@ -132,7 +132,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     out = Outputs(header=header, bars=bars, table=table, classes=target, raw=raw, errors=panel)
     classify_handler = out.wrap(model_work("classifying")(functools.partial(run_sentiment, ctx)))
     panel.follow(button.click(classify_handler, [model, text], out.components, api_name="sentiment",
-                              concurrency_id="sentiment"))
+                              concurrency_id="sentiment-batched", concurrency_limit=ctx.light_concurrency))
     method.change(lambda chosen: gr.update(interactive=chosen == "integrated_gradients"), method, steps,
                   api_visibility="private", queue=False)
     out = Outputs(heatmap=heatmap, attribution=attribution_plot, cost=cost, head=head, raw=explain_raw,

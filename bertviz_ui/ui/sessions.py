@@ -6,6 +6,7 @@ import datetime
 import logging
 import threading
 import time
+from typing import Any
 
 import gradio as gr
 
@@ -53,3 +54,79 @@ class SessionSweeper:
         if idle:
             log.info("Freed %d idle sessions", len(idle))
         return len(idle)
+
+
+class _ConfigsOnDemand(dict):
+    """A session's per-component configs, each made when first read (Gradio 6 makes all of them per new session).
+
+    Reading a missing key makes it; iterating (deep links) makes every one Gradio would have made up front.
+    """
+
+    def __init__(self, state: Any, page_blocks: dict):
+        super().__init__()
+        self._state = state
+        self._page_blocks = page_blocks
+
+    def _make(self, key: int) -> dict:
+        blocks_config = self._state.blocks_config
+        value = blocks_config.config_for_block(key, [], blocks_config.blocks[key])
+        super().__setitem__(key, value)
+        return value
+
+    def __missing__(self, key: int) -> dict:
+        if key not in self._state.blocks_config.blocks:
+            raise KeyError(key)
+        return self._make(key)
+
+    def __contains__(self, key: object) -> bool:
+        return super().__contains__(key) or key in self._state.blocks_config.blocks
+
+    def _fill(self) -> None:
+        for key in list(self._state.blocks_config.blocks):
+            if key in self._page_blocks and not super().__contains__(key):
+                self._make(key)
+
+    def items(self):
+        self._fill()
+        return super().items()
+
+    def values(self):
+        self._fill()
+        return super().values()
+
+    def __iter__(self):
+        self._fill()
+        return super().__iter__()
+
+    def __len__(self) -> int:
+        self._fill()
+        return super().__len__()
+
+
+def configs_on_demand() -> None:
+    """Make each new Gradio session's component configs on demand instead of all at once.
+
+    Gradio 6's SessionState.__init__ builds the config of every block of the page for every new session (read only
+    for deep links and for components a handler updates): tens of ms of one core per new session on this app, the
+    larger part of a light API call, and memory per session. Gradio has no setting for it, so its __init__ is wrapped
+    (checked against the installed Gradio by tests/unit/test_sessions.py).
+    """
+    from gradio.state_holder import SessionState
+
+    if getattr(SessionState, "_bertviz_configs_on_demand", False):
+        return
+    original = SessionState.__init__
+
+    class _PageWithoutBlocks:
+        """What Gradio's __init__ reads of the page, with no block to configure."""
+
+        def __init__(self, blocks: Any):
+            self.default_config = blocks.default_config
+            self.blocks: dict = {}
+
+    def __init__(self: Any, blocks: Any) -> None:
+        original(self, _PageWithoutBlocks(blocks))
+        self.config_values = _ConfigsOnDemand(self, blocks.blocks)
+
+    SessionState.__init__ = __init__
+    SessionState._bertviz_configs_on_demand = True

@@ -51,7 +51,8 @@ def run_zero_shot(ctx: AppContext, model: str, method: str, text: str, labels: s
         loaded = ctx.cache.load_for_task(TASK, model, accept=trained_nli_head)
         result = classify_zero_shot(text, labels, model=loaded.model, tokenizer=loaded.tokenizer, template=template,
                                     multi_label=bool(multi_label), label=loaded.label,
-                                    newly_initialized=loaded.newly_initialized, budget=ctx.budget)
+                                    newly_initialized=loaded.newly_initialized, budget=ctx.budget,
+                                    batcher=ctx.batcher)
     header = model_badge_html(loaded.label, untrained=loaded.source.untrained) + notes_html(result.notes)
     return {"header": header + explanation_html(result), "bars": scores_figure(result),
             "table": hypotheses_table(result), "raw": result.to_dict()}
@@ -92,5 +93,6 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     out = Outputs(header=header, bars=bars, table=table, raw=raw, errors=panel)
     handler = out.wrap(model_work("classifying")(functools.partial(run_zero_shot, ctx)))
     panel.follow(button.click(handler, [model, method, text, labels, template, multi_label], out.components,
-                              api_name="zero_shot", concurrency_id="zero_shot"))
+                              api_name="zero_shot", concurrency_id="zero_shot-batched",
+                              concurrency_limit=ctx.light_concurrency))
     return {text: EXAMPLES[0][0], labels: EXAMPLES[0][1]}

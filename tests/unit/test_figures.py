@@ -18,6 +18,7 @@ from bertviz_ui.render.figures import (
     frame,
     label_annotations,
     place_labels,
+    stacked_layout,
     text_px,
     wrap,
 )
@@ -113,3 +114,20 @@ def test_label_annotations_use_data_coordinates_and_leader_lines_for_far_labels(
     many, left_out = label_annotations(list(range(200)), list(range(200)), [str(i) for i in range(200)],
                                        x_range=[0, 200], y_range=[0, 200], plot_height=HEIGHT)
     assert (many, left_out) == ([], 200)  # past MAX_LABELS points, hovering names them
+
+
+@pytest.mark.parametrize("rows", [1, 2, 5])
+def test_stacked_layout_is_make_subplots_one_column_layout(rows):
+    titles = [f"mask {i + 1}" for i in range(rows)]
+    spacing = min(0.3, 0.6 / rows)
+    reference = make_subplots(rows=rows, cols=1, vertical_spacing=spacing, subplot_titles=titles).layout
+    ours = go.Figure(layout=stacked_layout(titles, spacing)).layout
+    for index in range(rows):
+        suffix = "" if index == 0 else str(index + 1)
+        for axis in (f"xaxis{suffix}", f"yaxis{suffix}"):
+            assert ours[axis].anchor == reference[axis].anchor
+            assert ours[axis].domain == pytest.approx(reference[axis].domain)
+    assert [(a.text, a.xanchor, a.yanchor, a.xref, a.yref, a.showarrow) for a in ours.annotations] == \
+        [(a.text, a.xanchor, a.yanchor, a.xref, a.yref, a.showarrow) for a in reference.annotations]
+    assert [(a.x, a.y) for a in ours.annotations] == [(pytest.approx(a.x), pytest.approx(a.y))
+                                                     for a in reference.annotations]

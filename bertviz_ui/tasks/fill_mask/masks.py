@@ -15,6 +15,7 @@ import torch
 from bertviz_ui.errors import BadInput, ModelUnavailable
 from bertviz_ui.models import anatomy
 from bertviz_ui.models.types import Model, Tokenizer
+from bertviz_ui.tasks.batching import MicroBatcher, pad_id_of, pad_together
 from bertviz_ui.tasks.budget import Budget, forward_flops, shape_of, vocabulary_flops
 from bertviz_ui.tasks.modeling import model_inputs, model_max_length
 from bertviz_ui.tasks.validation import check_whole_number
@@ -88,6 +89,29 @@ def mask_logits(model: Model, encoding: Any, positions: list[tuple[int, int]], *
         if hidden_states:
             layers = tuple(head(h[rows, cols]).float() for h in outputs.hidden_states)
         return logits, layers
+
+
+def row_mask_logits(model: Model, encoding: Any, cols: list[int], *,
+                    batcher: MicroBatcher | None = None) -> torch.Tensor:
+    """Vocabulary logits [len(cols), vocab] at one sequence's mask columns, batched with concurrent requests.
+
+    Alone, ``mask_logits`` on the sequence as it is (the last-layer shortcut included); together, one padded forward
+    with every request's masks as (row, column) pairs, each request getting its own rows back.
+    """
+    inputs = {name: tensor.cpu() for name, tensor in encoding.items() if isinstance(tensor, torch.Tensor)}
+
+    def run_batch(parts: list[tuple[dict[str, torch.Tensor], list[int]]]) -> list[torch.Tensor]:
+        if len(parts) == 1:
+            return [mask_logits(model, parts[0][0], [(0, col) for col in parts[0][1]])[0]]
+        together = pad_together([part for part, _ in parts], pad_id_of(model))
+        logits, _ = mask_logits(model, together, [(row, col) for row, (_, wanted) in enumerate(parts)
+                                                  for col in wanted])
+        return list(logits.cpu().split([len(wanted) for _, wanted in parts]))
+
+    if batcher is None:
+        return run_batch([(inputs, cols)])[0]
+    return batcher.run((id(model), "mask_logits"), (inputs, list(cols)), run_batch,
+                       width=int(inputs["input_ids"].shape[1]))
 
 
 def _predictions(tokenizer: Tokenizer, logits: torch.Tensor, top_k: int) -> tuple[Prediction, ...]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bertviz_ui.models.types import Model, Tokenizer
+from bertviz_ui.tasks.batching import MicroBatcher
 from bertviz_ui.tasks.budget import Budget
 from bertviz_ui.tasks.fill_mask.masks import (
     CANONICAL_MASK,
@@ -16,8 +17,8 @@ from bertviz_ui.tasks.fill_mask.masks import (
     _encode_masked,
     _predictions,
     check_mlm_head,
-    mask_logits,
     normalize_masks,
+    row_mask_logits,
 )
 from bertviz_ui.tasks.validation import check_text
 
@@ -61,7 +62,8 @@ def _fill(tokenizer: Tokenizer, input_ids: list[int], choices: dict[int, int]) -
 
 
 def predict_masks(text: str, *, model: Model, tokenizer: Tokenizer, top_k: int = 5, label: str = "",
-                  newly_initialized: tuple[str, ...] = (), budget: Budget | None = None) -> FillMaskResult:
+                  newly_initialized: tuple[str, ...] = (), budget: Budget | None = None,
+                  batcher: MicroBatcher | None = None) -> FillMaskResult:
     """Top-k predictions for each mask in ``text``, each mask predicted independently in one forward.
 
     Args:
@@ -72,6 +74,7 @@ def predict_masks(text: str, *, model: Model, tokenizer: Tokenizer, top_k: int =
         label: the model's label, shown with the result.
         newly_initialized: weights the checkpoint lacked; a random MLM head is refused.
         budget: what one request may cost (default: the default budget); more is refused up front (OverBudget).
+        batcher: runs the forward together with concurrent requests on the same model (same numbers).
 
     Returns:
         FillMaskResult. Raises BadInput for missing, foreign or too many masks and over-long text.
@@ -80,7 +83,7 @@ def predict_masks(text: str, *, model: Model, tokenizer: Tokenizer, top_k: int =
     text = normalize_masks(check_text(text, "Text"), tokenizer)
     top_k = _check_top_k(top_k)
     encoding, positions = _encode_masked(text, tokenizer, model, budget)
-    logits, _ = mask_logits(model, encoding, [(0, p) for p in positions])
+    logits = row_mask_logits(model, encoding, positions, batcher=batcher)
     masks = tuple(MaskPrediction(position=p, predictions=_predictions(tokenizer, logits[i], top_k))
                   for i, p in enumerate(positions))
     input_ids = encoding["input_ids"][0].tolist()
@@ -96,13 +99,15 @@ def predict_masks(text: str, *, model: Model, tokenizer: Tokenizer, top_k: int =
                           completed=completed, notes=tuple(notes))
 
 
-def iterative_fill(text: str, *, model: Model, tokenizer: Tokenizer, budget: Budget | None = None) -> IterativeFill:
+def iterative_fill(text: str, *, model: Model, tokenizer: Tokenizer, budget: Budget | None = None,
+                   batcher: MicroBatcher | None = None) -> IterativeFill:
     """Fill masks one at a time: the most confident prediction first, then run the model again.
 
     Args:
         text: text with one or more masks (as for predict_masks).
         model: a masked-LM model.
         tokenizer: its tokenizer.
+        batcher: runs each step's forward together with concurrent requests on the same model.
 
     Returns:
         IterativeFill with one step per mask.
@@ -113,7 +118,7 @@ def iterative_fill(text: str, *, model: Model, tokenizer: Tokenizer, budget: Bud
     input_ids = encoding["input_ids"][0].tolist()
     steps = []
     while positions:
-        logits, _ = mask_logits(model, encoding, [(0, p) for p in positions])
+        logits = row_mask_logits(model, encoding, positions, batcher=batcher)
         best = [_predictions(tokenizer, logits[i], 1)[0] for i in range(len(positions))]
         pick = max(range(len(positions)), key=lambda i: best[i].score)
         position = positions.pop(pick)

@@ -12,8 +12,9 @@ import torch
 
 from bertviz_ui.models import anatomy
 from bertviz_ui.models.types import Model, Tokenizer
+from bertviz_ui.tasks.batching import MicroBatcher, forward
 from bertviz_ui.tasks.budget import Budget, ModelShape, forward_flops, shape_of
-from bertviz_ui.tasks.modeling import model_inputs, model_max_length
+from bertviz_ui.tasks.modeling import model_max_length
 from bertviz_ui.tasks.sentiment.head import _head_from_first, _packable
 from bertviz_ui.tasks.sentiment.inputs import LOW_CONFIDENCE, _leading, check_classifier, labels_of, parse_lines
 
@@ -60,7 +61,8 @@ class SentimentBatch:
 
 
 def classify(text: str, *, model: Model, tokenizer: Tokenizer, label: str = "", batch_size: int = BATCH_SIZE,
-             newly_initialized: tuple[str, ...] = (), budget: Budget | None = None) -> SentimentBatch:
+             newly_initialized: tuple[str, ...] = (), budget: Budget | None = None,
+             batcher: MicroBatcher | None = None) -> SentimentBatch:
     """Classify each non-empty line of ``text``, in batches (one forward per ``batch_size`` lines).
 
     Args:
@@ -71,6 +73,7 @@ def classify(text: str, *, model: Model, tokenizer: Tokenizer, label: str = "", 
         batch_size: lines per forward pass (fewer for padded batches whose activations would not fit the budget).
         newly_initialized: weights the checkpoint lacked; a random classification head is refused.
         budget: what one request may cost (default: the default budget); more is refused up front (OverBudget).
+        batcher: runs each forward together with concurrent requests on the same model (same numbers).
 
     Returns:
         SentimentBatch. Lines longer than the model maximum are truncated, with a note.
@@ -101,11 +104,10 @@ def classify(text: str, *, model: Model, tokenizer: Tokenizer, label: str = "", 
     for chunk in groups:
         encoding = tokenizer([read[i] for i in chunk], padding=not packing, truncation=True, max_length=limit,
                              return_tensors=None if packing else "pt")
-        with torch.inference_mode():
-            if packing:
-                logits = _packed_logits(model, encoding["input_ids"])
-            else:
-                logits = model(**model_inputs(model, encoding)).logits.float()
+        if packing:
+            logits = _packed_together(model, encoding["input_ids"], limit, batcher)
+        else:
+            (logits,) = forward(model, encoding, batcher=batcher)
         passes += 1
         for row, index in enumerate(chunk):
             probabilities[index] = logits[row].softmax(-1).tolist()
@@ -161,6 +163,29 @@ def _packs(order: list[int], lengths: list[int], limit: int, batch_size: int) ->
         groups[-1].append(index)
         used += length
     return groups
+
+
+def _packed_together(model: Model, sequences: list[list[int]], limit: int,
+                     batcher: MicroBatcher | None) -> torch.Tensor:
+    """``_packed_logits`` of these sequences, packed with concurrent requests' sequences into as few forwards as fit
+    the model's length (block-diagonal attention: every text still sees only itself)."""
+    def run_batch(parts: list[list[list[int]]]) -> list[torch.Tensor]:
+        flat = [sequence for part in parts for sequence in part]
+        packs, used = [[]], 0
+        for sequence in flat:
+            if packs[-1] and used + len(sequence) > limit:
+                packs.append([])
+                used = 0
+            packs[-1].append(sequence)
+            used += len(sequence)
+        with torch.inference_mode():
+            logits = torch.cat([_packed_logits(model, pack) for pack in packs]).cpu()
+        return list(logits.split([len(part) for part in parts]))
+
+    if batcher is None:
+        return run_batch([sequences])[0]
+    return batcher.run((id(model), "packed", limit), sequences, run_batch, rows=len(sequences),
+                       width=sum(len(sequence) for sequence in sequences) // len(sequences) + 1)
 
 
 def _packed_logits(model: Model, sequences: list[list[int]]) -> torch.Tensor:
