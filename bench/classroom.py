@@ -233,6 +233,15 @@ def measure(server: Server, plans: Sequence[StudentPlan], base: Mapping[str, lis
                     time.process_time() - client_before)
 
 
+def first_and_later(clicks: Sequence[Click]) -> tuple[list[Call], list[Call]]:
+    """Each student's first click (a new session: Gradio creates its state then) apart from the later ones."""
+    first_at: dict[int, float] = {}
+    for click in clicks:
+        first_at[click.student] = min(click.at_s, first_at.get(click.student, click.at_s))
+    return ([c.call for c in clicks if c.at_s == first_at[c.student]],
+            [c.call for c in clicks if c.at_s != first_at[c.student]])
+
+
 def report_lines(run: ClassRun, endpoints: Sequence[str]) -> list[str]:
     """The Markdown table and the lines under it: throughput, CPU, RSS, model loads, each endpoint's first error."""
     calls = [click.call for click in run.clicks]
@@ -240,6 +249,9 @@ def report_lines(run: ClassRun, endpoints: Sequence[str]) -> list[str]:
              f"throughput {len(calls) / run.wall_s:.2f} requests/s over {run.wall_s:.0f} s"
              + ("" if run.server_cpu_s is None else f"; server CPU {run.server_cpu_s / run.wall_s:.2f} cores busy")
              + f"; this client {run.client_cpu_s / run.wall_s:.2f} cores"]
+    lines.append("each student's first click (its session is created then) / the later ones: "
+                 + " / ".join(f"p50 {row.p50_s:.2f} s, p95 {row.p95_s:.2f} s" if row.p50_s is not None else "none"
+                              for row in (figures(calls, ())[-1] for calls in first_and_later(run.clicks))))
     if run.rss_mb:
         lines.append(f"server RSS (MB): idle {run.rss_idle_mb:.0f}, start {run.rss_mb[0]:.0f}, "
                      f"peak {max(run.rss_mb):.0f}, end {run.rss_mb[-1]:.0f}")

@@ -6,7 +6,16 @@ import pytest
 
 from bench import checkpoints
 from bench.checkpoints import CHECKPOINTS, ENDPOINT_CHECKPOINT, app_env, bert_base_config, build_checkpoint
-from bench.classroom import MIXES, VARIANTS, Action, base_requests, classroom_plan, request_data
+from bench.classroom import (
+    MIXES,
+    VARIANTS,
+    Action,
+    Click,
+    base_requests,
+    classroom_plan,
+    first_and_later,
+    request_data,
+)
 from bench.classroom_report import Figures, figures, summary_table
 from bench.load import LIGHT, Call, _percentile, payloads
 from bertviz_ui.config import OPTIONS, load_settings
@@ -112,6 +121,13 @@ def test_figures_count_errors_apart_and_time_only_answers():
         "| qa | 1 | 0 | 0.50 | 0.50 | 0.50 | 2 |",
         "| all | 22 | 1 | 10.00 | 19.00 | 20.00 | 10 |",
     ]
+
+
+def test_each_students_first_click_is_told_apart():
+    clicks = [Click(1, 4.0, Call("qa", 0.3, True)), Click(0, 0.5, Call("nsp", 2.0, True)),
+              Click(0, 6.0, Call("nsp", 0.2, True)), Click(1, 9.0, Call("ner", 0.1, False))]
+    first, later = first_and_later(clicks)
+    assert (first, later) == ([clicks[0].call, clicks[1].call], [clicks[2].call, clicks[3].call])
 
 
 # --- Checkpoints -------------------------------------------------------------------------------------------------
