@@ -1,6 +1,6 @@
 """Cross-request batching over the real app's API: 16 students press "Predict" at once on a bert-base-sized model.
 
-    python -m bench.batching                 # builds (once) a bert-base-sized random masked LM on disk, starts the app
+    python -m bench.batching                 # bert-base-sized random checkpoint (bench/checkpoints.py), starts the app
     python -m bench.batching --calls 16 --repeats 3 --json figures.json
 
 The same 16 /fill_mask calls (one short sentence each, a new session each, through /gradio_api/call) are timed one
@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench.checkpoints import checkpoint_for
+from bench.checkpoints import ensure_checkpoints
 from bench.load import Call, Server, start_server
 
 TARGET_RATIO = 0.4
@@ -123,7 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                         "random weights, built once)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    figures = measure(args.checkpoint or checkpoint_for("masked_lm"), args.calls, args.repeats)
+    # bert-base-uncased's shape: BertForPreTraining, whose masked-LM head the tab uses.
+    figures = measure(args.checkpoint or ensure_checkpoints()["pretraining"], args.calls, args.repeats)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
     return 0 if figures["met"] else 1

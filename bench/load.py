@@ -60,6 +60,7 @@ class Call:
     seconds: float
     ok: bool
     message: str = ""
+    bytes: int = 0  # the answer's data line (the outputs as JSON)
 
 
 @dataclass
@@ -86,15 +87,16 @@ class Server:
                 self.process.kill()
 
 
-def start_server(app_args: Sequence[str], env: dict[str, str] | None = None, timeout_s: float = 120) -> Server:
-    """`python app.py APP_ARGS` on a free port; returns once it answers."""
+def start_server(app_args: Sequence[str], env: dict[str, str] | None = None, timeout_s: float = 120,
+                 cwd: Path | None = None) -> Server:
+    """`python app.py APP_ARGS` on a free port (in ``cwd``, default this checkout); returns once it answers."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     log = Path(os.environ.get("TMPDIR", "/tmp")) / f"bertviz-load-{port}.log"
     full_env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1", **(env or {})}
     with log.open("w") as handle:
-        process = subprocess.Popen([sys.executable, "app.py", *app_args, "--port", str(port)], cwd=ROOT,
+        process = subprocess.Popen([sys.executable, "app.py", *app_args, "--port", str(port)], cwd=cwd or ROOT,
                                    env=full_env, stdout=handle, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + timeout_s
@@ -113,11 +115,13 @@ def start_server(app_args: Sequence[str], env: dict[str, str] | None = None, tim
             continue
 
 
-def call(url: str, endpoint: str, data: list, timeout_s: float = 120) -> Call:
-    """One request through /gradio_api/call (a new session each time, as a fresh visitor or script)."""
+def call(url: str, endpoint: str, data: list, timeout_s: float = 120, session_hash: str | None = None) -> Call:
+    """One request through /gradio_api/call (a new session each time, as a fresh visitor or script, unless
+    ``session_hash`` names one: a visitor's page keeps one session for every click)."""
     started = time.perf_counter()
+    body = {"data": data} if session_hash is None else {"data": data, "session_hash": session_hash}
     try:
-        joined = requests.post(f"{url}gradio_api/call/{endpoint}", json={"data": data}, timeout=timeout_s)
+        joined = requests.post(f"{url}gradio_api/call/{endpoint}", json=body, timeout=timeout_s)
         if joined.status_code != 200:
             return Call(endpoint, time.perf_counter() - started, False, _detail(joined))
         event_id = joined.json()["event_id"]
@@ -129,7 +133,8 @@ def call(url: str, endpoint: str, data: list, timeout_s: float = 120) -> Call:
                 elif line.startswith("data:") and kind in ("complete", "error"):
                     message = line[5:].strip()
                     break
-        return Call(endpoint, time.perf_counter() - started, kind == "complete", "" if kind == "complete" else message)
+        ok = kind == "complete"
+        return Call(endpoint, time.perf_counter() - started, ok, "" if ok else message, len(message.encode()))
     except requests.RequestException as error:
         return Call(endpoint, time.perf_counter() - started, False, type(error).__name__)
 
@@ -159,6 +164,11 @@ class Table:
         widths = [max(len(str(x)) for x in column) for column in zip(self.header, *self.rows, strict=False)]
         for row in (self.header, *self.rows):
             print("  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=False)))
+
+    def markdown(self) -> str:
+        """The rows as a Markdown table (a README's), without the title."""
+        lines = ["| " + " | ".join(str(x) for x in self.header) + " |", "|" + "---|" * len(self.header)]
+        return "\n".join(lines + ["| " + " | ".join(str(x) for x in row) + " |" for row in self.rows])
 
 
 def _percentile(values: list[float], q: float) -> float:
