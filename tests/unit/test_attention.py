@@ -85,11 +85,17 @@ def test_selected_heads_token_and_json(pair_run):
     data = json.loads(json.dumps(view.to_dict(pair_run.summaries)))
     assert data["tokens"] == list(SEED_PAIR_TOKENS) and data["layers"] == 2 and data["heads"] == 2
     assert np.array(data["attention"]).shape == (1, 16, 16)
-    # The JSON keeps 4 significant digits of each weight (a shorter response), so it is within 5e-4 relative.
-    np.testing.assert_allclose(data["attention"][0], pair_run.attentions[1, 1], rtol=5e-4, atol=0)
-    assert all(float(f"{w:.4g}") == w for row in data["attention"][0] for w in row)
-    assert any(w != float(f"{w:.6g}") for w in pair_run.attentions[1, 1].ravel().tolist())  # it did round
+    # The full JSON keeps each weight exactly as the model computed it (float32), in float32's shortest decimal.
+    np.testing.assert_array_equal(np.float32(data["attention"][0]), pair_run.attentions[1, 1])
+    assert all(repr(w) == str(np.float32(w)) for row in data["attention"][0] for w in row)
     assert [row["head"] for row in data["summaries"]] == [0, 1]
+    # Every /attention response carries the summary: the same without the weights, the kept shares rounded.
+    summary = json.loads(json.dumps(view.summary_dict(pair_run.summaries)))
+    assert list(summary) == [key for key in data if key != "attention"]
+    assert {key: value for key, value in summary.items() if key != "kept"} == {
+        key: value for key, value in data.items() if key not in ("attention", "kept")}
+    np.testing.assert_allclose(summary["kept"], data["kept"], rtol=5e-4)
+    assert all(float(f"{w:.4g}") == w for w in summary["kept"][0])
     hidden = attention_view(pair_run, 1, None, hide_special=True, token=0)
     assert hidden.token is None and "hidden by the filters" in hidden.notes[-1]
 
