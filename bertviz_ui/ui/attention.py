@@ -44,6 +44,17 @@ EXAMPLES = [
     ["The bank raised interest rates.", "She sat on the river bank."],
 ]
 DIRECTION_CHOICES = [("every token", "all"), ("sentence A -> B only", "A->B"), ("sentence B -> A only", "B->A")]
+# The browser saves the full-precision JSON it was sent as a file (no copy on the server's disk).
+DOWNLOAD_JSON = """(value) => {
+  if (!value) return;
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(new Blob([JSON.stringify(value)], {type: "application/json"}));
+  link.download = `attention-layer-${Number(value.layer)}.json`;
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 60000);
+}"""
 # What the attention controls redraw, and what the embeddings view shows: skipped together when there is no run yet.
 VIEWS = ("head_view", "model_view", "heatmap", "legend", "table", "raw")
 EMBEDDINGS = ("header", "parts", "change", "pca", "layer", "raw")
@@ -230,12 +241,11 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
             summaries = gr.Plot(label="Head summaries, every layer", elem_id="attention-summaries")
             table = result_table("This layer's heads", "attention-summary-table")
             raw = raw_output("attention-json")
-            # The weights at full precision are megabytes at 128 tokens: sent when asked for, not with every run.
-            with gr.Accordion("Attention weights, full precision (JSON)", open=False):
-                gr.Markdown(f"This layer's weights for the heads and filters chosen above (at most {JSON_TOKENS} "
-                            "rows and columns), as the model computed them (float32).")
-                json_button = gr.Button("Show the full-precision JSON", elem_id="attention-json-run")
-                full_json = gr.JSON(elem_id="attention-full-json")
+            # The weights at full precision are megabytes at 128 tokens: sent when asked for, not with every run, and
+            # handed to the browser as a file (drawn as a JSON tree, 200,000 numbers stall the page for good).
+            json_button = gr.Button(f"Download this layer's weights at full precision (JSON, at most {JSON_TOKENS} "
+                                    "tokens)", size="sm", elem_id="attention-json-run")
+            full_json = gr.JSON(visible=False, elem_id="attention-full-json")
         with gr.Tab("Embeddings", id="inside-embeddings", elem_id="inside-embeddings"):
             gr.Markdown("BERT's input vector for each token is the sum of a **token** embedding, a **position** "
                         "embedding and a **segment** (sentence A/B) embedding, then LayerNorm. The heatmaps show how "
@@ -293,10 +303,8 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     out = Outputs(raw=full_json, errors=panel)
     weights = out.wrap(model_work("writing the attention JSON")(functools.partial(attention_json, inside)))
     panel.follow(json_button.click(weights, [model, text, pair, *controls], out.components, api_name="attention_json",
-                                   concurrency_id=HEAVY, concurrency_limit=1))
-    # A new run or other controls make the JSON shown stale: it goes until asked for again.
-    gr.on([button.click, *(control.input for control in controls)], lambda: None, None, full_json,
-          api_visibility="private", queue=False, show_progress="hidden")
+                                   concurrency_id=HEAVY, concurrency_limit=1)
+                 ).success(None, full_json, None, js=DOWNLOAD_JSON, api_visibility="private", queue=False)
     shown = Outputs(header=embeddings_header, parts=parts, change=change, pca=pca, layer=pca_layer, raw=embeddings_raw)
     embeddings = shown.wrap(model_work("showing the embeddings")(functools.partial(show_embeddings, inside)))
     event.success(embeddings, [state, pca_layer, color_by], shown.components, api_visibility="private",
