@@ -64,7 +64,7 @@ def head_view_figure(view: AttentionView, *, cap: int = HEAD_VIEW_TOKENS) -> go.
                 if view.token is not None and row != view.token:
                     continue
                 for j in np.flatnonzero((weights[i] >= low) & (weights[i] < high)):
-                    xs += [0.0, 1.0, None]
+                    xs += [0, 1, None]  # integers: "0,1,null" is shorter JSON than "0.0,1.0,null", ~8,000 times
                     ys += [y_row[row], y_col[cols[j]], None]
             if not xs:
                 continue
@@ -120,6 +120,19 @@ def _tile_labels(tiles: Sequence[str], tokens: Sequence[str], joint: str) -> lis
     return labels
 
 
+def _percent_cells(grid: np.ndarray) -> list[list[int | None]]:
+    """The grid's weights as whole percents, None between tiles (drawn as gaps).
+
+    A tile is 32 cells in about 45 px on a desktop, 22 on a phone: a percent step of the Blues scale is below what the
+    eye tells apart, and a one- or two-digit integer is 2-3 bytes of JSON where a float32 takes 5.3 (base64); most
+    weights round to 0. A 6 x 12 grid of 32-token tiles: about 0.17 MB instead of 0.46.
+    """
+    rounded = np.rint(np.nan_to_num(grid, nan=-1.0) * 100).astype(np.int64).tolist()
+    gaps = np.isnan(grid).tolist()
+    return [[None if gap else value for value, gap in zip(row, gap_row, strict=True)]
+            for row, gap_row in zip(rounded, gaps, strict=True)]
+
+
 def model_view_figure(views: Sequence[AttentionView], *, layer: int | None = None, head: int | None = None,
                       cap: int = MODEL_VIEW_TOKENS) -> go.Figure:
     """BertViz's model view: a small heatmap per layer (rows) and head (columns), from the top-left layer 0 head 0.
@@ -130,6 +143,7 @@ def model_view_figure(views: Sequence[AttentionView], *, layer: int | None = Non
         cap: tokens per tile.
     """
     grid, rows, cols = _tiles(views, cap)
+    percent = _percent_cells(grid)
     tokens = views[0].tokens
     heads = views[0].weights.shape[0]
     width_r, width_c = len(rows) + 1, len(cols) + 1
@@ -139,10 +153,10 @@ def model_view_figure(views: Sequence[AttentionView], *, layer: int | None = Non
     # as positions, so tick values and the outline stay numeric.
     y = _tile_labels([f"layer {li}" for li in range(len(views))], [token_label(tokens, r) for r in rows], " · ")
     x = _tile_labels([f"head {hi}" for hi in range(heads)], [token_label(tokens, c) for c in cols], " → ")
+    top = max((value for row in percent for value in row if value is not None), default=0)
     figure = go.Figure(go.Heatmap(
-        z=grid.astype(np.float32), x=x, y=y, colorscale="Blues", zmin=0,
-        zmax=float(np.nanmax(grid)) if np.isfinite(grid).any() else 1, showscale=False, hoverongaps=False,
-        hovertemplate="%{y}<br>%{x}: %{z:.3f}<extra></extra>", xgap=0, ygap=0))
+        z=percent, x=x, y=y, colorscale="Blues", zmin=0, zmax=top or 1, showscale=False, hoverongaps=False,
+        hovertemplate="%{y}<br>%{x}: %{z}%<extra></extra>", xgap=0, ygap=0))
     if layer is not None and head is not None:
         figure.add_shape(type="rect", x0=head * width_c - 0.5, x1=head * width_c + len(cols) - 0.5,
                          y0=layer * width_r - 0.5, y1=layer * width_r + len(rows) - 0.5,
@@ -214,7 +228,7 @@ def summaries_figure(summaries: HeadSummaries) -> go.Figure:
         row, col = k // columns + 1, k % columns + 1
         values = getattr(summaries, name)
         figure.add_trace(go.Heatmap(
-            z=values, colorscale="Viridis", showscale=False, zmin=0,
+            z=values.astype(np.float32), colorscale="Viridis", showscale=False, zmin=0,
             zmax=summaries.max_entropy if name == "entropy" else (1 if name.startswith("to_") else None),
             hovertemplate=f"layer %{{y}} head %{{x}}<br>{SUMMARY_TITLES[name]}: %{{z:.3f}}<extra></extra>"),
             row=row, col=col)

@@ -18,9 +18,10 @@ HEAD_VIEW_TOKENS = 64
 HEATMAP_TOKENS = 128
 MODEL_VIEW_TOKENS = 32
 JSON_TOKENS = 128
-# Attention weights in the JSON keep 4 significant digits (the heatmap shows 4 decimals): 12 heads x 128 x 128
-# weights at full precision made the response about twice as long.
-JSON_DIGITS = 4
+# Every /attention response carries the summary JSON (no weights; the share kept per row to 4 significant digits). The
+# weights themselves come on request, at full precision (/attention_json): 12 heads x 128 x 128 of them are about 2 MB
+# of JSON, which made each response three times as long as everything it draws.
+SUMMARY_DIGITS = 4
 DIRECTIONS = ("all", "A->B", "B->A")
 
 
@@ -67,11 +68,26 @@ class AttentionView:
         return self.weights.mean(0)
 
     def to_dict(self, summaries: HeadSummaries | None = None, *, max_tokens: int = JSON_TOKENS) -> dict[str, Any]:
-        """The JSON result: tokens, layers, heads, and this layer's attention for the heads shown.
+        """The full JSON result (/attention_json): tokens, layers, heads, and this layer's attention for the heads shown.
 
-        Rows and columns beyond ``max_tokens`` are left out of ``attention`` (said in ``notes``); weights keep
-        JSON_DIGITS significant digits.
+        Rows and columns beyond ``max_tokens`` are left out of ``attention`` (said in ``notes``); weights keep float32
+        precision, as the model computed them (see ``float32_values``).
         """
+        rows, cols = self.rows[:max_tokens], self.cols[:max_tokens]
+        data = self._described(summaries, max_tokens)
+        data["attention"] = [[float32_values(row[:len(cols)]) for row in head[:len(rows)]] for head in self.weights]
+        data["kept"] = [float32_values(head[:len(rows)]) for head in self.kept]
+        return _ordered(data)
+
+    def summary_dict(self, summaries: HeadSummaries | None = None, *, max_tokens: int = JSON_TOKENS) -> dict[str, Any]:
+        """The light JSON of every /attention response: ``to_dict`` without ``attention`` (the weights), with
+        ``kept`` to SUMMARY_DIGITS significant digits."""
+        rows = self.rows[:max_tokens]
+        data = self._described(summaries, max_tokens)
+        data["kept"] = [significant(head[:len(rows)]) for head in self.kept]
+        return _ordered(data)
+
+    def _described(self, summaries: HeadSummaries | None, max_tokens: int) -> dict[str, Any]:
         rows, cols = self.rows[:max_tokens], self.cols[:max_tokens]
         notes = list(self.notes)
         if len(rows) < len(self.rows) or len(cols) < len(self.cols):
@@ -89,16 +105,28 @@ class AttentionView:
                         "renormalize": self.renormalized, "token": self.token},
             "rows": list(rows),
             "cols": list(cols),
-            "attention": [[significant(row[:len(cols)]) for row in head[:len(rows)]] for head in self.weights],
-            "kept": [significant(head[:len(rows)]) for head in self.kept],
             "summaries": summaries.layer_rows(self.layer) if summaries is not None else [],
             "notes": notes,
         }
 
 
-def significant(values: np.ndarray, digits: int = JSON_DIGITS) -> list[float]:
+_KEY_ORDER = ("model", "tokens", "segments", "layers", "heads", "layer", "heads_shown", "filters", "rows", "cols",
+              "attention", "kept", "summaries", "notes")
+
+
+def _ordered(data: dict[str, Any]) -> dict[str, Any]:
+    return {key: data[key] for key in _KEY_ORDER if key in data}
+
+
+def significant(values: np.ndarray, digits: int = SUMMARY_DIGITS) -> list[float]:
     """Floats with ``digits`` significant digits, each the double nearest its short decimal (so JSON stays short)."""
     return [float(f"{value:.{digits}g}") for value in values.tolist()]
+
+
+def float32_values(values: np.ndarray) -> list[float]:
+    """Each value at float32 precision (the model's), as the double nearest float32's shortest decimal: 0.12345679,
+    not the float64 expansion 0.12345679104328156 (JSON half as long, nothing lost that the model computed)."""
+    return [float(str(value)) for value in np.asarray(values, dtype=np.float32)]
 
 
 # --- One forward ---------------------------------------------------------------------------------

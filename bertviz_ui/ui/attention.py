@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any
 
@@ -24,7 +25,7 @@ from bertviz_ui.render.comparison import comparison_html, comparison_table
 from bertviz_ui.render.embeddings import change_figure, embeddings_header_html, parts_figure, pca_figure
 from bertviz_ui.render.html import model_badge_html, notes_html
 from bertviz_ui.render.parameters import count_summary_html, module_figure, module_table, seed_check_html
-from bertviz_ui.tasks.attention import attention_view, check_selection, every_layer
+from bertviz_ui.tasks.attention import JSON_TOKENS, Selection, attention_view, check_selection, every_layer
 from bertviz_ui.tasks.comparison import Comparison, compare_loaded_models, time_random_builds
 from bertviz_ui.tasks.embeddings import COLOR_BY, check_color_by, embeddings_view
 from bertviz_ui.tasks.encoder import EncoderRun, RunCache, run_encoder
@@ -43,6 +44,17 @@ EXAMPLES = [
     ["The bank raised interest rates.", "She sat on the river bank."],
 ]
 DIRECTION_CHOICES = [("every token", "all"), ("sentence A -> B only", "A->B"), ("sentence B -> A only", "B->A")]
+# The browser saves the full-precision JSON it was sent as a file (no copy on the server's disk).
+DOWNLOAD_JSON = """(value) => {
+  if (!value) return;
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(new Blob([JSON.stringify(value)], {type: "application/json"}));
+  link.download = `attention-layer-${Number(value.layer)}.json`;
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 60000);
+}"""
 # What the attention controls redraw, and what the embeddings view shows: skipped together when there is no run yet.
 VIEWS = ("head_view", "model_view", "heatmap", "legend", "table", "raw")
 EMBEDDINGS = ("header", "parts", "change", "pca", "layer", "raw")
@@ -84,21 +96,28 @@ def _views(run: EncoderRun, layer: Any, heads: Any, token: Any, hide_special: An
     single = view.heads_shown[0] if len(view.heads_shown) == 1 else None
     return {"head_view": head_view_figure(view), "model_view": model_view_figure(grid, layer=view.layer, head=single),
             "heatmap": heatmap_figure(view), "legend": legend_html(view) + view_notes_html(view),
-            "table": summary_table(run.summaries, view.layer), "raw": view.to_dict(run.summaries)}
+            "table": summary_table(run.summaries, view.layer), "raw": view.summary_dict(run.summaries)}
+
+
+def _selected_run(inside: InsideBert, model: str, text: str, pair: str, layer: Any, heads: Any, token: Any,
+                  direction: str) -> tuple[LoadedModel, EncoderRun, Selection, list[str]]:
+    """The controls checked, the run (one forward, or the kept one), and what was changed to fit this text."""
+    # The controls are checked against the model's config before the forward: a refused request costs no run.
+    selected = check_selection(layer, heads, token, direction, model=inside.load(model).model)
+    loaded, run = inside.run(model, text, pair)
+    notes = []
+    if selected.token is not None and selected.token >= len(run.tokens):
+        # The picker still lists the previous text's tokens; a new text starts with every token shown.
+        notes.append(f"Token {selected.token} is beyond this text's {len(run.tokens)} tokens: showing every token.")
+        selected = dataclasses.replace(selected, token=None)
+    return loaded, run, selected, notes
 
 
 def show_attention(inside: InsideBert, model: str, text: str, pair: str, layer: Any, heads: Any, token: Any,
                    hide_special: bool, direction: str, renormalize: bool) -> Shown:
     """One forward (or the kept one) and every attention view of it."""
-    # The controls are checked against the model's config before the forward: a refused request costs no run.
-    selected = check_selection(layer, heads, token, direction, model=inside.load(model).model)
-    loaded, run = inside.run(model, text, pair)
-    notes = []
+    loaded, run, selected, notes = _selected_run(inside, model, text, pair, layer, heads, token, direction)
     token_value = -1 if selected.token is None else selected.token
-    if token_value >= len(run.tokens):
-        # The picker still lists the previous text's tokens; a new text starts with every token shown.
-        notes.append(f"Token {token_value} is beyond this text's {len(run.tokens)} tokens: showing every token.")
-        token_value = -1
     heads_value = list(selected.heads)
     views = _views(run, selected.layer, heads_value, token_value, hide_special, selected.direction, renormalize)
     return {"header": run_header_html(run, untrained=loaded.source.untrained) + notes_html(notes),
@@ -106,6 +125,21 @@ def show_attention(inside: InsideBert, model: str, text: str, pair: str, layer: 
             "heads": gr.update(choices=[(f"head {h}", h) for h in range(run.heads)], value=heads_value),
             "token": gr.update(choices=token_choices(run), value=token_value), **views,
             "summaries": summaries_figure(run.summaries), "state": {"model": model, "text": text, "pair": pair or ""}}
+
+
+def attention_json(inside: InsideBert, model: str, text: str, pair: str, layer: Any, heads: Any, token: Any,
+                   hide_special: bool, direction: str, renormalize: bool) -> Shown:
+    """The full-precision JSON of the view /attention shows for the same inputs (its weights included), on request.
+
+    Its size is bounded: the heads of one layer, at most JSON_TOKENS rows and columns (12 x 128 x 128 weights, about
+    2.7 MB); the run is the kept one when /attention just ran, else one forward within the request budget.
+    """
+    _, run, selected, notes = _selected_run(inside, model, text, pair, layer, heads, token, direction)
+    view = attention_view(run, selected.layer, list(selected.heads), hide_special=bool(hide_special),
+                          direction=selected.direction, renormalize=bool(renormalize), token=selected.token)
+    data = view.to_dict(run.summaries)
+    data["notes"] = [*notes, *data["notes"]]
+    return {"raw": data}
 
 
 def rerender(inside: InsideBert, state: dict | None, layer: Any, heads: Any, token: Any, hide_special: bool,
@@ -207,6 +241,11 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
             summaries = gr.Plot(label="Head summaries, every layer", elem_id="attention-summaries")
             table = result_table("This layer's heads", "attention-summary-table")
             raw = raw_output("attention-json")
+            # The weights at full precision are megabytes at 128 tokens: sent when asked for, not with every run, and
+            # handed to the browser as a file (drawn as a JSON tree, 200,000 numbers stall the page for good).
+            json_button = gr.Button(f"Download this layer's weights at full precision (JSON, at most {JSON_TOKENS} "
+                                    "tokens)", size="sm", elem_id="attention-json-run")
+            full_json = gr.JSON(visible=False, elem_id="attention-full-json")
         with gr.Tab("Embeddings", id="inside-embeddings", elem_id="inside-embeddings"):
             gr.Markdown("BERT's input vector for each token is the sum of a **token** embedding, a **position** "
                         "embedding and a **segment** (sentence A/B) embedding, then LayerNorm. The heatmaps show how "
@@ -261,6 +300,11 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     run = out.wrap(model_work("looking inside the model")(functools.partial(show_attention, inside)))
     event = panel.follow(button.click(run, [model, text, pair, *controls], out.components, api_name="attention",
                                       concurrency_id=HEAVY, concurrency_limit=1))
+    out = Outputs(raw=full_json, errors=panel)
+    weights = out.wrap(model_work("writing the attention JSON")(functools.partial(attention_json, inside)))
+    panel.follow(json_button.click(weights, [model, text, pair, *controls], out.components, api_name="attention_json",
+                                   concurrency_id=HEAVY, concurrency_limit=1)
+                 ).success(None, full_json, None, js=DOWNLOAD_JSON, api_visibility="private", queue=False)
     shown = Outputs(header=embeddings_header, parts=parts, change=change, pca=pca, layer=pca_layer, raw=embeddings_raw)
     embeddings = shown.wrap(model_work("showing the embeddings")(functools.partial(show_embeddings, inside)))
     event.success(embeddings, [state, pca_layer, color_by], shown.components, api_visibility="private",

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
+
 import numpy as np
 import pytest
 from gradio_client import Client
+
+from bench import sizes
+from bertviz_ui.registry import OFFLINE_MODEL_ID
 
 pytestmark = pytest.mark.integration
 
@@ -24,32 +29,66 @@ def attention(client, text=TUTORIAL_A, pair=TUTORIAL_B, layer=1, heads=(), token
                           api_name="/attention")
 
 
+def attention_json(client, text=TUTORIAL_A, pair=TUTORIAL_B, layer=1, heads=(), token=-1, hide_special=False,
+                   direction="all", renormalize=True, model=MODEL):
+    return client.predict(model=model, text=text, pair=pair, layer=layer, heads=list(heads), token=token,
+                          hide_special=hide_special, direction=direction, renormalize=renormalize,
+                          api_name="/attention_json")
+
+
 def test_attention_contract(client):
     header, *_, table, payload = attention(client)
     assert payload["tokens"][:3] == ["[CLS]", "the", "cat"] and len(payload["tokens"]) == 16
     assert payload["layers"] == 2 and payload["heads"] == 2 and payload["layer"] == 1
-    weights = np.array(payload["attention"])
-    assert weights.shape == (2, 16, 16)
-    np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-4)
+    assert "attention" not in payload  # the weights come from /attention_json, on request
     assert [row["head"] for row in payload["summaries"]] == [0, 1]
     assert "untrained random weights" in header and "16</b> tokens" in header
     assert len(table["data"]) == 2
+    full = attention_json(client)
+    weights = np.array(full["attention"])
+    assert weights.shape == (2, 16, 16)
+    np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-6)  # float32 precision
+    assert {key: value for key, value in full.items() if key not in ("attention", "kept")} == {
+        key: value for key, value in payload.items() if key != "kept"}
 
 
 def test_filters_renormalize(client):
-    *_, payload = attention(client, heads=[1], hide_special=True, direction="A->B")
+    payload = attention_json(client, heads=[1], hide_special=True, direction="A->B")
     weights = np.array(payload["attention"])
     assert weights.shape == (1, 7, 6)  # A's 7 words attend to B's 6 (specials hidden)
-    # The JSON carries 4 significant digits: 6 weights of about 0.17 round by at most 5e-5 each.
-    np.testing.assert_allclose(weights.sum(-1), 1.0, atol=3e-4)
+    np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-6)
     assert payload["filters"] == {"hide_special": True, "direction": "A->B", "renormalize": True, "token": None}
 
 
 def test_long_text_is_truncated_and_said(client):
     header, *_, payload = attention(client, text="word " * 1000, pair="")
     assert len(payload["tokens"]) == 512 and "reads at most 512" in header
-    assert np.array(payload["attention"]).shape == (2, 128, 128)
     assert any("first 128 rows" in note for note in payload["notes"])
+    full = attention_json(client, text="word " * 1000, pair="")
+    assert np.array(full["attention"]).shape == (2, 128, 128)
+    assert any("first 128 rows" in note for note in full["notes"])
+
+
+def test_attention_at_128_tokens_on_minilm_is_light(app_server):
+    """/attention at 128 tokens on the offline all-MiniLM-L6-v2 (6 layers x 12 heads, real weights) sends at most
+    1.5 MB: the bytes of the complete event's data as the page receives them (Gradio's queue stream). The weights at
+    full precision are /attention_json's, on request."""
+    endpoints = sizes.endpoints(app_server)
+    session = uuid.uuid4().hex
+    data = {"model": OFFLINE_MODEL_ID, "text": sizes.ATTENTION_TEXT, "pair": "", "layer": 0, "heads": [],
+            "token": -1, "hide_special": False, "direction": "all", "renormalize": True}
+    light = sizes.call(app_server, session, endpoints["/attention"], [data[p] for p in endpoints["/attention"].inputs])
+    assert light.ok, light.message
+    print(f"\n/attention at 128 tokens on MiniLM: {light.complete_bytes:,} bytes; per output {light.outputs}")
+    assert light.complete_bytes <= 1_500_000
+    assert light.outputs["attention-model-view"] <= 400_000 and light.outputs["attention-json"] <= 50_000
+    full = sizes.call(app_server, session, endpoints["/attention_json"],
+                      [data[p] for p in endpoints["/attention_json"].inputs])
+    assert full.ok, full.message
+    print(f"/attention_json: {full.complete_bytes:,} bytes")
+    payload = attention_json(Client(app_server, verbose=False, analytics_enabled=False), text=sizes.ATTENTION_TEXT,
+                             pair="", layer=0, model=OFFLINE_MODEL_ID)
+    assert len(payload["tokens"]) == 128 and np.array(payload["attention"]).shape == (12, 128, 128)
 
 
 @pytest.mark.parametrize("kwargs, message", [

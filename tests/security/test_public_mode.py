@@ -107,7 +107,13 @@ MODEL_ENDPOINTS = {
     "/fill_mask": {"text": "Paris is the [MASK] of France.", "top_k": 3},
     "/nsp": {"sentence_a": "It rained.", "sentence_b": "We stayed in."},
     "/sentiment": {"text": "Great film."},
+    "/attention_json": {"text": "It rained."},
 }
+
+
+def test_the_full_precision_attention_json_works_in_public_mode(client):
+    payload = client.predict(model="tiny:encoder", text="It rained.", api_name="/attention_json")
+    assert payload["tokens"] == ["[CLS]", "it", "rained", ".", "[SEP]"] and len(payload["attention"]) == 2
 
 
 @pytest.mark.parametrize("endpoint", sorted(MODEL_ENDPOINTS))

@@ -85,11 +85,17 @@ def test_selected_heads_token_and_json(pair_run):
     data = json.loads(json.dumps(view.to_dict(pair_run.summaries)))
     assert data["tokens"] == list(SEED_PAIR_TOKENS) and data["layers"] == 2 and data["heads"] == 2
     assert np.array(data["attention"]).shape == (1, 16, 16)
-    # The JSON keeps 4 significant digits of each weight (a shorter response), so it is within 5e-4 relative.
-    np.testing.assert_allclose(data["attention"][0], pair_run.attentions[1, 1], rtol=5e-4, atol=0)
-    assert all(float(f"{w:.4g}") == w for row in data["attention"][0] for w in row)
-    assert any(w != float(f"{w:.6g}") for w in pair_run.attentions[1, 1].ravel().tolist())  # it did round
+    # The full JSON keeps each weight exactly as the model computed it (float32), in float32's shortest decimal.
+    np.testing.assert_array_equal(np.float32(data["attention"][0]), pair_run.attentions[1, 1])
+    assert all(repr(w) == str(np.float32(w)) for row in data["attention"][0] for w in row)
     assert [row["head"] for row in data["summaries"]] == [0, 1]
+    # Every /attention response carries the summary: the same without the weights, the kept shares rounded.
+    summary = json.loads(json.dumps(view.summary_dict(pair_run.summaries)))
+    assert list(summary) == [key for key in data if key != "attention"]
+    assert {key: value for key, value in summary.items() if key != "kept"} == {
+        key: value for key, value in data.items() if key not in ("attention", "kept")}
+    np.testing.assert_allclose(summary["kept"], data["kept"], rtol=5e-4)
+    assert all(float(f"{w:.4g}") == w for w in summary["kept"][0])
     hidden = attention_view(pair_run, 1, None, hide_special=True, token=0)
     assert hidden.token is None and "hidden by the filters" in hidden.notes[-1]
 
@@ -274,7 +280,7 @@ def test_drawing_caps_and_escaped_labels(tiny):
     heat = heatmap_figure(view)
     assert len(heat.data[0].z) == 128 and "first 128 tokens drawn" in heat.layout.title.text.replace("<br>", " ")
     grid = model_view_figure(every_layer(run), layer=0, head=1)
-    assert grid.data[0].z.shape == (2 * 33 - 1, 2 * 33 - 1) and len(grid.layout.shapes) == 1
+    assert np.shape(grid.data[0].z) == (2 * 33 - 1, 2 * 33 - 1) and len(grid.layout.shapes) == 1
 
 
 # --- Budgets and response size ------------------------------------------------------------------------------------
@@ -288,13 +294,30 @@ def test_hover_names_come_from_the_axes_not_from_a_string_per_cell(pair_run):
     from bertviz_ui.render.attention import heatmap_figure, model_view_figure, token_label
 
     trace = model_view_figure(every_layer(pair_run), layer=0, head=1).data[0]
-    assert trace.text is None and trace.customdata is None and trace.z.dtype == np.float32
-    assert (len(trace.y), len(trace.x)) == trace.z.shape == (33, 33)  # 2 tiles of 16 tokens and a separator
+    assert trace.text is None and trace.customdata is None
+    assert (len(trace.y), len(trace.x)) == np.shape(trace.z) == (33, 33)  # 2 tiles of 16 tokens and a separator
     assert len(set(trace.x)) == len(trace.x) and len(set(trace.y)) == len(trace.y)
     assert (trace.y[0], trace.y[16], trace.y[17]) == ("layer 0 · [CLS] ·0", "layer 0 |", "layer 1 · [CLS] ·0")
     assert (trace.x[2], trace.x[17]) == ("head 0 → cat ·2", "head 1 → [CLS] ·0")
-    assert trace.hovertemplate == "%{y}<br>%{x}: %{z:.3f}<extra></extra>"
+    assert trace.hovertemplate == "%{y}<br>%{x}: %{z}%<extra></extra>"
     heat = heatmap_figure(attention_view(pair_run, 0, None)).data[0]
     assert heat.customdata is None and heat.z.dtype == np.float32
     assert list(heat.x) == list(heat.y) == [token_label(pair_run.tokens, i) for i in range(16)]
     np.testing.assert_allclose(heat.z, attention_view(pair_run, 0, None).mean_weights(), atol=1e-7)
+
+
+def test_the_model_view_draws_whole_percents_with_gaps_between_tiles(pair_run):
+    """A cell of the model view is 1-2 px: it gets the weight in whole percents (its hover says so), and the column
+    and row between tiles stay empty."""
+    from bertviz_ui.render.attention import model_view_figure
+
+    views = every_layer(pair_run)
+    trace = model_view_figure(views).data[0]
+    z = trace.z
+    for layer, view in enumerate(views):
+        for head in range(2):
+            tile = [row[head * 17:head * 17 + 16] for row in z[layer * 17:layer * 17 + 16]]
+            np.testing.assert_array_equal(np.array(tile, dtype=float), np.rint(view.weights[head] * 100))
+    assert all(value is None for value in z[16]) and all(row[16] is None for row in z)
+    assert all(isinstance(value, int) for row in z for value in row if value is not None)
+    assert trace.zmax == max(value for row in z for value in row if value is not None)
