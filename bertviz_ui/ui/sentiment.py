@@ -80,7 +80,7 @@ def run_explain(ctx: AppContext, model: str, text: str, line: Any, target: str, 
     loaded = ctx.cache.load_for_task(TASK, model, accept=trained_classifier)
     chosen = lines[number - 1]
     attribution = attribute(chosen, model=loaded.model, tokenizer=loaded.tokenizer, target=target, method=method,
-                            steps=steps, newly_initialized=loaded.newly_initialized, budget=ctx.budget, batcher=ctx.batcher)
+                            steps=steps, newly_initialized=loaded.newly_initialized, budget=ctx.budget)
     head = inside_head(chosen, model=loaded.model, tokenizer=loaded.tokenizer,
                        newly_initialized=loaded.newly_initialized)
     payload = {"line": number, "attributions": dataclasses.asdict(attribution), "head": dataclasses.asdict(head)}

@@ -178,8 +178,9 @@ def test_classifying_and_explaining_wait_in_different_queues_and_the_toggle_stay
     public = sorted(fn.api_name for fn in ui.fns if fn.api_visibility == "public")
     assert public == ["sentiment", "sentiment_explain"]
     # Attributions are heavy work: they share the app's heavy group, so a flood of them never delays a classification.
-    assert (ui.classify.queue, ui.classify.concurrency_id, ui.classify.concurrency_limit) == (True, "sentiment",
-                                                                                             "default")
+    # Classifications run up to a batch's worth at once (their forwards are merged across requests).
+    assert (ui.classify.queue, ui.classify.concurrency_id, ui.classify.concurrency_limit) == (
+        True, "sentiment-batched", 16)
     assert (ui.explain.queue, ui.explain.concurrency_id, ui.explain.concurrency_limit) == (True, HEAVY, 1)
     # The API's parameter names are the handlers' own (functools.wraps through user_errors and partial).
     assert ui.classify.input_parameter_names == ["model", "text"]
