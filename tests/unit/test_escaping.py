@@ -120,6 +120,8 @@ RENDERERS = {
     "cache summary": lambda: cache_summary_html(CacheReport(
         device=XSS, dtype=XSS, budget_bytes=1, used_bytes=0,
         entries=(CacheEntryInfo(XSS, XSS, XSS, XSS, XSS, 0, 0.0, 0),))),
+    "cache summary, int8 asked for off the CPU": lambda: cache_summary_html(CacheReport(
+        device=XSS, dtype=XSS, budget_bytes=1, used_bytes=0, entries=(), quantize="int8", precision="full")),
     "fill-mask completed sentence": lambda: fill_mask_render.completed_html(_fill_mask()),
     "masking lab": lambda: fill_mask_render.masking_lab_html(_masking_lab()),
     "fill-mask mask token": lambda: fill_mask_render.mask_token_html(XSS),
