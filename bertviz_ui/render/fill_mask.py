@@ -224,21 +224,34 @@ QUANTIZED_COLUMNS = ("mask", "rank", "fp32", "fp32 probability", "int8", "int8 p
 
 
 def quantized_figure(result: QuantizedComparison) -> go.Figure:
-    """Each mask's top-k in fp32 (left) beside int8 (right), on one probability axis per mask."""
+    """Per mask, one bar chart with each candidate's fp32 and int8 probability side by side: fp32's top-k in its
+    order, then any int8 candidate fp32's list lacks (a side's bar is missing where the token is not in its top-k).
+
+    One axis of tokens shared by both precisions keeps the comparison direct and fits a phone (two charts side by
+    side would put one's labels over the other's bars at 390 px).
+    """
     count = len(result.masks)
-    titles = [title for i in range(count) for title in (f"mask {i + 1}: fp32", f"mask {i + 1}: int8")]
-    figure = make_subplots(rows=count, cols=2, subplot_titles=titles, horizontal_spacing=0.18,
-                           vertical_spacing=min(0.3, 0.6 / max(count, 1)))
+    titles = [f"mask {i + 1} (token {m.full.position})" for i, m in enumerate(result.masks)]
+    figure = make_subplots(rows=count, cols=1, vertical_spacing=min(0.3, 0.6 / max(count, 1)), subplot_titles=titles)
+    rows_shown = 0
     for row, mask in enumerate(result.masks, start=1):
-        # Values inside the bars, as in the context view: side by side there is no room beside them on a phone.
-        figure.add_trace(_bars(mask.full, textposition="inside"), row=row, col=1)
-        figure.add_trace(_bars(mask.int8, INT8_COLOUR, textposition="inside"), row=row, col=2)
+        candidates = (*mask.full.predictions, *mask.int8.predictions)
+        names = {p.token_id: plot_text(p.token or p.piece) for p in candidates}
+        ids = list(dict.fromkeys(p.token_id for p in candidates))[::-1]  # reversed: the best on top
+        rows_shown = max(rows_shown, len(ids))
+        # Added int8 first: in a horizontal group the first trace is drawn lowest, so fp32 sits above int8.
+        for side, name, colour in ((mask.int8, "int8", INT8_COLOUR), (mask.full, "fp32", BAR_COLOUR)):
+            scores = {p.token_id: p.score for p in side.predictions}
+            figure.add_trace(go.Bar(x=[scores.get(i) for i in ids], y=[names[i] for i in ids], orientation="h",
+                                    name=name, legendgroup=name, showlegend=row == 1, marker_color=colour,
+                                    text=[percent(scores[i]) if i in scores else "" for i in ids],
+                                    textposition="outside", textfont={"size": 11}, cliponaxis=False,
+                                    hovertemplate=f"{name} %{{y}}: %{{x:.4g}}<extra></extra>"), row=row, col=1)
         largest = max(mask.full.predictions[0].score, mask.int8.predictions[0].score)
-        figure.update_xaxes(**probability_axis(largest), row=row)
-    top_k = len(result.masks[0].full.predictions) if result.masks else 5
-    figure.update_layout(uniformtext={"minsize": 10, "mode": "hide"},
-                         height=max(240, count * (80 + 30 * top_k)), margin={"l": 10, "r": 40, "t": 60, "b": 10},
-                         title="The same masks: fp32 weights (left) and int8 weights (right)")
+        figure.update_xaxes(**probability_axis(largest), row=row, col=1)
+    figure.update_layout(barmode="group", bargap=0.25, legend={"orientation": "h", "traceorder": "reversed"},
+                         height=max(260, count * (90 + 34 * rows_shown)), margin={"l": 10, "r": 50, "t": 60, "b": 10},
+                         title="The same masks: fp32 weights and int8 weights")
     return frame(figure)
 
 

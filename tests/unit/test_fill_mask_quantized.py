@@ -121,7 +121,11 @@ def test_the_view_shows_both_sizes_and_every_rank(uncased, mat_and_dog):
     assert list(table.columns) == list(QUANTIZED_COLUMNS) and len(table) == 3
     assert list(table.iloc[0]) == [1, 1, "mat", "41.9%", "dog", "41.9%"]
     figure = quantized_figure(result)
-    assert [trace.y[-1] for trace in figure.data] == ["mat", "dog"]  # best candidate on top of each chart
+    int8_bars, fp32_bars = figure.data  # one axis of tokens: fp32's top 3, then dog (int8's only), best on top
+    assert [trace.name for trace in figure.data] == ["int8", "fp32"]
+    assert list(fp32_bars.y) == list(int8_bars.y) and fp32_bars.y[0] == "dog" and fp32_bars.y[-1] == "mat"
+    assert fp32_bars.x[0] is None and fp32_bars.x[-1] == pytest.approx(0.419, abs=1e-3)
+    assert int8_bars.x[-1] is None and int8_bars.x[0] == pytest.approx(0.419, abs=1e-3)
 
 
 def test_the_tab_compares_the_fp32_and_int8_models_of_the_cache(settings, cache, monkeypatch):
