@@ -109,10 +109,11 @@ def test_text_of_tokens_fits_the_budget(bench_cache):
 
 def test_unknown_case_is_a_clear_error():
     assert select_cases(None) == CASES
-    assert [case.name for case in CASES][:4] == ["tokenizer", "fill_mask", "sentiment", "qa"]
+    assert [case.name for case in CASES][:5] == ["tokenizer", "fill_mask", "fill_mask_int8", "sentiment", "qa"]
     assert select_cases(["tokenizer", "tokenizer"]) == CASES[:1]
     assert select_cases(["fill_mask", "tokenizer"]) == (CASES[1], CASES[0])
-    with pytest.raises(ValueError, match=r"Unknown benchmark case 'nope'; known: tokenizer, fill_mask, sentiment, qa"):
+    with pytest.raises(ValueError, match=r"Unknown benchmark case 'nope'; known: tokenizer, fill_mask, fill_mask_int8, "
+                                         r"sentiment, qa"):
         select_cases(["tokenizer", "nope"])
 
 
@@ -120,7 +121,8 @@ def test_cli_rejects_unknown_case_before_loading_anything(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--cases", "tokenizer,nope"])
     assert exit_info.value.code == 2
-    assert "Unknown benchmark case 'nope'; known: tokenizer, fill_mask, sentiment, qa" in capsys.readouterr().err
+    assert ("Unknown benchmark case 'nope'; known: tokenizer, fill_mask, fill_mask_int8, sentiment, qa"
+            in capsys.readouterr().err)
 
 
 def test_cli_rejects_zero_repeats(capsys):
