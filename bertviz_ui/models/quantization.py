@@ -111,12 +111,18 @@ def quantize_loaded(loaded: LoadedModel) -> LoadedModel:
         loaded: a freshly loaded model on the CPU, held by nobody else (it is changed in place).
 
     Returns:
-        LoadedModel whose size_bytes is the int8 size and fp32_size_bytes the size it had.
+        LoadedModel whose size_bytes is the int8 size and fp32_size_bytes the size it had; the model as loaded (no
+        quantization label) for an architecture whose layers models/anatomy.py doesn't know.
     """
     if loaded.model is None:
         return loaded
     if loaded.device != "cpu":
         raise ModelUnavailable(f"int8 quantization runs on CPU only; this server runs models on {loaded.device}.")
+    if anatomy.layer_stack(loaded.model) is None:
+        # An inference load must not fail for want of int8: the model is served as loaded, and says so (no label).
+        log.warning("%s: int8 doesn't know where %s's layers are; kept in %s.", loaded.source.ref,
+                    anatomy.family(loaded.model), loaded.dtype)
+        return loaded
     before = loaded.size_bytes or model_bytes(loaded.model)
     replaced = quantize_int8(loaded.model)
     after = model_bytes(loaded.model)

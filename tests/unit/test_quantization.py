@@ -17,7 +17,14 @@ from bertviz_ui.errors import BadInput, ModelUnavailable
 from bertviz_ui.models import anatomy, build_cache
 from bertviz_ui.models.cache import ModelCache
 from bertviz_ui.models.loading import LoadedModel, ThreadSafeTokenizer
-from bertviz_ui.models.quantization import INT8_LABEL, Int8Linear, Precision, model_bytes, quantize_int8
+from bertviz_ui.models.quantization import (
+    INT8_LABEL,
+    Int8Linear,
+    Precision,
+    model_bytes,
+    quantize_int8,
+    quantize_loaded,
+)
 from bertviz_ui.models.sources import ModelSource
 from bertviz_ui.registry import OFFLINE_MODEL_ID, Head
 from bertviz_ui.render.models import cache_summary_html, cache_table
@@ -158,9 +165,16 @@ def test_int8_keeps_the_real_minilm_within_the_cosine_target(int8_cache):
     assert int8.size_bytes < 0.7 * int8.fp32_size_bytes  # 6 layers of 384 wide: embeddings are half of MiniLM
 
 
-def test_an_architecture_without_known_layers_is_refused():
+def test_an_architecture_without_known_layers_is_served_as_loaded(caplog):
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4))
     with pytest.raises(ModelUnavailable, match="doesn't know where"):
-        quantize_int8(torch.nn.Sequential(torch.nn.Linear(4, 4)))
+        quantize_int8(model)
+    loaded = LoadedModel(source=ModelSource("odd", "/x", "local", "odd"), head=Head.ENCODER, model=model,
+                         tokenizer=ThreadSafeTokenizer(object()), device="cpu", dtype="float32", size_bytes=80,
+                         load_seconds=0.0)
+    with caplog.at_level(logging.WARNING, logger="bertviz_ui.models.quantization"):
+        assert quantize_loaded(loaded) is loaded and type(model[0]) is torch.nn.Linear
+    assert "int8 doesn't know where Sequential's layers are; kept in float32" in caplog.text
 
 
 # --- Off the CPU --------------------------------------------------------------------------------------------------
