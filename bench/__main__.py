@@ -15,7 +15,7 @@ from bench.cases import CASES, select_cases
 from bench.cases.fill_mask import DEFAULT_MLM_MODEL
 from bench.cases.qa import DEFAULT_QA_MODEL
 from bench.cases.sentiment import DEFAULT_CLASSIFIER_MODEL
-from bench.harness import DEFAULT_REPEATS, case_ref, run_cases
+from bench.harness import DEFAULT_REPEATS, case_ref, run_cases, run_checks
 from bench.random_models import RANDOM_BERT_BASE, RANDOM_DISTILBERT_BASE, RANDOM_DISTILBERT_QA
 from bench.report import BenchReport, format_table, machine_info, write_json
 from bertviz_ui.errors import BertvizError
@@ -94,12 +94,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         cache = build_cache(load_settings((), os.environ))
         machine = machine_info(cache)
         results = run_cases(cache, args.model, cases, repeats=args.repeats, refs=refs)
+        checks = run_checks(cache, cases, results)
     except BertvizError as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return 1
     case_models = {case.name: case_ref(case, args.model, refs) for case in cases}
     report = BenchReport(model=args.model, repeats=args.repeats, machine=machine, results=results,
-                         case_models={name: ref for name, ref in case_models.items() if ref != args.model})
+                         case_models={name: ref for name, ref in case_models.items() if ref != args.model},
+                         checks=checks)
     print(format_table(report, cases), end="")
     if args.json is not None:
         write_json(report, args.json)

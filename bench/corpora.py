@@ -76,3 +76,7 @@ def text_of_tokens(tokenizer: Tokenizer, target: int) -> str:
         else:
             high = middle - 1
     return " ".join(pool[:low])
+
+
+# Every text above, each run on its own: what int8 is checked on against fp32 (the fill_mask_int8 case's cosine).
+BENCH_CORPUS = (*TUTORIAL_PAIR, MASK_SENTENCE, *SENTIMENT_TEXTS, QA_QUESTION, FILLER)

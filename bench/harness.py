@@ -137,6 +137,10 @@ class BenchCase:
         speedup: report ratios as speed-ups, the other variant's median over the task's (above 1x the task is
             faster), instead of the task's median over the other's (the task's cost in units of the other).
         count_tokens: the tokens column: a sample's length in the checkpoint's tokens (see sample_tokens).
+        task: the registry task a further case of one tab belongs to (its name then says what it adds, as
+            "fill_mask_int8"); "" when the name is the task's id. Its refs (``--mlm-model``) apply to both.
+        checks: after timing, figures that are no timings and targets met or not: lines printed under the table
+            (see run_checks).
     """
 
     name: str
@@ -152,6 +156,8 @@ class BenchCase:
     load: Callable[[ModelCache, str], Models] | None = None
     speedup: bool = False
     count_tokens: Callable[[Any, Sample], int] = sample_tokens
+    task: str = ""
+    checks: Callable[[ModelCache, Sequence[BenchResult]], tuple[str, ...]] | None = None
 
 
 @dataclass(frozen=True)
@@ -204,8 +210,17 @@ class BenchResult:
 
 
 def case_ref(case: BenchCase, ref: str, refs: Mapping[str, str] | None = None) -> str:
-    """The checkpoint a case runs on: ``refs[case.name]``, else the case's own ``ref``, else the run's ``ref``."""
-    return (refs or {}).get(case.name) or case.ref or ref
+    """The checkpoint a case runs on: ``refs[case.name]`` (or its task's), else the case's own ``ref``, else the
+    run's ``ref``."""
+    refs = refs or {}
+    return refs.get(case.name) or (refs.get(case.task) if case.task else None) or case.ref or ref
+
+
+def run_checks(cache: ModelCache, cases: Sequence[BenchCase],
+               results: Sequence[BenchResult]) -> dict[str, tuple[str, ...]]:
+    """Each case's checks (BenchCase.checks) on its results, by case name; cases without checks are left out."""
+    return {case.name: tuple(case.checks(cache, [r for r in results if r.case == case.name]))
+            for case in cases if case.checks is not None}
 
 
 def load_case_models(cache: ModelCache, case: BenchCase, ref: str) -> Models:

@@ -51,6 +51,8 @@ class BenchReport:
     results: tuple[BenchResult, ...]
     # Cases that ran on another checkpoint than ``model`` (fill_mask's masked LM, sentiment's classifier), by name.
     case_models: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # What cases checked after timing (bench.harness.run_checks), by name: printed under their tables.
+    checks: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready form written by ``--json``."""
@@ -177,6 +179,8 @@ def format_table(report: BenchReport, cases: Sequence[BenchCase] = CASES) -> str
         if first.speedup:
             lines.append(f"speed-up: X/{task} = X's median / {task}'s; above 1x {task} is faster, below 1x slower.")
             lines += [_speedup_line(row) for row in rows]
+        for check in report.checks.get(name, ()):
+            lines += textwrap.wrap(check, width=110, initial_indent="check: ", subsequent_indent="  ")
         if notes.get(name):
             lines += textwrap.wrap(notes[name], width=110)
     lines += ["", "spread = the widest interquartile range / median among a row's variants: how far to trust it."]

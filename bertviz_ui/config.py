@@ -42,6 +42,16 @@ def _parse_device(raw: str) -> str:
     raise BadInput(f"Device must be auto, cpu, mps, cuda or cuda:N, got {raw!r}.")
 
 
+QUANTIZE_CHOICES = ("none", "int8")
+
+
+def _parse_quantize(raw: str) -> str:
+    value = raw.strip().lower()
+    if value in QUANTIZE_CHOICES:
+        return value
+    raise BadInput(f"Quantization must be {' or '.join(QUANTIZE_CHOICES)}, got {raw!r}.")
+
+
 def _parse_patterns(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.replace("\n", ",").split(",") if part.strip())
 
@@ -115,6 +125,11 @@ OPTIONS: tuple[Option, ...] = (
            parse=_parse_bool, is_switch=True),
     Option("device", "BERTVIZ_UI_DEVICE", "--device", "auto",
            "Where models run: auto (cuda, else mps, else cpu), cpu, mps, cuda or cuda:N.", parse=_parse_device),
+    Option("quantize", "BERTVIZ_UI_QUANTIZE", "--quantize", "none",
+           "none, or int8: models for inference on CPU get their encoder layers' Linear weights in int8 (dynamic "
+           "quantization: smaller and faster, predictions slightly changed); fine-tuning and gradient attributions "
+           "always get full precision, and on a GPU it is ignored (said in the log and the Models panel).",
+           parse=_parse_quantize),
     Option("cache_gb", "BERTVIZ_UI_CACHE_GB", "--cache-gb", None,
            "Memory budget of the model cache in GiB; least-recently-used models are evicted past it "
            "(default: half of free GPU memory on a GPU, else half of available RAM).",
@@ -173,6 +188,7 @@ class Settings:
 
     tiny: bool = False
     device: str = "auto"
+    quantize: str = "none"
     cache_gb: float | None = None
     cache_dir: Path = field(default_factory=lambda: Path("~/.cache/bertviz_ui").expanduser())
     hub_timeout: float = 3.0

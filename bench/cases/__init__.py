@@ -33,12 +33,13 @@ def discover_cases(package: str, path: Iterable[str]) -> tuple[BenchCase, ...]:
         path: its ``__path__``. Every module in it not starting with "_" must expose ``CASE``, a BenchCase.
 
     Returns:
-        The cases; one whose name is no registry task id (a test flags it) comes after the rest, by name.
+        The cases, by their task (``task``, else their name); one of no registry task (a test flags it) comes after
+        the rest, by name.
     """
     found = [importlib.import_module(f"{package}.{info.name}").CASE
              for info in pkgutil.iter_modules(list(path)) if not info.name.startswith("_")]
     order = {task.id: index for index, task in enumerate(TASKS)}
-    return tuple(sorted(found, key=lambda case: (order.get(case.name, len(order)), case.name)))
+    return tuple(sorted(found, key=lambda case: (order.get(case.task or case.name, len(order)), case.name)))
 
 
 CASES: tuple[BenchCase, ...] = discover_cases(__name__, __path__)

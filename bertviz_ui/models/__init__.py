@@ -8,10 +8,11 @@ from bertviz_ui.config import Settings
 from bertviz_ui.models.cache import LoadedModel, ModelCache
 from bertviz_ui.models.device import choose_device, default_budget_bytes, inference_dtype
 from bertviz_ui.models.policy import ModelPolicy, build_policy
+from bertviz_ui.models.quantization import Precision
 from bertviz_ui.models.sources import HubProbe
 from bertviz_ui.registry import OFFLINE_MODEL_ID, TASKS
 
-__all__ = ["LoadedModel", "ModelCache", "build_cache", "model_policy"]
+__all__ = ["LoadedModel", "ModelCache", "Precision", "build_cache", "model_policy"]
 
 
 def model_policy(settings: Settings, also_allowed: Iterable[str] = ()) -> ModelPolicy:
@@ -36,4 +37,5 @@ def build_cache(settings: Settings, also_allowed: Iterable[str] = ()) -> ModelCa
         probe=HubProbe(settings.hub_timeout),
         policy=model_policy(settings, also_allowed),
         max_download_bytes=int(settings.max_model_gb * 1e9),
+        quantize=settings.quantize,
     )

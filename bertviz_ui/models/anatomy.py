@@ -49,6 +49,19 @@ def family(model: Model) -> str:
             "electra": "ELECTRA"}.get(model_type, type(model).__name__)
 
 
+def layer_stack(model: Model) -> Any:
+    """The stack of transformer layers (BERT, RoBERTa, ELECTRA, ALBERT: ``encoder``; DistilBERT: ``transformer``),
+    where nearly all of a forward's multiply-adds are; None for an architecture not listed here.
+
+    Embeddings, poolers and task heads are outside it: what int8 quantization leaves alone (the classification
+    head's arithmetic is shown with its real weights; the vocabulary projection shares the embedding table).
+    """
+    base = encoder(model)
+    stack = getattr(base, "encoder", None) if type(base).__name__ != "DistilBertModel" else None
+    stack = stack if stack is not None else getattr(base, "transformer", None)
+    return stack if isinstance(stack, torch.nn.Module) else None
+
+
 # --- How many tokens, which inputs -----------------------------------------------------------------------------
 
 def position_limit(config: Config) -> int | None:

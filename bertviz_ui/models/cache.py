@@ -24,6 +24,7 @@ from bertviz_ui.models.loading import (
 )
 from bertviz_ui.models.lru import BoundedLRU
 from bertviz_ui.models.policy import ModelPolicy
+from bertviz_ui.models.quantization import Precision, int8_supported, quantize_loaded
 from bertviz_ui.models.sources import TINY_PREFIX, HubProbe, ModelSource, resolve
 from bertviz_ui.registry import OFFLINE_MODEL_ID, Head, Task
 
@@ -43,17 +44,26 @@ class CacheEntryInfo:
     load_seconds: float
     hits: int
     origin: str = ""
+    quantization: str = ""
+    fp32_size_bytes: int = 0
 
 
 @dataclass(frozen=True)
 class CacheReport:
-    """What the cache holds now."""
+    """What the cache holds now.
+
+    Attributes:
+        quantize: the BERTVIZ_UI_QUANTIZE setting ("none" or "int8").
+        precision: what inference loads get: "full", or "int8" when quantize is int8 and models run on the CPU.
+    """
 
     device: str
     dtype: str
     budget_bytes: int
     used_bytes: int
     entries: tuple[CacheEntryInfo, ...]
+    quantize: str = "none"
+    precision: str = "full"
 
 
 @dataclass
@@ -63,6 +73,7 @@ class _Entry:
 
 
 Loader = Callable[[ModelSource, Head, str, Any, bool], LoadedModel]
+Key = tuple[str, Head, Precision]
 # Raises (a domain error, for the user) when a freshly loaded model must not be used or kept.
 Accept = Callable[[LoadedModel], None]
 
@@ -80,25 +91,38 @@ class ModelCache:
         policy: which references a request may name (public mode, allow-list, refused folders).
         max_download_bytes: refuse a Hub model whose download (weights, config, tokenizer) is larger, as told by
             the Hub's file metadata before anything is fetched; None: no limit.
+        quantize: "int8": models loaded for inference on the CPU get int8 transformer layers (callers that need
+            gradients ask for Precision.FULL); "none": every model in full precision.
     """
 
     def __init__(self, *, device: str, dtype: Any, budget_bytes: int, cache_dir: Path,
                  probe: HubProbe | None = None, loader: Loader | None = None, policy: ModelPolicy | None = None,
-                 max_download_bytes: int | None = None):
+                 max_download_bytes: int | None = None, quantize: str = "none"):
         self.device = device
         self.dtype = dtype
+        self.quantize = quantize
+        self.precision = Precision.FULL
+        if quantize == "int8" and device != "cpu":
+            log.warning("BERTVIZ_UI_QUANTIZE=int8 applies to CPU only: models on %s load in %s.", device,
+                        str(dtype).replace("torch.", ""))
+        elif quantize == "int8" and not int8_supported():
+            log.warning("BERTVIZ_UI_QUANTIZE=int8: this torch has no int8 matrix product on the CPU "
+                        "(torch._int_mm); models load in full precision.")
+        elif quantize == "int8":
+            self.precision = Precision.INT8
         self.cache_dir = cache_dir
         self.max_download_bytes = max_download_bytes
         self._probe = probe or HubProbe()
         self._loader = loader or load_pretrained
         self.policy = policy or ModelPolicy()
         self._lock = threading.Lock()
-        self._entries: BoundedLRU[tuple[str, Head], _Entry] = BoundedLRU(
+        # Sized by what a model really takes: an int8 model counts its int8 size.
+        self._entries: BoundedLRU[Key, _Entry] = BoundedLRU(
             max_bytes=budget_bytes, size=lambda entry: entry.loaded.size_bytes)
-        self._inflight: dict[tuple[str, Head], Future] = {}
+        self._inflight: dict[Key, Future] = {}
         # Everyone waiting for an in-flight load, so each sees its download's progress (models/downloads.py).
-        self._watchers: dict[tuple[str, Head], downloads.Watchers] = {}
-        self._model_locks: dict[tuple[str, Head], threading.Lock] = {}
+        self._watchers: dict[Key, downloads.Watchers] = {}
+        self._model_locks: dict[Key, threading.Lock] = {}
 
     @property
     def budget_bytes(self) -> int:
@@ -107,7 +131,8 @@ class ModelCache:
 
     # -- public API -------------------------------------------------------------------------------
 
-    def load(self, ref: str, head: Head, *, attentions: bool = False, accept: Accept | None = None) -> LoadedModel:
+    def load(self, ref: str, head: Head, *, attentions: bool = False, accept: Accept | None = None,
+             precision: Precision | None = None) -> LoadedModel:
         """Return the model for ``ref`` with ``head``, loading it on first use.
 
         Args:
@@ -119,19 +144,27 @@ class ModelCache:
                 before it is stored: a refused model is not kept, its memory is released, and every caller
                 waiting for it gets the error (a later call loads and checks it again). A model already held
                 is checked too, for this caller.
+            precision: Precision.FULL for a caller that needs gradients or trains (it gets the model unquantized
+                whatever the server's setting), Precision.INT8 for int8 (CPU only), None for the server's
+                inference precision (``self.precision``). Each precision is its own cache entry.
 
         Returns:
             LoadedModel. Raises BadInput or ModelUnavailable with a message for the user.
         """
+        precision = self.precision if precision is None else Precision(precision)
+        if head is Head.TOKENIZER:
+            precision = Precision.FULL  # no weights: one entry, whatever was asked
+        elif precision is Precision.INT8 and self.device != "cpu":
+            raise ModelUnavailable(f"int8 quantization runs on CPU only; this server runs models on {self.device}.")
         source = resolve(ref, self.cache_dir, self.policy)
-        key = (source.location, head)
-        loaded = self._get_or_load(key, lambda: self._fetch(source, head), source.ref, accept)
+        key = (source.location, head, precision)
+        loaded = self._get_or_load(key, lambda: self._fetch(source, head, precision), source.ref, accept)
         if attentions and loaded.model is not None:
             self._ensure_eager(key, loaded)
         return loaded
 
-    def load_for_task(self, task: Task, ref: str, *, attentions: bool = False,
-                      accept: Accept | None = None) -> LoadedModel:
+    def load_for_task(self, task: Task, ref: str, *, attentions: bool = False, accept: Accept | None = None,
+                      precision: Precision | None = None) -> LoadedModel:
         """Like load, with the task's head.
 
         Without the Hub, an encoder-only task's *default* model falls back to the offline all-MiniLM-L6-v2
@@ -139,11 +172,12 @@ class ModelCache:
         bert-base-cased with a stand-in would show the wrong tokenizer.
         """
         try:
-            return self.load(ref, task.head, attentions=attentions, accept=accept)
+            return self.load(ref, task.head, attentions=attentions, accept=accept, precision=precision)
         except HubUnreachable as error:
             if not task.offline_fallback or ref.strip() != task.default_model:
                 raise HubUnreachable(f"{error} {what_works_offline(task)}") from error
-            offline = self.load(OFFLINE_MODEL_ID, task.head, attentions=attentions, accept=accept)
+            offline = self.load(OFFLINE_MODEL_ID, task.head, attentions=attentions, accept=accept,
+                                precision=precision)
             return dataclasses.replace(offline, fallback_from=ref.strip())
 
     def load_config(self, ref: str) -> Any:
@@ -190,11 +224,14 @@ class ModelCache:
                 load_seconds=entry.loaded.load_seconds,
                 hits=entry.hits,
                 origin=entry.loaded.origin,
+                quantization=entry.loaded.quantization,
+                fp32_size_bytes=entry.loaded.fp32_size_bytes,
             )
-            for (_location, head), entry in held
+            for (_location, head, _precision), entry in held
         )
         used = sum(entry.loaded.size_bytes for _key, entry in held)
-        return CacheReport(self.device, str(self.dtype).replace("torch.", ""), self.budget_bytes, used, entries)
+        return CacheReport(self.device, str(self.dtype).replace("torch.", ""), self.budget_bytes, used, entries,
+                           quantize=self.quantize, precision=self.precision.value)
 
     def clear(self) -> None:
         """Drop every model and give the memory back."""
@@ -203,9 +240,9 @@ class ModelCache:
 
     # -- internals --------------------------------------------------------------------------------
 
-    def _fetch(self, source: ModelSource, head: Head) -> LoadedModel:
+    def _fetch(self, source: ModelSource, head: Head, precision: Precision = Precision.FULL) -> LoadedModel:
         """Load through the loader; a Hub model that would be downloaded is first checked against the size cap, then
-        downloaded with its progress reported to every request waiting for it."""
+        downloaded with its progress reported to every request waiting for it; quantized if asked."""
         online = self._probe.reachable()
         weights = head is not Head.TOKENIZER
         origin = ""
@@ -219,9 +256,11 @@ class ModelCache:
             elif online:
                 origin = f"downloaded from {hub.endpoint_name(public=self.policy.public)}"
         loaded = self._loader(source, head, self.device, self.dtype, online)
+        if precision is Precision.INT8:
+            loaded = quantize_loaded(loaded)
         return dataclasses.replace(loaded, origin=origin) if origin else loaded
 
-    def _get_or_load(self, key: tuple[str, Head], load: Callable[[], LoadedModel], name: str,
+    def _get_or_load(self, key: Key, load: Callable[[], LoadedModel], name: str,
                      accept: Accept | None = None) -> LoadedModel:
         with self._lock:
             entry = self._entries.get(key)
@@ -282,12 +321,13 @@ class ModelCache:
         future.set_result(loaded)
         if evicted:
             log.info("Evicted %s to stay within %.1f GiB",
-                     ", ".join(f"{location} ({head.value})" for (location, head), _entry in evicted),
+                     ", ".join(f"{location} ({head.value}, {precision.value})"
+                               for (location, head, precision), _entry in evicted),
                      self.budget_bytes / 2**30)
             self._release()
         return loaded
 
-    def _ensure_eager(self, key: tuple[str, Head], loaded: LoadedModel) -> None:
+    def _ensure_eager(self, key: Key, loaded: LoadedModel) -> None:
         with self._lock:
             lock = self._model_locks.setdefault(key, threading.Lock())
         with lock:

@@ -82,6 +82,8 @@ class LoadedModel:
         fallback_from: the model that was asked for, when the offline model stands in for it.
         origin: how a Hub model got here ("downloaded 440.5 MB from huggingface.co in 35.0 s (revision 86b5e09)", "from
             this machine's Hugging Face cache"); "" for other sources.
+        quantization: "int8 (dynamic)" when the transformer layers' weights are int8 (models/quantization.py); "".
+        fp32_size_bytes: the size before quantization; 0 when not quantized.
     """
 
     source: ModelSource
@@ -95,13 +97,25 @@ class LoadedModel:
     newly_initialized: tuple[str, ...] = ()
     fallback_from: str | None = None
     origin: str = ""
+    quantization: str = ""
+    fp32_size_bytes: int = 0
 
     @property
     def label(self) -> str:
-        """What the tab shows about where this model came from."""
+        """What the tab shows about where this model came from, and its precision when quantized."""
         if self.fallback_from:
-            return f"{OFFLINE_LABEL} (real weights; {self.fallback_from} can't be had without the Hub)"
-        return self.source.label
+            where = f"{OFFLINE_LABEL} (real weights; {self.fallback_from} can't be had without the Hub)"
+        else:
+            where = self.source.label
+        return f"{where} — {self.precision_label}" if self.quantization else where
+
+    @property
+    def precision_label(self) -> str:
+        """Both sizes of a quantized model ("int8 (dynamic): 91.2 MB, fp32 would be 417.7 MB"); "" otherwise."""
+        if not self.quantization:
+            return ""
+        return (f"{self.quantization}: {self.size_bytes / 2**20:.1f} MB, fp32 would be "
+                f"{self.fp32_size_bytes / 2**20:.1f} MB")
 
 
 _IMPORT_LOCK = threading.Lock()

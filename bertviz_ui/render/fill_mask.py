@@ -1,4 +1,5 @@
-"""Masked-word rendering: prediction bars per mask, the completed sentence, context and layer views, the masking lab."""
+"""Masked-word rendering: prediction bars per mask, the completed sentence, context and layer views, the masking lab,
+fp32 beside int8."""
 
 from __future__ import annotations
 
@@ -19,8 +20,10 @@ from bertviz_ui.tasks.fill_mask import (
     FillMaskResult,
     IterativeFill,
     LayerPredictions,
+    MaskComparison,
     MaskingLabResult,
     MaskPrediction,
+    QuantizedComparison,
 )
 
 NB_HYPHEN = "\u2011"
@@ -216,3 +219,72 @@ def masking_lab_html(result: MaskingLabResult) -> str:
     rows = ('<div class="bv-lab-rows"><div class="bv-lab-col bv-lab-head"><span>original</span><span>model input</span>'
             '<span>top guess</span><span>loss</span></div>' + "".join(columns) + "</div>")
     return f'<div class="bv-lab" data-testid="masking-lab">{legend}{summary}{rows}</div>'
+
+
+INT8_COLOUR = "#5aa469"
+QUANTIZED_COLUMNS = ("mask", "rank", "fp32", "fp32 probability", "int8", "int8 probability")
+
+
+def quantized_figure(result: QuantizedComparison) -> go.Figure:
+    """Per mask, one bar chart with each candidate's fp32 and int8 probability side by side: fp32's top-k in its
+    order, then any int8 candidate fp32's list lacks (a side's bar is missing where the token is not in its top-k).
+
+    One axis of tokens shared by both precisions keeps the comparison direct and fits a phone (two charts side by
+    side would put one's labels over the other's bars at 390 px).
+    """
+    count = len(result.masks)
+    titles = [f"mask {i + 1} (token {m.full.position})" for i, m in enumerate(result.masks)]
+    figure = make_subplots(rows=count, cols=1, vertical_spacing=min(0.3, 0.6 / max(count, 1)), subplot_titles=titles)
+    rows_shown = 0
+    for row, mask in enumerate(result.masks, start=1):
+        candidates = (*mask.full.predictions, *mask.int8.predictions)
+        names = {p.token_id: plot_text(p.token or p.piece) for p in candidates}
+        ids = list(dict.fromkeys(p.token_id for p in candidates))[::-1]  # reversed: the best on top
+        rows_shown = max(rows_shown, len(ids))
+        # Added int8 first: in a horizontal group the first trace is drawn lowest, so fp32 sits above int8.
+        for side, name, colour in ((mask.int8, "int8", INT8_COLOUR), (mask.full, "fp32", BAR_COLOUR)):
+            scores = {p.token_id: p.score for p in side.predictions}
+            figure.add_trace(go.Bar(x=[scores.get(i) for i in ids], y=[names[i] for i in ids], orientation="h",
+                                    name=name, legendgroup=name, showlegend=row == 1, marker_color=colour,
+                                    text=[percent(scores[i]) if i in scores else "" for i in ids],
+                                    textposition="outside", textfont={"size": 11}, cliponaxis=False,
+                                    hovertemplate=f"{name} %{{y}}: %{{x:.4g}}<extra></extra>"), row=row, col=1)
+        largest = max(mask.full.predictions[0].score, mask.int8.predictions[0].score)
+        figure.update_xaxes(**probability_axis(largest), row=row, col=1)
+    figure.update_layout(barmode="group", bargap=0.25, legend={"orientation": "h", "traceorder": "reversed"},
+                         height=max(260, count * (90 + 34 * rows_shown)), margin={"l": 10, "r": 50, "t": 60, "b": 10},
+                         title="The same masks: fp32 weights and int8 weights")
+    return frame(figure)
+
+
+def quantized_table(result: QuantizedComparison) -> pd.DataFrame:
+    """Every rank of every mask: the fp32 candidate and the int8 candidate with their probabilities."""
+    rows = [(number, rank, full.token or full.piece, percent(full.score), int8.token or int8.piece,
+             percent(int8.score))
+            for number, mask in enumerate(result.masks, start=1)
+            for rank, (full, int8) in enumerate(zip(mask.full.predictions, mask.int8.predictions), start=1)]
+    return pd.DataFrame(rows, columns=list(QUANTIZED_COLUMNS))
+
+
+def _quantized_mask_line(number: int, mask: MaskComparison) -> str:
+    full, int8 = (side.predictions[0].token or side.predictions[0].piece for side in (mask.full, mask.int8))
+    guess = (f"the same top guess, <b>{esc(full)}</b>" if mask.same_top1 else
+             f"a different top guess: fp32 <b>{esc(full)}</b>, int8 <b>{esc(int8)}</b>")
+    return (f"Mask {number}: {guess}; {mask.shared} of {len(mask.full.predictions)} candidates in both lists; "
+            f"{mask.moved:.1%} of the probability moved.")
+
+
+def quantized_html(result: QuantizedComparison) -> str:
+    """Both weight sizes, both forwards' times and, per mask, how much the predictions changed (escaped)."""
+    share = result.int8_bytes / result.full_bytes
+    speed = result.full_seconds / max(result.int8_seconds, 1e-9)
+    items = "".join(f"<li>{_quantized_mask_line(number, mask)}</li>"
+                    for number, mask in enumerate(result.masks, start=1))
+    return (f'<div class="bv-quantized" data-testid="quantized-summary"><p><b>Weights</b>: fp32 '
+            f"{result.full_bytes / 2**20:.1f} MB, int8 (dynamic) {result.int8_bytes / 2**20:.1f} MB "
+            f"({share:.0%} of the size). <b>This forward</b>: fp32 {result.full_seconds * 1e3:.0f} ms, int8 "
+            f"{result.int8_seconds * 1e3:.0f} ms ({speed:.1f}x; one run, so only indicative).</p><ul>{items}</ul>"
+            "<p>int8 stores each weight of the transformer layers' linear maps as one of 256 levels (a scale per "
+            "output neuron) and rounds each token's input the same way as it arrives; the products are summed in "
+            "integers, then scaled back. Embeddings, LayerNorms, attention scores and the vocabulary head stay "
+            "fp32. Training and gradients need the fp32 weights: int8 is for inference only.</p></div>")

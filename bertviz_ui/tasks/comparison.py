@@ -254,7 +254,8 @@ def _time_loaded(cache: ModelSupply, budget: Budget) -> tuple[Comparison, dict[s
             untimed.append(ref)
             continue
         spent += cost
-        latencies[ref] = (measure_latency(loaded.model, repeats=LATENCY_REPEATS), f"loaded model ({loaded.device})")
+        where = ", ".join(filter(None, (loaded.device, loaded.quantization)))  # "cpu, int8 (dynamic)"
+        latencies[ref] = (measure_latency(loaded.model, repeats=LATENCY_REPEATS), f"loaded model ({where})")
     notes = [f"Not timed, to keep this request within its budget: {', '.join(untimed)}."] if untimed else []
     return compare_models(cache.load_config, extra=extra), latencies, spent, notes
 

@@ -9,6 +9,7 @@ from typing import Any
 import gradio as gr
 
 from bertviz_ui.models.cache import LoadedModel
+from bertviz_ui.models.quantization import Precision
 from bertviz_ui.registry import task_by_id
 from bertviz_ui.render.attention import (
     head_view_figure,
@@ -72,9 +73,9 @@ class InsideBert:
         self.ctx = ctx
         self.runs = runs if runs is not None else RunCache()
 
-    def load(self, model: str) -> LoadedModel:
+    def load(self, model: str, precision: Precision | None = None) -> LoadedModel:
         """The encoder with eager attention (sdpa returns none); the task default falls back to the offline MiniLM."""
-        return self.ctx.cache.load_for_task(TASK, model, attentions=True)
+        return self.ctx.cache.load_for_task(TASK, model, attentions=True, precision=precision)
 
     def run(self, model: str, text: Any, pair: Any) -> tuple[LoadedModel, EncoderRun]:
         """The run for this model and text: kept from before, or one forward now."""
@@ -164,7 +165,8 @@ def show_embeddings(inside: InsideBert, state: dict | None, pca_layer: Any, colo
 
 def show_parameters(inside: InsideBert, model: str, head: str, num_labels: Any) -> Shown:
     """Parameters per module of the chosen encoder (with a task head if asked), and the seed's figures checked."""
-    loaded = inside.load(model)
+    # Counted on the full-precision weights: int8 layers keep theirs as buffers, which parameters() doesn't list.
+    loaded = inside.load(model, Precision.FULL)
     count = count_with_head(loaded.model, label=loaded.label, head=head, num_labels=num_labels)
     check = seed_check()
     header = model_badge_html(loaded.label, untrained=loaded.source.untrained) + count_summary_html(count)

@@ -1,4 +1,5 @@
-"""Masked words tab: fill the mask, click a word to mask it, both sides vs. left only, layers, the masking lab."""
+"""Masked words tab: fill the mask, click a word to mask it, both sides vs. left only, layers, the masking lab, fp32
+vs. int8."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 import gradio as gr
 
 from bertviz_ui.models.cache import LoadedModel
+from bertviz_ui.models.quantization import Precision
 from bertviz_ui.registry import task_by_id
 from bertviz_ui.render.fill_mask import (
     click_masked_html,
@@ -20,6 +22,9 @@ from bertviz_ui.render.fill_mask import (
     mask_token_html,
     masking_lab_html,
     predictions_figure,
+    quantized_figure,
+    quantized_html,
+    quantized_table,
 )
 from bertviz_ui.render.html import model_badge_html, notes_html
 from bertviz_ui.tasks.fill_mask import (
@@ -27,14 +32,16 @@ from bertviz_ui.tasks.fill_mask import (
     MAX_TOP_K,
     check_mlm_head,
     compare_context,
+    compare_quantized,
     iterative_fill,
     mask_word,
     masking_lab,
+    normalize_masks,
     predict_masks,
     predictions_through_layers,
     sentence_words,
 )
-from bertviz_ui.tasks.validation import check_whole_number
+from bertviz_ui.tasks.validation import check_text, check_whole_number
 from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output, result_table
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
@@ -60,8 +67,8 @@ def trained_mlm_head(loaded: LoadedModel) -> None:
     check_mlm_head(loaded.newly_initialized)
 
 
-def _load(ctx: AppContext, model: str) -> LoadedModel:
-    return ctx.cache.load_for_task(TASK, model, accept=trained_mlm_head)
+def _load(ctx: AppContext, model: str, precision: Precision | None = None) -> LoadedModel:
+    return ctx.cache.load_for_task(TASK, model, accept=trained_mlm_head, precision=precision)
 
 
 def _badge(loaded: LoadedModel, notes: tuple[str, ...] = ()) -> str:
@@ -129,6 +136,20 @@ def run_masking_lab(ctx: AppContext, model: str, sentence: str, seed: Any, proba
     return {"view": view, "raw": result.to_dict()}
 
 
+def run_quantized(ctx: AppContext, model: str, text: str, top_k: Any) -> Shown:
+    """The same masks predicted by the fp32 model and by its int8 copy, with both sizes."""
+    text = check_text(text, "Text")
+    top_k = check_whole_number(top_k, "Top-k", low=1, high=MAX_TOP_K)
+    full = _load(ctx, model, Precision.FULL)
+    normalize_masks(text, full.tokenizer)  # a text without a mask is refused before a second model loads
+    int8 = _load(ctx, model, Precision.INT8)
+    result = compare_quantized(text, model=full.model, quantized=int8.model, tokenizer=full.tokenizer,
+                               full_bytes=full.size_bytes, int8_bytes=int8.size_bytes, top_k=top_k, label=full.label,
+                               newly_initialized=full.newly_initialized, budget=ctx.budget)
+    return {"header": _badge(full, result.notes) + quantized_html(result), "plot": quantized_figure(result),
+            "table": quantized_table(result), "raw": result.to_dict()}
+
+
 def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     """Lay out the Masked words tab inside the current gr.Blocks context; it opens with an example in each sub-tab."""
     choices = ctx.model_choices(TASK)
@@ -183,6 +204,17 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
             lab_panel = ErrorPanel("lab-error")
             lab_view = gr.HTML(padding=False, elem_id="lab-view")
             lab_raw = gr.JSON(visible=False)
+        with gr.Tab("fp32 vs. int8", id="quantized"):
+            gr.Markdown("What **int8 quantization** changes: the same masks predicted by the model's fp32 weights "
+                        "and by an int8 copy (its layers' linear maps stored in 8 bits, as `BERTVIZ_UI_QUANTIZE=int8` "
+                        "serves every tab on CPU), side by side, with both sizes in memory.")
+            quantized_text = gr.Textbox(label="Text with [MASK]", lines=2, elem_id="quantized-text")
+            quantized_button = gr.Button("Compare fp32 and int8", variant="primary", elem_id="quantized-run")
+            quantized_panel = ErrorPanel("quantized-error")
+            quantized_header = gr.HTML(padding=False, elem_id="quantized-header")
+            quantized_plot = gr.Plot(label="fp32 vs. int8", elem_id="quantized-plot")
+            quantized_df = result_table("Candidates by rank", "quantized-table")
+            quantized_raw = gr.JSON(visible=False)
 
     integer_api(top_k, mask_number, seed)
     out = Outputs(header=header, bars=bars, iterative=iterative, raw=raw, errors=panel)
@@ -212,4 +244,11 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     lab = out.wrap(model_work("drawing the masking")(functools.partial(run_masking_lab, ctx)))
     lab_panel.follow(lab_button.click(lab, [model, lab_sentence, seed, rate], out.components, api_name="masking_lab",
                                       concurrency_id="fill_mask"))
-    return {text: EXAMPLES[0][0], sentence: CLICK_SENTENCE, lab_sentence: LAB_SENTENCE}
+
+    out = Outputs(header=quantized_header, plot=quantized_plot, table=quantized_df, raw=quantized_raw,
+                  errors=quantized_panel)
+    quantized = out.wrap(model_work("comparing fp32 and int8")(functools.partial(run_quantized, ctx)))
+    quantized_panel.follow(quantized_button.click(quantized, [model, quantized_text, top_k], out.components,
+                                                  api_name="fill_mask_quantized", concurrency_id="fill_mask"))
+    return {text: EXAMPLES[0][0], sentence: CLICK_SENTENCE, lab_sentence: LAB_SENTENCE,
+            quantized_text: EXAMPLES[1][0]}

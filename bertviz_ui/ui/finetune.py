@@ -14,6 +14,7 @@ import pandas as pd
 from bertviz_ui import examples
 from bertviz_ui.errors import BadInput
 from bertviz_ui.models.lab import LabSession, Sessions, close_state, require_trained
+from bertviz_ui.models.quantization import Precision
 from bertviz_ui.registry import task_by_id
 from bertviz_ui.render.finetune import (
     EXAMPLE_COLUMNS,
@@ -92,7 +93,7 @@ def run_preview(ctx: AppContext, model: str, table: Any, lr: Any, batch: Any, ep
     """Validate the data and settings; parameter counts and the LR schedule before any training."""
     data = validate(table_rows(table))
     hp = _hyperparameters(lr, batch, epochs, warmup, max_length, clip, seed, frozen)
-    loaded = ctx.cache.load_for_task(TASK, model)
+    loaded = ctx.cache.load_for_task(TASK, model, precision=Precision.FULL)  # the model training will copy
     preview = preview_setup(data, hp, loaded.model)
     return {"header": setup_html(preview, model=loaded.label, untrained=loaded.source.untrained),
             "params": params_html(preview.counts, frozen=hp.freeze_encoder, model=loaded.label),
@@ -117,7 +118,8 @@ def run_finetune(ctx: AppContext, sessions: Sessions[TrainedModel], session: Lab
     texts = parse_new_texts(new_texts)
     with session.training_run(ctx.cache.device):
         try:
-            loaded = ctx.cache.load_for_task(TASK, model)
+            # Training copies and updates these weights: never int8, whatever BERTVIZ_UI_QUANTIZE says.
+            loaded = ctx.cache.load_for_task(TASK, model, precision=Precision.FULL)
             session.drop_model(loaded.device)
             yield {"session": session, **_cleared("Training started."), "loss": loss_figure([], None),
                    "accuracy": accuracy_figure([])}

@@ -10,6 +10,7 @@ import gradio as gr
 
 from bertviz_ui import examples
 from bertviz_ui.models.cache import LoadedModel
+from bertviz_ui.models.quantization import Precision
 from bertviz_ui.registry import task_by_id
 from bertviz_ui.render.html import model_badge_html, notes_html
 from bertviz_ui.render.sentiment import (
@@ -77,7 +78,8 @@ def run_explain(ctx: AppContext, model: str, text: str, line: Any, target: str, 
     """Attribute one line's class logit to its words, and open up the classification head for it."""
     lines, _ = parse_lines(text)
     number = check_whole_number(line, "Line", low=1, high=len(lines))
-    loaded = ctx.cache.load_for_task(TASK, model, accept=trained_classifier)
+    # Attributions take gradients through every layer: int8 layers have none, so the full-precision model.
+    loaded = ctx.cache.load_for_task(TASK, model, accept=trained_classifier, precision=Precision.FULL)
     chosen = lines[number - 1]
     attribution = attribute(chosen, model=loaded.model, tokenizer=loaded.tokenizer, target=target, method=method,
                             steps=steps, newly_initialized=loaded.newly_initialized, budget=ctx.budget)

@@ -168,3 +168,24 @@ def test_html_typed_as_text_is_shown_as_text_and_never_runs(app_page: Page) -> N
     expect(page.locator("#fill-mask-left code")).to_have_text(f"{XSS} [MASK]", timeout=FIRST_LOAD_MS)
     expect(page.locator("#fill-mask-header img, #fill-mask-left img")).to_have_count(0)
     expect_no_script_ran(page)
+
+
+def test_fp32_vs_int8_shows_both_sizes_the_chart_and_the_ranks(app_page: Page, screenshot_dir: Path) -> None:
+    page = app_page
+    _open(page, "fp32 vs. int8")
+    expect(page.locator("#quantized-text textarea")).to_have_value("Paris is the [MASK] of France.",
+                                                                  timeout=FIRST_LOAD_MS)
+    page.locator("#quantized-text textarea").fill("The cat [MASK] on the [MASK].")
+    page.locator("#quantized-run").click()
+    summary = page.get_by_test_id("quantized-summary")
+    expect(summary).to_contain_text(re.compile(r"Weights: fp32 [\d.]+ MB, int8 \(dynamic\) [\d.]+ MB"),
+                                    timeout=FIRST_LOAD_MS)
+    expect(summary.get_by_role("listitem")).to_have_count(2)
+    expect(plot_svg(page, "quantized-plot")).to_be_visible(timeout=FIRST_LOAD_MS)
+    expect(page.locator("#quantized-plot .legendtext")).to_have_text(["fp32", "int8"])
+    expect(data_rows(page, "quantized-table")).to_have_count(10)  # 2 masks x top-5
+    page.screenshot(path=str(screenshot_dir / "fill_mask_quantized.png"), full_page=True)
+
+    page.locator("#quantized-text textarea").fill("No mask here.")
+    page.locator("#quantized-run").click()
+    expect(error_panel(page, "at least one")).to_be_visible(timeout=FIRST_LOAD_MS)

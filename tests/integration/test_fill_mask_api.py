@@ -30,6 +30,18 @@ def test_fill_mask_contract(client):
     assert "predicted independently" in header
 
 
+def test_fill_mask_quantized_contract(client):
+    header, _plot, table, payload = client.predict(model="tiny:masked_lm", text="The cat [MASK] on the [MASK].",
+                                                   top_k=3, api_name="/fill_mask_quantized")
+    assert [(m["full"]["position"], m["int8"]["position"]) for m in payload["masks"]] == [(3, 3), (6, 6)]
+    for mask in payload["masks"]:
+        assert len(mask["full"]["predictions"]) == len(mask["int8"]["predictions"]) == 3
+        assert 0 <= mask["moved"] <= 1 and 0 <= mask["shared"] <= 3 and isinstance(mask["same_top1"], bool)
+    assert 0 < payload["int8_bytes"] < payload["full_bytes"] and payload["int8_seconds"] > 0
+    assert table["headers"] == ["mask", "rank", "fp32", "fp32 probability", "int8", "int8 probability"]
+    assert len(table["data"]) == 6 and "int8 (dynamic)" in header and "fp32" in header
+
+
 def test_fill_mask_analysis(client):
     _context, left, _layers, table = client.predict(model="tiny:masked_lm", text="The cat [MASK] on the mat.",
                                                   mask_number=1, top_k=3, api_name="/fill_mask_analysis")
@@ -75,11 +87,16 @@ def test_nsp_paragraph(client):
     ("/nsp", {"sentence_a": "Hello.", "sentence_b": "  "}, "Sentence B is empty"),
     ("/nsp", {"sentence_a": "Hello.", "sentence_b": "Hi.", "model": "tiny:encoder"}, "RoBERTa"),
     ("/nsp_paragraph", {"paragraph": "Only one sentence.", "seed": 0}, "at least two sentences"),
+    ("/fill_mask_quantized", {"text": "No mask.", "top_k": 3}, "at least one"),
+    ("/fill_mask_quantized", {"text": "A [MASK].", "top_k": 5, "model": "tiny:encoder"},
+     "no trained masked-language-model"),
+    ("/fill_mask_quantized", {"text": "word " * 600 + "[MASK]", "top_k": 5}, "at most 512"),
     ("/masking_lab", {"sentence": "A b c.", "seed": -1, "probability": 0.15}, "less than minimum value 0"),
     ("/masking_lab", {"sentence": "  ", "seed": 1, "probability": 0.15}, "Sentence is empty"),
 ])
 def test_bad_input(client, api, kwargs, message):
-    defaults = {"/fill_mask": {"model": "tiny:masked_lm"}, "/nsp": {"model": "tiny:next_sentence"},
+    defaults = {"/fill_mask": {"model": "tiny:masked_lm"}, "/fill_mask_quantized": {"model": "tiny:masked_lm"},
+                "/nsp": {"model": "tiny:next_sentence"},
                 "/nsp_paragraph": {"model": "tiny:next_sentence"}, "/masking_lab": {"model": "tiny:masked_lm"}}
     with pytest.raises(Exception, match=message) as caught:
         client.predict(**{**defaults[api], **kwargs}, api_name=api)

@@ -105,6 +105,7 @@ def test_no_shared_controls_or_machine_timing_in_public_mode(public_server):
 MODEL_ENDPOINTS = {
     "/similarity": {"sentences": "one\ntwo"},
     "/fill_mask": {"text": "Paris is the [MASK] of France.", "top_k": 3},
+    "/fill_mask_quantized": {"text": "Paris is the [MASK] of France.", "top_k": 3},
     "/nsp": {"sentence_a": "It rained.", "sentence_b": "We stayed in."},
     "/sentiment": {"text": "Great film."},
     "/attention_json": {"text": "It rained."},
@@ -123,3 +124,10 @@ def test_every_model_endpoint_refuses_paths_and_names_outside_the_allow_list(cli
     with pytest.raises(Exception) as caught:
         client.predict(model=model, **MODEL_ENDPOINTS[endpoint], api_name=endpoint)
     assert said in str(caught.value)
+
+
+def test_the_fp32_vs_int8_view_works_in_public_mode(client):
+    header, _plot, table, payload = client.predict(text="Paris is the [MASK] of France.", top_k=3,
+                                                   api_name="/fill_mask_quantized")
+    assert 0 < payload["int8_bytes"] < payload["full_bytes"] and len(table["data"]) == 3
+    assert "int8 (dynamic)" in header

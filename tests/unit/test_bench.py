@@ -24,6 +24,7 @@ from bench.harness import (
     line_tokens,
     load_case_models,
     run_cases,
+    run_checks,
 )
 from bench.random_models import (
     RANDOM_BERT_BASE,
@@ -109,10 +110,11 @@ def test_text_of_tokens_fits_the_budget(bench_cache):
 
 def test_unknown_case_is_a_clear_error():
     assert select_cases(None) == CASES
-    assert [case.name for case in CASES][:4] == ["tokenizer", "fill_mask", "sentiment", "qa"]
+    assert [case.name for case in CASES][:5] == ["tokenizer", "fill_mask", "fill_mask_int8", "sentiment", "qa"]
     assert select_cases(["tokenizer", "tokenizer"]) == CASES[:1]
     assert select_cases(["fill_mask", "tokenizer"]) == (CASES[1], CASES[0])
-    with pytest.raises(ValueError, match=r"Unknown benchmark case 'nope'; known: tokenizer, fill_mask, sentiment, qa"):
+    with pytest.raises(ValueError, match=r"Unknown benchmark case 'nope'; known: tokenizer, fill_mask, fill_mask_int8, "
+                                         r"sentiment, qa"):
         select_cases(["tokenizer", "nope"])
 
 
@@ -120,7 +122,8 @@ def test_cli_rejects_unknown_case_before_loading_anything(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--cases", "tokenizer,nope"])
     assert exit_info.value.code == 2
-    assert "Unknown benchmark case 'nope'; known: tokenizer, fill_mask, sentiment, qa" in capsys.readouterr().err
+    assert ("Unknown benchmark case 'nope'; known: tokenizer, fill_mask, fill_mask_int8, sentiment, qa"
+            in capsys.readouterr().err)
 
 
 def test_cli_rejects_zero_repeats(capsys):
@@ -525,3 +528,28 @@ def test_cli_refuses_a_classifier_without_a_trained_head(monkeypatch, capsys, ca
     # tiny:encoder has no classification weights: the tab refuses its random head, and so does its benchmark.
     assert main(["--classifier-model", "tiny:encoder", "--cases", "sentiment", "--repeats", "1"]) == 1
     assert "no trained classification head" in capsys.readouterr().err
+
+
+def test_int8_case_times_int8_against_fp32_and_checks_both_targets(bench_cache):
+    from bench.cases.fill_mask_int8 import CASE as INT8_CASE
+    from bench.cases.fill_mask_int8 import int8_copy
+
+    # --mlm-model (refs["fill_mask"]) reaches the fill_mask tab's further case too; tiny:masked_lm stands in.
+    results = run_cases(bench_cache, "tiny:encoder", (INT8_CASE,), repeats=2, min_batch_s=FAST_BATCH_S,
+                        refs={"fill_mask": "tiny:masked_lm"})
+    assert [(r.sample, r.task.label, r.baseline.label, r.speedup) for r in results] == [
+        ("sentence", "int8", "fp32", True), ("long text", "int8", "fp32", True)]
+    assert all(r.ratio == r.baseline.median_s / r.task.median_s for r in results)
+    fp32 = bench_cache.load("tiny:masked_lm", Head.MASKED_LM)
+    copied = int8_copy(fp32)
+    assert copied is int8_copy(fp32) and copied.model is not fp32.model and copied.quantization
+    assert copied.label != fp32.label and fp32.quantization == ""  # the fp32 model is left as it was
+    checks = run_checks(bench_cache, (INT8_CASE,), results)["fill_mask_int8"]
+    longest = results[-1]
+    assert checks[0].startswith(f"int8 runs {longest.ratio:.2f}x as fast as fp32 at {longest.tokens} tokens "
+                                "(target >= 2x: ")
+    assert "sentence-transformers/all-MiniLM-L6-v2 (real weights), 37 texts" in checks[1]
+    assert "target >= 0.99: met" in checks[1]
+    text = format_table(BenchReport(model="enc", repeats=2, machine=_machine(), results=results,
+                                    checks={"fill_mask_int8": checks}))
+    assert "check: int8 runs" in text and "check: mean cosine of int8 vs. fp32" in text

@@ -26,9 +26,11 @@ from bertviz_ui.tasks.fill_mask import (
     ContextComparison,
     FillMaskResult,
     LabToken,
+    MaskComparison,
     MaskingLabResult,
     MaskPrediction,
     Prediction,
+    QuantizedComparison,
 )
 from bertviz_ui.tasks.ner import Entity
 from bertviz_ui.tasks.nsp import NspResult, PairScore, ParagraphNsp
@@ -53,6 +55,15 @@ def _fill_mask() -> FillMaskResult:
     return FillMaskResult(model=XSS, text=f"{XSS} [MASK] {XSS}", mask_token="[MASK]", tokens=(XSS,),
                           masks=(MaskPrediction(position=1, predictions=(_prediction(),)),), completed=XSS,
                           notes=(XSS,))
+
+
+def _quantized() -> QuantizedComparison:
+    mask = _fill_mask().masks[0]
+    other = MaskPrediction(position=1, predictions=(Prediction(token=f"{XSS}2", piece=XSS, token_id=2, score=0.4),))
+    return QuantizedComparison(model=XSS, text=XSS, tokens=(XSS,), masks=(
+        MaskComparison(full=mask, int8=mask, same_top1=True, shared=1, moved=0.01),
+        MaskComparison(full=mask, int8=other, same_top1=False, shared=0, moved=0.2)), full_bytes=4 << 20,
+        int8_bytes=1 << 20, full_seconds=0.2, int8_seconds=0.05, notes=(XSS,))
 
 
 def _masking_lab() -> MaskingLabResult:
@@ -120,12 +131,15 @@ RENDERERS = {
     "cache summary": lambda: cache_summary_html(CacheReport(
         device=XSS, dtype=XSS, budget_bytes=1, used_bytes=0,
         entries=(CacheEntryInfo(XSS, XSS, XSS, XSS, XSS, 0, 0.0, 0),))),
+    "cache summary, int8 asked for off the CPU": lambda: cache_summary_html(CacheReport(
+        device=XSS, dtype=XSS, budget_bytes=1, used_bytes=0, entries=(), quantize="int8", precision="full")),
     "fill-mask completed sentence": lambda: fill_mask_render.completed_html(_fill_mask()),
     "masking lab": lambda: fill_mask_render.masking_lab_html(_masking_lab()),
     "fill-mask mask token": lambda: fill_mask_render.mask_token_html(XSS),
     "fill-mask left side": lambda: fill_mask_render.left_text_html(ContextComparison(
         mask_index=0, both_sides=_fill_mask().masks[0], left_only=_fill_mask().masks[0], left_text=XSS)),
     "fill-mask clicked word": lambda: fill_mask_render.click_masked_html(f"{XSS} [MASK]", f"{XSS}!", _fill_mask()),
+    "fill-mask fp32 vs. int8": lambda: fill_mask_render.quantized_html(_quantized()),
     "NSP pair": lambda: nsp_render.segment_chips_html(_nsp()),
     "entities": lambda: ner_render.entities_html(f"{XSS} and {XSS}", (Entity(XSS, XSS, 0, len(XSS), 0.9),),
                                                  title=XSS),

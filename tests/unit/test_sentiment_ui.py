@@ -20,6 +20,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from bertviz_ui.errors import BadInput, ModelUnavailable
 from bertviz_ui.models.cache import LoadedModel
+from bertviz_ui.models.quantization import Precision
 from bertviz_ui.models.sources import ModelSource
 from bertviz_ui.registry import Head
 from bertviz_ui.render.html import model_badge_html, notes_html
@@ -290,7 +291,9 @@ def test_explain_writes_heatmap_bars_cost_head_and_json_for_the_chosen_line(ui, 
     cache = serve(fixed_classifier((0.0, 2.0)))
     heatmap, plot, cost, head, raw = explain(ui, NUMBERED, line=2, model="some/classifier")
 
-    assert cache.calls == [("sentiment", "some/classifier", {"accept": sentiment.trained_classifier})]
+    # Attributions take gradients: the fp32 model is asked for, whatever BERTVIZ_UI_QUANTIZE says.
+    assert cache.calls == [("sentiment", "some/classifier", {"accept": sentiment.trained_classifier,
+                                                             "precision": Precision.FULL})]
     # Line 2 is the second non-empty line. A zero classifier weight gives every word attribution 0.
     assert heatmap.endswith(
         f'<p><span class="bv-attr" style="background:{ZERO_SHADE}" title="bad: +0.0000">bad</span> '
