@@ -50,6 +50,7 @@ def inputs(attention_text: str = ATTENTION_TEXT) -> dict[str, dict]:
         "/tokenize": {"text": TUTORIAL_PAIR[0], "text_pair": TUTORIAL_PAIR[1]},
         "/fill_mask": {"text": MASK_SENTENCE},
         "/fill_mask_analysis": {"text": MASK_SENTENCE},
+        "/fill_mask_quantized": {"text": MASK_SENTENCE},
         "/masking_lab": {"sentence": FILLER.split(". ")[0] + "."},
         "/nsp": {"sentence_a": TUTORIAL_PAIR[0], "sentence_b": TUTORIAL_PAIR[1]},
         "/nsp_paragraph": {"paragraph": paragraph},
