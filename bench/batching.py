@@ -78,13 +78,15 @@ def _tokens(answers: list[tuple[Call, list[str]]]) -> list[list[str]]:
     return [tokens for _, tokens in answers]
 
 
-def measure(checkpoint: Path, calls: int, repeats: int, out: Callable[[str], None] = print) -> dict:
+def measure(checkpoint: Path, calls: int, repeats: int, window_ms: float | None = None,
+            out: Callable[[str], None] = print) -> dict:
     """Time the calls one after another and at once, with batching on and off; returns the figures."""
     sentences = [SENTENCES[i % len(SENTENCES)] for i in range(calls)]
     model = str(checkpoint)
     env = {"BERTVIZ_UI_MODEL_FILL_MASK": model}
     figures: dict[str, list[float]] = {"sequential": [], "concurrent, batching on": [], "concurrent, batching off": []}
-    servers = {"on": start_server([], env=env), "off": start_server(["--batch-window-ms", "0"], env=env)}
+    on = [] if window_ms is None else ["--batch-window-ms", str(window_ms)]
+    servers = {"on": start_server(on, env=env), "off": start_server(["--batch-window-ms", "0"], env=env)}
     try:
         reference = None
         for server in servers.values():  # load the model, warm every code path
@@ -121,10 +123,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--checkpoint", type=Path, help="a masked-LM checkpoint directory (default: bert-base-sized, "
                                                         "random weights, built once)")
+    parser.add_argument("--window-ms", type=float, help="the batching window of the app with batching on "
+                                                         "(default: the app's own default)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     # bert-base-uncased's shape: BertForPreTraining, whose masked-LM head the tab uses.
-    figures = measure(args.checkpoint or ensure_checkpoints()["pretraining"], args.calls, args.repeats)
+    figures = measure(args.checkpoint or ensure_checkpoints()["pretraining"], args.calls, args.repeats, args.window_ms)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
     return 0 if figures["met"] else 1

@@ -2,7 +2,8 @@
 
 A classroom presses the same button within seconds; each request alone is a forward of one short sentence, and a
 forward of 16 sentences costs a few times one, not 16 times. ``MicroBatcher.run`` lets the first request of a group
-wait ``window_s`` for others (and for the model's previous batch to finish), pads them together, runs one forward
+wait for others (until none joined for ``window_s``, at most a few windows, or until the model's previous batch
+finishes), pads them together (or packs them into one sequence: fill_mask, sentiment), runs one forward
 and hands each caller its own rows, cut back to its own length: the numbers a lone call gives (tests pin 1e-5).
 A batch that fails is re-run one request at a time, so a failing input fails only itself.
 
@@ -12,8 +13,10 @@ can't mix models; a serving engine's batching (Ray Serve's ``@serve.batch``) wou
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
+import time
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -21,6 +24,7 @@ from typing import Any, Generic, TypeVar
 
 import torch
 
+from bertviz_ui.models import anatomy
 from bertviz_ui.models.types import Model
 from bertviz_ui.tasks.modeling import model_inputs
 
@@ -30,6 +34,8 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 DEFAULT_WINDOW_S = 0.01
+# The first request of a batch waits while others keep joining, at most this many windows in all.
+MAX_WINDOWS = 4
 DEFAULT_MAX_ROWS = 16
 # Padded tokens in one batch (rows x longest): a long text never makes 15 short ones wait on a 16 x 512 forward.
 DEFAULT_MAX_TOKENS = 4096
@@ -116,7 +122,7 @@ class MicroBatcher:
         if not leader:
             return future.result()
         try:
-            batch.full.wait(self.window_s)
+            self._gather(batch)
             with run_lock:  # one batch of a key at a time: calls that arrive meanwhile join the next one
                 with self._lock:
                     if self._open.get(key) is batch:
@@ -125,6 +131,16 @@ class MicroBatcher:
         finally:
             self._release_run_lock(key)
         return future.result()
+
+    def _gather(self, batch: _Batch) -> None:
+        """Wait until no request joined for ``window_s`` (a class's clicks reach the handlers a few ms apart, one
+        after another), the batch is full, or MAX_WINDOWS windows have passed."""
+        deadline = time.monotonic() + self.window_s * MAX_WINDOWS
+        while True:
+            joined = len(batch.items)
+            left = deadline - time.monotonic()
+            if left <= 0 or batch.full.wait(min(self.window_s, left)) or len(batch.items) == joined:
+                return
 
     def _hold_run_lock(self, key: Hashable) -> threading.Lock:
         lock, holders = self._runs.get(key, (None, 0))
@@ -198,6 +214,42 @@ def pad_together(parts: Sequence[dict[str, torch.Tensor]], pad_id: int) -> dict[
             rows.append(torch.nn.functional.pad(tensor, (0, width - tensor.shape[1]), value=fill))
         batch[name] = torch.cat(rows)
     return batch
+
+
+# Tokens in one packed sequence at most: its attention is total x total per head (1024 tokens: 4 MB a head).
+MAX_PACKED_TOKENS = 1024
+
+
+def packed_hidden(model: Model, sequences: Sequence[Sequence[int]],
+                  token_types: Sequence[Sequence[int]] | None = None) -> tuple[torch.Tensor, list[int]]:
+    """The encoder's last hidden states for several sequences run as one, without padding.
+
+    The sequences are concatenated (each keeps its own [CLS] ... [SEP]), positions restart at 0 for each, and a
+    block-diagonal attention mask keeps each from seeing the others: the same arithmetic as one forward per
+    sequence, with none of the padding a padded batch computes. Only for encoders with plain positions
+    (anatomy.plain_positions: BERT, DistilBERT).
+
+    Returns:
+        (hidden [total tokens, width], where each sequence starts in it).
+    """
+    base = anatomy.encoder(model)
+    parameter = next(model.parameters())
+    device, dtype = parameter.device, parameter.dtype
+    ids = torch.tensor([token for sequence in sequences for token in sequence], device=device)[None]
+    positions = torch.cat([torch.arange(len(sequence), device=device) for sequence in sequences])[None]
+    total = ids.shape[1]
+    mask = torch.full((total, total), torch.finfo(dtype).min, dtype=dtype, device=device)
+    starts, cursor = [], 0
+    for sequence in sequences:
+        mask[cursor:cursor + len(sequence), cursor:cursor + len(sequence)] = 0
+        starts.append(cursor)
+        cursor += len(sequence)
+    inputs = {"input_ids": ids, "attention_mask": mask[None, None], "position_ids": positions}
+    if "token_type_ids" in inspect.signature(base.forward).parameters:
+        types = [t for row in token_types for t in row] if token_types is not None else None
+        inputs["token_type_ids"] = (torch.tensor(types, device=device)[None] if types is not None
+                                    else torch.zeros_like(ids))
+    return base(**inputs)[0][0], starts
 
 
 def pad_id_of(model: Model) -> int:

@@ -66,12 +66,19 @@ class _ConfigsOnDemand(dict):
         super().__init__()
         self._state = state
         self._page_blocks = page_blocks
+        self.values_set: dict[int, Any] = {}  # outputs' new values, for configs not made yet
 
     def _make(self, key: int) -> dict:
         blocks_config = self._state.blocks_config
         value = blocks_config.config_for_block(key, [], blocks_config.blocks[key])
+        if key in self.values_set and "props" in value:
+            value["props"]["value"] = self.values_set.pop(key)
         super().__setitem__(key, value)
         return value
+
+    def __setitem__(self, key: int, value: dict) -> None:
+        self.values_set.pop(key, None)
+        super().__setitem__(key, value)
 
     def __missing__(self, key: int) -> dict:
         if key not in self._state.blocks_config.blocks:
@@ -128,5 +135,17 @@ def configs_on_demand() -> None:
         original(self, _PageWithoutBlocks(blocks))
         self.config_values = _ConfigsOnDemand(self, blocks.blocks)
 
+    original_update = SessionState._update_value_in_config
+
+    def _update_value_in_config(self: Any, key: int, value: Any) -> None:
+        # Gradio records every output's new value in the session's config (for deep links), making the config first:
+        # a config not made yet only keeps the value, which it gets when made.
+        configs = self.config_values
+        if isinstance(configs, _ConfigsOnDemand) and not dict.__contains__(configs, key):
+            configs.values_set[key] = value
+            return
+        original_update(self, key, value)
+
     SessionState.__init__ = __init__
+    SessionState._update_value_in_config = _update_value_in_config
     SessionState._bertviz_configs_on_demand = True

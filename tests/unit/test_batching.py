@@ -158,7 +158,10 @@ def scores(result) -> list[float]:
     return [p.score for mask in result.masks for p in mask.predictions]
 
 
-def test_fill_mask_batched_equals_lone_for_texts_of_different_lengths(masked_lm):
+@pytest.mark.parametrize("packed", [True, False], ids=["packed", "padded"])
+def test_fill_mask_batched_equals_lone_for_texts_of_different_lengths(masked_lm, monkeypatch, packed):
+    if not packed:  # the padded batch other architectures take (BERT's requests are packed into one sequence)
+        monkeypatch.setattr("bertviz_ui.tasks.fill_mask.masks.MAX_PACKED_TOKENS", 0)
     lone = [predict_masks(text, model=masked_lm.model, tokenizer=masked_lm.tokenizer, top_k=5) for text in SENTENCES]
     batcher = batcher_for(len(SENTENCES))
     batched = together([lambda t=t: predict_masks(t, model=masked_lm.model, tokenizer=masked_lm.tokenizer, top_k=5,

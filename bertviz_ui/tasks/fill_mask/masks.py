@@ -15,7 +15,7 @@ import torch
 from bertviz_ui.errors import BadInput, ModelUnavailable
 from bertviz_ui.models import anatomy
 from bertviz_ui.models.types import Model, Tokenizer
-from bertviz_ui.tasks.batching import MicroBatcher, pad_id_of, pad_together
+from bertviz_ui.tasks.batching import MAX_PACKED_TOKENS, MicroBatcher, packed_hidden, pad_id_of, pad_together
 from bertviz_ui.tasks.budget import Budget, forward_flops, shape_of, vocabulary_flops
 from bertviz_ui.tasks.modeling import model_inputs, model_max_length
 from bertviz_ui.tasks.validation import check_whole_number
@@ -103,10 +103,22 @@ def row_mask_logits(model: Model, encoding: Any, cols: list[int], *,
     def run_batch(parts: list[tuple[dict[str, torch.Tensor], list[int]]]) -> list[torch.Tensor]:
         if len(parts) == 1:
             return [mask_logits(model, parts[0][0], [(0, col) for col in parts[0][1]])[0]]
+        counts = [len(wanted) for _, wanted in parts]
+        head = anatomy.mlm_head(model)
+        total = sum(int(part["input_ids"].shape[1]) for part, _ in parts)
+        if head is not None and anatomy.plain_positions(model) and total <= MAX_PACKED_TOKENS:
+            # Packed into one sequence: short sentences of different lengths waste nothing on padding.
+            with torch.inference_mode():
+                hidden, starts = packed_hidden(
+                    model, [part["input_ids"][0].tolist() for part, _ in parts],
+                    [part["token_type_ids"][0].tolist() if "token_type_ids" in part
+                     else [0] * int(part["input_ids"].shape[1]) for part, _ in parts])
+                rows = [start + col for start, (_, wanted) in zip(starts, parts, strict=True) for col in wanted]
+                return list(head(hidden[rows]).float().cpu().split(counts))
         together = pad_together([part for part, _ in parts], pad_id_of(model))
         logits, _ = mask_logits(model, together, [(row, col) for row, (_, wanted) in enumerate(parts)
                                                   for col in wanted])
-        return list(logits.cpu().split([len(wanted) for _, wanted in parts]))
+        return list(logits.cpu().split(counts))
 
     if batcher is None:
         return run_batch([(inputs, cols)])[0]

@@ -4,15 +4,13 @@ sequence where the architecture allows it."""
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from bertviz_ui.models import anatomy
 from bertviz_ui.models.types import Model, Tokenizer
-from bertviz_ui.tasks.batching import MicroBatcher, forward
+from bertviz_ui.tasks.batching import MicroBatcher, forward, packed_hidden
 from bertviz_ui.tasks.budget import Budget, ModelShape, forward_flops, shape_of
 from bertviz_ui.tasks.modeling import model_max_length
 from bertviz_ui.tasks.sentiment.head import _head_from_first, _packable
@@ -189,27 +187,8 @@ def _packed_together(model: Model, sequences: list[list[int]], limit: int,
 
 
 def _packed_logits(model: Model, sequences: list[list[int]]) -> torch.Tensor:
-    """Logits for several texts run as one sequence, without padding.
-
-    The texts are concatenated (each keeps its [CLS] ... [SEP]), positions restart at 0 for each, and a
-    block-diagonal attention mask keeps every text from seeing the others: the same arithmetic as one
-    forward per text, with none of the padding rows a padded batch would compute.
-    """
-    base = anatomy.encoder(model)
-    device = next(model.parameters()).device
-    dtype = next(model.parameters()).dtype
-    ids = torch.tensor([token for sequence in sequences for token in sequence], device=device)[None]
-    positions = torch.cat([torch.arange(len(sequence), device=device) for sequence in sequences])[None]
-    total = ids.shape[1]
-    mask = torch.full((total, total), torch.finfo(dtype).min, dtype=dtype, device=device)
-    starts, cursor = [], 0
-    for sequence in sequences:
-        mask[cursor:cursor + len(sequence), cursor:cursor + len(sequence)] = 0
-        starts.append(cursor)
-        cursor += len(sequence)
-    inputs = {"input_ids": ids, "attention_mask": mask[None, None], "position_ids": positions}
-    if "token_type_ids" in inspect.signature(base.forward).parameters:
-        inputs["token_type_ids"] = torch.zeros_like(ids)
-    hidden = base(**inputs)[0][0]
+    """Logits for several texts run as one sequence, without padding (batching.packed_hidden), the classifier head
+    applied at each text's first token."""
+    hidden, starts = packed_hidden(model, sequences)
     vector, linear, _ = _head_from_first(model, hidden[starts])
     return linear(vector).float()
