@@ -11,7 +11,9 @@ eager mode on torch 2.13's CPU and is a further dependency. This module is that 
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
+import gc
 import logging
 from enum import Enum
 
@@ -105,6 +107,24 @@ def quantize_int8(model: Model) -> int:
     return replaced
 
 
+def _own_memory(model: Model) -> None:
+    """Copy what stays in full precision (embeddings, heads, norms) out of the checkpoint file's memory map, then give
+    the freed fp32 weights back to the system.
+
+    transformers maps a safetensors file and the tensors share that mapping: while one fp32 tensor of it lives, every
+    page quantization read stays resident (bert-base: about 600 MB per model over its 175 MB in int8; measured with
+    /proc/self/status). glibc keeps freed heap memory until malloc_trim.
+    """
+    with torch.no_grad():
+        for tensor in (*model.parameters(), *model.buffers()):
+            tensor.data = tensor.data.clone()
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: the memory returns to the system when its allocator decides
+        pass
+
+
 def quantize_loaded(loaded: LoadedModel) -> LoadedModel:
     """The loaded model with its transformer layers in int8, reporting both sizes (a tokenizer is returned as is).
 
@@ -126,6 +146,7 @@ def quantize_loaded(loaded: LoadedModel) -> LoadedModel:
         return loaded
     before = loaded.size_bytes or model_bytes(loaded.model)
     replaced = quantize_int8(loaded.model)
+    _own_memory(loaded.model)
     after = model_bytes(loaded.model)
     log.info("%s: %d Linear layers in int8, %.1f MB (fp32: %.1f MB)", loaded.source.ref, replaced, after / 2**20,
              before / 2**20)
