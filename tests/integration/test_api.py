@@ -111,3 +111,17 @@ def test_models_endpoint_reports_what_is_loaded(client):
     summary, table = client.predict(api_name="/models")
     assert "cpu" in summary and "float32" in summary
     assert "tiny:encoder" in [row[0] for row in table["data"]]
+
+
+def test_the_page_fetches_plotly_while_it_opens_and_the_bundle_is_there(app_server):
+    """The first figure drawn no longer waits for plotly.js (4.6 MB): the page's head (Gradio adds it from the config
+    as the page starts) names Gradio's bundle to preload."""
+    import re
+
+    import requests
+
+    head = requests.get(app_server.rstrip("/") + "/config", timeout=30).json()["head"]
+    links = re.findall(r'<link rel="modulepreload" href="\./(assets/PlotlyPlot-[\w-]+\.js)">', head)
+    assert len(links) == 1, head
+    bundle = requests.get(app_server.rstrip("/") + "/" + links[0], timeout=30)
+    assert bundle.status_code == 200 and len(bundle.content) > 1_000_000
