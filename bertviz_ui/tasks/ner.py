@@ -14,7 +14,7 @@ from typing import Any
 
 from bertviz_ui.errors import BadInput, ModelUnavailable
 from bertviz_ui.models.types import Model, Tokenizer
-from bertviz_ui.tasks.batching import MicroBatcher, forward
+from bertviz_ui.tasks.batching import MicroBatcher, forward, pad_id_of, pad_together
 from bertviz_ui.tasks.budget import Budget, forward_flops, shape_of
 from bertviz_ui.tasks.modeling import model_max_length
 from bertviz_ui.tasks.validation import check_text
@@ -166,7 +166,9 @@ def recognize(text: str, *, model: Model, tokenizer: Tokenizer, strategy: str = 
         fitting = int(len(text) * budget.flops / cost)
         raise budget.refuse(f"Reading {length:,} tokens in {len(chunks)} windows with this model", cost,
                             f"At most about {fitting:,} characters of this text fit one request: split it.")
-    outputs = [_chunk_forward(model, chunk, batcher) for chunk in chunks]
+    rows = budget.rows_per_batch(shape, max(int(chunk["input_ids"].shape[-1]) for chunk in chunks))
+    outputs = [output for start in range(0, len(chunks), rows)
+               for output in _windows_forward(model, chunks[start:start + rows], batcher)]
     if windowed:
         notes.append(f"The text is {length} tokens, more than the model's {limit}: it was read in {len(outputs)} "
                      f"overlapping windows ({stride} tokens of overlap) and entities were merged "
@@ -190,11 +192,14 @@ def recognize(text: str, *, model: Model, tokenizer: Tokenizer, strategy: str = 
                      windows=len(outputs), notes=tuple(notes))
 
 
-def _chunk_forward(model: Model, chunk: dict[str, Any], batcher: MicroBatcher | None) -> dict[str, Any]:
-    """The token-classification pipeline's ``_forward`` for one window (the same dict: its logits beside the
-    window's own fields), with the forward batched with concurrent requests."""
-    (logits,) = forward(model, chunk, per_token=True, batcher=batcher)
-    return {"offset_mapping": None, "word_ids": None, "word_to_chars_map": None, **chunk, "logits": logits}
+def _windows_forward(model: Model, chunks: list[dict[str, Any]], batcher: MicroBatcher | None) -> list[dict[str, Any]]:
+    """The token-classification pipeline's ``_forward`` for each window (the same dict: its logits beside the
+    window's own fields), the windows in one padded forward, batched with concurrent requests."""
+    encoding = pad_together([{name: chunk[name] for name in ("input_ids", "attention_mask", "token_type_ids")
+                              if name in chunk} for chunk in chunks], pad_id_of(model))
+    (logits,) = forward(model, encoding, per_token=True, batcher=batcher)
+    return [{"offset_mapping": None, "word_ids": None, "word_to_chars_map": None, **chunk,
+             "logits": logits[row:row + 1, :int(chunk["input_ids"].shape[-1])]} for row, chunk in enumerate(chunks)]
 
 
 def _cuts_a_word(text: str, start: int, end: int) -> bool:

@@ -175,7 +175,11 @@ def test_fp32_vs_int8_shows_both_sizes_the_chart_and_the_ranks(app_page: Page, s
     _open(page, "fp32 vs. int8")
     expect(page.locator("#quantized-text textarea")).to_have_value("Paris is the [MASK] of France.",
                                                                   timeout=FIRST_LOAD_MS)
-    page.locator("#quantized-text textarea").fill("The cat [MASK] on the [MASK].")
+    box = page.locator("#quantized-text textarea")
+    box.fill("The cat [MASK] on the [MASK].")
+    # The click must send the new text: wait until the box holds it and has given it to the page (blur).
+    expect(box).to_have_value("The cat [MASK] on the [MASK].")
+    box.blur()
     page.locator("#quantized-run").click()
     summary = page.get_by_test_id("quantized-summary")
     expect(summary).to_contain_text(re.compile(r"Weights: fp32 [\d.]+ MB, int8 \(dynamic\) [\d.]+ MB"),

@@ -98,15 +98,16 @@ def classify(text: str, *, model: Model, tokenizer: Tokenizer, label: str = "", 
             f"At most {most} of these lines fit one request: send the rest in another, or shorten them." if most
             else "Shorten the lines.")
     probabilities: dict[int, list[float]] = {}
-    passes = 0
-    for chunk in groups:
-        encoding = tokenizer([read[i] for i in chunk], padding=not packing, truncation=True, max_length=limit,
-                             return_tensors=None if packing else "pt")
-        if packing:
-            logits = _packed_together(model, encoding["input_ids"], limit, batcher)
-        else:
-            (logits,) = forward(model, encoding, batcher=batcher)
-        passes += 1
+    passes = len(groups)
+    if packing:  # every pack in one call, so the request waits for one batch, not one per pack
+        ids = tokenizer([read[i] for i in range(len(read))], truncation=True, max_length=limit)["input_ids"]
+        logits = _packed_together(model, [[ids[i] for i in group] for group in groups], limit, batcher)
+        for row, index in enumerate(index for group in groups for index in group):
+            probabilities[index] = logits[row].softmax(-1).tolist()
+    for chunk in [] if packing else groups:
+        encoding = tokenizer([read[i] for i in chunk], padding=True, truncation=True, max_length=limit,
+                             return_tensors="pt")
+        (logits,) = forward(model, encoding, batcher=batcher)
         for row, index in enumerate(chunk):
             probabilities[index] = logits[row].softmax(-1).tolist()
     rows = []
@@ -163,26 +164,29 @@ def _packs(order: list[int], lengths: list[int], limit: int, batch_size: int) ->
     return groups
 
 
-def _packed_together(model: Model, sequences: list[list[int]], limit: int,
+def _packed_together(model: Model, packs: list[list[list[int]]], limit: int,
                      batcher: MicroBatcher | None) -> torch.Tensor:
-    """``_packed_logits`` of these sequences, packed with concurrent requests' sequences into as few forwards as fit
-    the model's length (block-diagonal attention: every text still sees only itself)."""
-    def run_batch(parts: list[list[list[int]]]) -> list[torch.Tensor]:
-        flat = [sequence for part in parts for sequence in part]
-        packs, used = [[]], 0
-        for sequence in flat:
-            if packs[-1] and used + len(sequence) > limit:
-                packs.append([])
+    """``_packed_logits`` of each pack (one forward each when alone), every sequence's logits in order; with
+    concurrent requests, their packs are merged while the merged sequence stays within ``limit`` tokens (block-diagonal
+    attention: every text still sees only itself)."""
+    def run_batch(parts: list[list[list[list[int]]]]) -> list[torch.Tensor]:
+        merged: list[list[list[int]]] = []
+        used = 0
+        for pack in (pack for part in parts for pack in part):
+            size = sum(len(sequence) for sequence in pack)
+            if len(parts) == 1 or not merged or used + size > limit:
+                merged.append([])
                 used = 0
-            packs[-1].append(sequence)
-            used += len(sequence)
+            merged[-1].extend(pack)
+            used += size
         with torch.inference_mode():
-            logits = torch.cat([_packed_logits(model, pack) for pack in packs]).cpu()
-        return list(logits.split([len(part) for part in parts]))
+            logits = torch.cat([_packed_logits(model, pack) for pack in merged]).cpu()
+        return list(logits.split([sum(len(pack) for pack in part) for part in parts]))
 
     if batcher is None:
-        return run_batch([sequences])[0]
-    return batcher.run((id(model), "packed", limit), sequences, run_batch, rows=len(sequences),
+        return run_batch([packs])[0]
+    sequences = [sequence for pack in packs for sequence in pack]
+    return batcher.run((id(model), "packed", limit), packs, run_batch, rows=len(sequences),
                        width=sum(len(sequence) for sequence in sequences) // len(sequences) + 1)
 
 
