@@ -6,6 +6,7 @@ import datetime
 import logging
 import threading
 import time
+import weakref
 from typing import Any
 
 import gradio as gr
@@ -64,12 +65,13 @@ class _ConfigsOnDemand(dict):
 
     def __init__(self, state: Any, page_blocks: dict):
         super().__init__()
-        self._state = state
+        # Weak: the session owns this dict, and a cycle would keep every evicted session until a full collection.
+        self._state = weakref.ref(state)
         self._page_blocks = page_blocks
         self.values_set: dict[int, Any] = {}  # outputs' new values, for configs not made yet
 
     def _make(self, key: int) -> dict:
-        blocks_config = self._state.blocks_config
+        blocks_config = self._state().blocks_config
         value = blocks_config.config_for_block(key, [], blocks_config.blocks[key])
         if key in self.values_set and "props" in value:
             value["props"]["value"] = self.values_set.pop(key)
@@ -81,15 +83,15 @@ class _ConfigsOnDemand(dict):
         super().__setitem__(key, value)
 
     def __missing__(self, key: int) -> dict:
-        if key not in self._state.blocks_config.blocks:
+        if key not in self._state().blocks_config.blocks:
             raise KeyError(key)
         return self._make(key)
 
     def __contains__(self, key: object) -> bool:
-        return super().__contains__(key) or key in self._state.blocks_config.blocks
+        return super().__contains__(key) or key in self._state().blocks_config.blocks
 
     def _fill(self) -> None:
-        for key in list(self._state.blocks_config.blocks):
+        for key in list(self._state().blocks_config.blocks):
             if key in self._page_blocks and not super().__contains__(key):
                 self._make(key)
 
