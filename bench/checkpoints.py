@@ -7,19 +7,16 @@ all-MiniLM-L6-v2), built once under a cache directory and reused. The app is poi
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from bertviz_ui.models.sources import NER_LABELS, NLI_LABELS, SENTIMENT_LABELS, offline_model_dir
+from bertviz_ui.models.sources import NER_LABELS, NLI_LABELS, SENTIMENT_LABELS, offline_model_dir, save_with_vocabulary
 
 CHECKPOINTS_VERSION = "v1"
 DEFAULT_CHECKPOINTS_DIR = Path("~/.cache/bertviz_ui_bench/classroom").expanduser()
 SEED = 0
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
 
 @dataclass(frozen=True)
@@ -93,17 +90,7 @@ def build_checkpoint(checkpoint: Checkpoint, target: Path, vocabulary: Path, *, 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = getattr(transformers, checkpoint.architecture)(config_for(checkpoint.labels))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".build-{checkpoint.name}-"))
-    try:
-        model.save_pretrained(staging)
-        for name in TOKENIZER_FILES:
-            shutil.copyfile(vocabulary / name, staging / name)
-        staging.rename(target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-    return target
+    return save_with_vocabulary(model, target, vocabulary)
 
 
 def ensure_checkpoints(root: Path = DEFAULT_CHECKPOINTS_DIR, *, app_cache_dir: Path | None = None,

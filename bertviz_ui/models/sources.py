@@ -14,6 +14,7 @@ import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from bertviz_ui.building import one_build_at_a_time
@@ -256,16 +257,22 @@ def tiny_checkpoint(head: Head, cache_dir: Path) -> Path:
         from transformers.utils import logging as transformers_logging
 
         transformers_logging.disable_progress_bar()
-        model = _tiny_model(head)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".build-"))
-        try:
-            model.save_pretrained(staging)
-            # The offline model's tokenizer is bert-base-uncased's; copying its files is all a tokenizer needs.
-            for name in _TOKENIZER_FILES:
-                shutil.copyfile(vocabulary / name, staging / name)
-            staging.rename(target)
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
+        save_with_vocabulary(_tiny_model(head), target, vocabulary)
+    return target
+
+
+def save_with_vocabulary(model: Any, target: Path, vocabulary: Path) -> Path:
+    """Save ``model`` at ``target`` with bert-base-uncased's tokenizer files from ``vocabulary`` (the offline model's
+    folder): built beside it, then renamed, so a crash leaves no half checkpoint. Returns ``target``."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".build-"))
+    try:
+        model.save_pretrained(staging)
+        # The offline model's tokenizer is bert-base-uncased's; copying its files is all a tokenizer needs.
+        for name in _TOKENIZER_FILES:
+            shutil.copyfile(vocabulary / name, staging / name)
+        staging.rename(target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
     return target
