@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from playwright.sync_api import Locator, Page
+import time
+
+from playwright.sync_api import Locator, Page, expect
 
 # The first request of a session builds the tiny checkpoint (or extracts the offline model): allow for it.
 FIRST_LOAD_MS = 30_000
@@ -19,12 +21,35 @@ def chip_flow(page: Page) -> Locator:
     return page.locator("#tokenizer-chips .bv-chip-flow")
 
 
+# Two animation frames: Gradio applies a state push at the frame after its pending work settles.
+_TWO_FRAMES = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => done(true))))"
+
+
+def fill(box: Locator, text: str, timeout_ms: float = 10_000) -> None:
+    """Fill a Gradio text box so the text stays, and give it to the page (blur) before anything is clicked.
+
+    The first time a tab (or sub-tab) opens, Gradio 6 mounts its components with the page-load values, then pushes
+    those values to them again once the tab's pending render work has settled (frontend core.js: register_component,
+    render_previously_invisible_children). Text filled in between is overwritten, and the click sends the old text
+    (seen on a loaded CI machine). So: fill, blur, let two frames pass, and fill again if the box lost the text.
+    """
+    deadline = time.monotonic() + timeout_ms / 1000
+    while True:
+        box.fill(text)
+        expect(box).to_have_value(text)
+        box.blur()
+        box.page.wait_for_function(_TWO_FRAMES)
+        if box.input_value() == text:
+            return
+        assert time.monotonic() < deadline, f"the box kept losing the text filled into it: {text!r}"
+
+
 def tokenize(page: Page, text: str | None = None, pair: str | None = None) -> None:
     """Fill the text boxes given (None leaves a box as it is) and press Tokenize."""
     if text is not None:
-        page.get_by_label("Text (sentence A)").fill(text)
+        fill(page.get_by_label("Text (sentence A)"), text)
     if pair is not None:
-        page.get_by_label("Second sentence (sentence B, optional)").fill(pair)
+        fill(page.get_by_label("Second sentence (sentence B, optional)"), pair)
     page.locator("#tokenizer-run").click()
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.helpers import FIRST_LOAD_MS, XSS, data_rows, error_panel, expect_no_script_ran, plot_svg
+from tests.e2e.helpers import FIRST_LOAD_MS, XSS, data_rows, error_panel, expect_no_script_ran, fill, plot_svg
 
 pytestmark = pytest.mark.e2e
 
@@ -20,9 +20,9 @@ def _open(page: Page) -> None:
 
 def _look(page: Page, text: str | None = None, pair: str | None = None) -> None:
     if text is not None:
-        page.locator("#attention-text textarea").fill(text)
+        fill(page.locator("#attention-text textarea"), text)
     if pair is not None:
-        page.locator("#attention-pair textarea").fill(pair)
+        fill(page.locator("#attention-pair textarea"), pair)
     page.locator("#attention-run").click()
 
 

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from bench.sizes import ATTENTION_TEXT
-from tests.e2e.helpers import FIRST_LOAD_MS, PAGE_LOAD_MS, SEED_TEXT
+from tests.e2e.helpers import FIRST_LOAD_MS, PAGE_LOAD_MS, SEED_TEXT, fill
 
 pytestmark = pytest.mark.e2e
 
@@ -68,8 +68,8 @@ def _pick(page: Page, label: str, option: str) -> None:
 
 def _draw(page: Page, text: str) -> tuple[float, int]:
     """Run ``text``; returns (ms from the /attention response's arrival to every figure drawn, its size in bytes)."""
-    page.locator("#attention-text textarea").fill(text)
-    page.locator("#attention-pair textarea").fill("")
+    fill(page.locator("#attention-text textarea"), text)
+    fill(page.locator("#attention-pair textarea"), "")
     page.evaluate("() => { window.__completed = []; "
                   "document.querySelectorAll('.main-svg').forEach(svg => { svg.dataset.old = '1'; }); }")
     page.locator("#attention-run").click()

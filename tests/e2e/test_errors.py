@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.helpers import FIRST_LOAD_MS
+from tests.e2e.helpers import FIRST_LOAD_MS, fill
 
 pytestmark = pytest.mark.e2e
 
@@ -55,11 +55,11 @@ def test_the_panel_goes_when_the_next_run_succeeds(app_page: Page) -> None:
     page = app_page
     page.get_by_role("tab", name="Similarity").click()
     box = page.locator("#similarity-text textarea")
-    box.fill("only one")
+    fill(box, "only one")
     page.locator("#similarity-run").click()
     panel = page.get_by_test_id("error-panel").filter(has_text="at least two sentences")
     expect(panel).to_be_visible(timeout=FIRST_LOAD_MS)
-    box.fill("one\ntwo")
+    fill(box, "one\ntwo")
     page.locator("#similarity-run").click()
     expect(page.locator("#similarity-pairs").get_by_role("gridcell").first).to_be_visible(timeout=FIRST_LOAD_MS)
     expect(panel).to_be_hidden()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.helpers import FIRST_LOAD_MS, XSS, data_rows, error_panel, expect_no_script_ran, plot_svg
+from tests.e2e.helpers import FIRST_LOAD_MS, XSS, data_rows, error_panel, expect_no_script_ran, fill, plot_svg
 
 pytestmark = pytest.mark.e2e
 
@@ -24,7 +24,7 @@ def _open(page: Page, sub_tab: str | None = None) -> None:
 def _predict(page: Page, text: str | None = None) -> None:
     """Fill the text box (None leaves it as it is) and press Predict on the Fill the mask sub-tab."""
     if text is not None:
-        page.locator("#fill-mask-text textarea").fill(text)
+        fill(page.locator("#fill-mask-text textarea"), text)
     page.locator("#fill-mask-run").click()
 
 
@@ -176,10 +176,7 @@ def test_fp32_vs_int8_shows_both_sizes_the_chart_and_the_ranks(app_page: Page, s
     expect(page.locator("#quantized-text textarea")).to_have_value("Paris is the [MASK] of France.",
                                                                   timeout=FIRST_LOAD_MS)
     box = page.locator("#quantized-text textarea")
-    box.fill("The cat [MASK] on the [MASK].")
-    # The click must send the new text: wait until the box holds it and has given it to the page (blur).
-    expect(box).to_have_value("The cat [MASK] on the [MASK].")
-    box.blur()
+    fill(box, "The cat [MASK] on the [MASK].")
     page.locator("#quantized-run").click()
     summary = page.get_by_test_id("quantized-summary")
     expect(summary).to_contain_text(re.compile(r"Weights: fp32 [\d.]+ MB, int8 \(dynamic\) [\d.]+ MB"),
@@ -190,6 +187,6 @@ def test_fp32_vs_int8_shows_both_sizes_the_chart_and_the_ranks(app_page: Page, s
     expect(data_rows(page, "quantized-table")).to_have_count(10)  # 2 masks x top-5
     page.screenshot(path=str(screenshot_dir / "fill_mask_quantized.png"), full_page=True)
 
-    page.locator("#quantized-text textarea").fill("No mask here.")
+    fill(page.locator("#quantized-text textarea"), "No mask here.")
     page.locator("#quantized-run").click()
     expect(error_panel(page, "at least one")).to_be_visible(timeout=FIRST_LOAD_MS)

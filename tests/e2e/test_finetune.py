@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from bertviz_ui import examples
-from tests.e2e.helpers import FIRST_LOAD_MS, XSS, data_rows, error_panel, expect_no_script_ran, plot_svg
+from tests.e2e.helpers import FIRST_LOAD_MS, XSS, data_rows, error_panel, expect_no_script_ran, fill, plot_svg
 
 pytestmark = pytest.mark.e2e
 
@@ -30,7 +30,7 @@ def _set_slider(page: Page, elem_id: str, value: int) -> None:
 
 def _paste(page: Page, csv_text: str) -> None:
     page.get_by_text("Paste or upload CSV/TSV").click()
-    page.locator("#finetune-csv textarea").fill(csv_text)
+    fill(page.locator("#finetune-csv textarea"), csv_text)
     page.locator("#finetune-load-csv").click()
 
 

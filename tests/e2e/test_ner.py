@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.e2e.helpers import FIRST_LOAD_MS, XSS, column, data_rows, error_panel, expect_no_script_ran
+from tests.e2e.helpers import FIRST_LOAD_MS, XSS, column, data_rows, error_panel, expect_no_script_ran, fill
 
 pytestmark = pytest.mark.e2e
 
@@ -36,7 +36,7 @@ def _find(page: Page, text: str | None = None) -> None:
     """Fill the text box if ``text`` is given (None leaves it as it is) and press Find entities."""
     if text is not None:
         box = page.locator("#ner-text textarea")
-        box.fill(text)
+        fill(box, text)
         expect(box).to_have_value(text)
     page.locator("#ner-run").click()
 
@@ -147,7 +147,7 @@ def test_alignment_first_piece_every_piece_and_a_missing_label(app_page: Page) -
     expect(column(page, "ner-align-table", 3)).to_have_text(ALIGN_EVERY_PIECE, timeout=FIRST_LOAD_MS)
 
     labels = page.locator("#ner-align-labels input, #ner-align-labels textarea")
-    labels.fill("B-PER I-PER O B-ORG O B-LOC")
+    fill(labels, "B-PER I-PER O B-ORG O B-LOC")
     labels.press("Tab")
     expect(labels).to_have_value("B-PER I-PER O B-ORG O B-LOC")
     page.locator("#ner-align-run").click()

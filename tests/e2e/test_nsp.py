@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.helpers import FIRST_LOAD_MS, SEED_TEXT, TUTORIAL_PAIR, data_rows, error_panel, plot_svg
+from tests.e2e.helpers import FIRST_LOAD_MS, SEED_TEXT, TUTORIAL_PAIR, data_rows, error_panel, fill, plot_svg
 
 pytestmark = pytest.mark.e2e
 
@@ -19,9 +19,9 @@ def _open(page: Page) -> None:
 def _predict(page: Page, sentence_a: str | None = None, sentence_b: str | None = None) -> None:
     """Fill the sentences given (None leaves a box as it is) and press Predict."""
     if sentence_a is not None:
-        page.locator("#nsp-a textarea").fill(sentence_a)
+        fill(page.locator("#nsp-a textarea"), sentence_a)
     if sentence_b is not None:
-        page.locator("#nsp-b textarea").fill(sentence_b)
+        fill(page.locator("#nsp-b textarea"), sentence_b)
     page.locator("#nsp-run").click()
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.e2e.helpers import FIRST_LOAD_MS, XSS, data_rows, error_panel, expect_no_script_ran, plot_svg
+from tests.e2e.helpers import FIRST_LOAD_MS, XSS, data_rows, error_panel, expect_no_script_ran, fill, plot_svg
 
 pytestmark = pytest.mark.e2e
 
@@ -28,7 +28,7 @@ def _open(page: Page) -> None:
 def _classify(page: Page, text: str | None = None) -> None:
     """Fill the text box if ``text`` is given (None leaves it as it is) and press Classify."""
     if text is not None:
-        page.locator("#sentiment-text textarea").fill(text)
+        fill(page.locator("#sentiment-text textarea"), text)
     page.locator("#sentiment-run").click()
 
 
@@ -36,7 +36,7 @@ def _explain(page: Page, line: int | None = None) -> None:
     """Set the line number if given and press Explain."""
     if line is not None:
         box = page.locator("#sentiment-line input")
-        box.fill(str(line))
+        fill(box, str(line))
         box.press("Tab")
         expect(box).to_have_value(str(line))
     page.locator("#sentiment-explain").click()

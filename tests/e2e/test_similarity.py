@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.helpers import FIRST_LOAD_MS, XSS, column, data_rows, error_panel, expect_no_script_ran, plot_svg
+from tests.e2e.helpers import FIRST_LOAD_MS, XSS, column, data_rows, error_panel, expect_no_script_ran, fill, plot_svg
 
 pytestmark = pytest.mark.e2e
 
@@ -31,7 +31,7 @@ def _use_minilm(page: Page) -> None:
 def _compare(page: Page, sentences: str | None = None) -> None:
     if sentences is not None:
         box = page.locator("#similarity-text textarea")
-        box.fill(sentences)
+        fill(box, sentences)
         expect(box).to_have_value(sentences)
     page.locator("#similarity-run").click()
 

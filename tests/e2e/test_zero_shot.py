@@ -16,6 +16,7 @@ from tests.e2e.helpers import (
     data_rows,
     error_panel,
     expect_no_script_ran,
+    fill,
     headers,
     plot_svg,
 )
@@ -37,7 +38,7 @@ def _open(page: Page) -> None:
 
 def _fill(page: Page, elem_id: str, value: str) -> None:
     box = page.locator(f"#{elem_id} textarea")
-    box.fill(value)
+    fill(box, value)
     expect(box).to_have_value(value)
 
 
