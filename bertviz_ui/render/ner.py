@@ -8,6 +8,7 @@ import pandas as pd
 
 from bertviz_ui.render.html import esc, percent
 from bertviz_ui.tasks.ner import Alignment, Entity, TokenPrediction, entity_type
+from bertviz_ui.tasks.pieces import PIECES, groups_by_offsets
 
 # displaCy's palette for the CoNLL types; other types get a stable colour from their name.
 COLOURS = {"PER": "#ddd6fe", "ORG": "#7aecec", "LOC": "#ff9561", "MISC": "#feca74", "GPE": "#feca74",
@@ -58,10 +59,19 @@ def entity_table(entities: tuple[Entity, ...]) -> pd.DataFrame:
                         columns=["type", "text", "start", "end", "confidence"])
 
 
-def token_table(tokens: tuple[TokenPrediction, ...]) -> pd.DataFrame:
-    """One row per token: the piece, the label the model gave it, its score and span."""
-    return pd.DataFrame([(t.index, t.token, t.label, round(t.score, 4), t.start, t.end) for t in tokens],
-                        columns=["#", "token", "label", "score", "start", "end"])
+def token_table(tokens: tuple[TokenPrediction, ...], unit: str = PIECES, text: str = "") -> pd.DataFrame:
+    """One row per token: the piece, the label the model gave it, its score and span. By words: one row per word
+    of ``text`` with its pieces, labelled by its first piece (as training labels words)."""
+    if unit == PIECES:
+        return pd.DataFrame([(t.index, t.token, t.label, round(t.score, 4), t.start, t.end) for t in tokens],
+                            columns=["#", "token", "label", "score", "start", "end"])
+    grouping = groups_by_offsets(text, [(t.start, t.end) for t in tokens])
+    rows = []
+    for word, members in zip(grouping.labels, grouping.members):
+        first, last = tokens[members[0]], tokens[members[-1]]
+        rows.append((first.index, word, " ".join(tokens[i].token for i in members), first.label,
+                     round(first.score, 4), " ".join(tokens[i].label for i in members), first.start, last.end))
+    return pd.DataFrame(rows, columns=["#", "word", "pieces", "label", "score", "pieces' labels", "start", "end"])
 
 
 def alignment_table(alignment: Alignment) -> pd.DataFrame:

@@ -3,12 +3,14 @@ candidate spans and the windows of a long context."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from bertviz_ui.render.figures import frame
 from bertviz_ui.render.html import esc, percent, plot_text
+from bertviz_ui.tasks.pieces import PIECES, WORDS, groups
 from bertviz_ui.tasks.qa import QaResult, QaWindow
 
 # A passage longer than this is shown as an excerpt around the answer (the table and JSON keep the offsets).
@@ -81,52 +83,70 @@ def tokens_html(window: QaWindow, result: QaResult) -> str:
     return f'<div class="bv-tokens" data-testid="qa-tokens">{legend}<div class="bv-chip-flow">{"".join(chips)}</div></div>'
 
 
-def logits_figure(window: QaWindow, result: QaResult) -> go.Figure:
-    """Start and end logits over the window's context tokens (two rows, one shared token axis), the chosen start
-    and end marked; long windows open on the answer and scroll with the range slider."""
+def _units(window: QaWindow, unit: str) -> tuple[list[str], list[tuple[int, ...]], np.ndarray, np.ndarray]:
+    """The plotted units over the window's context: labels, token positions of each, and start and end logits.
+
+    Words: a word's start (end) probability is the sum of its pieces' (the softmax runs over tokens), so its logit
+    is the log-sum-exp of theirs; the softmax over words then gives exactly those sums."""
     positions = [i for i, segment in enumerate(window.segments) if segment == "context"]
+    word_ids = [window.word_ids[i] for i in positions] if window.word_ids else [None] * len(positions)
+    grouping = groups([window.tokens[i] for i in positions], word_ids,
+                      unit=unit if window.word_ids else PIECES)
+    members = [tuple(positions[k] for k in group) for group in grouping.members]
+    starts = np.array([np.logaddexp.reduce([window.start_logits[i] for i in group]) for group in members])
+    ends = np.array([np.logaddexp.reduce([window.end_logits[i] for i in group]) for group in members])
+    labels = [f"{plot_text(text)} <sub>{group[0]}</sub>" for text, group in zip(grouping.labels, members)]
+    return labels, members, starts, ends
+
+
+def logits_figure(window: QaWindow, result: QaResult, unit: str = PIECES) -> go.Figure:
+    """Start and end logits over the window's context tokens, or its words (two rows, one shared axis), the chosen
+    start and end marked; long windows open on the answer and scroll with the range slider."""
     # A category axis named by token (unique with its position): plotly shows as many names as fit the width (every
     # one on a desktop, every fifth or so on a phone) where an axis given every name draws them over each other.
-    labels = [f"{plot_text(window.tokens[i])} <sub>{i}</sub>" for i in positions]
-    slot = {position: k for k, position in enumerate(positions)}
+    labels, members, starts, ends = _units(window, unit)
+    slot = {position: k for k, group in enumerate(members) for position in group}
     figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
                            subplot_titles=("Start logits (answer begins)",
                                            "End logits (answer ends)"))
-    for row, (values, colour, name) in enumerate(((window.start_logits, START_COLOUR, "start"),
-                                                  (window.end_logits, END_COLOUR, "end")), start=1):
+    for row, (values, colour, name) in enumerate(((starts, START_COLOUR, "start"), (ends, END_COLOUR, "end")),
+                                                 start=1):
         figure.add_trace(go.Bar(
-            x=labels, y=[values[i] for i in positions], marker_color=colour, name=f"{name} logit",
-            customdata=[[plot_text(window.tokens[i]), i] for i in positions],
+            x=labels, y=values.tolist(), marker_color=colour, name=f"{name} logit",
+            customdata=[[label, group[0]] for label, group in zip(labels, members)],
             hovertemplate=f"token #%{{customdata[1]}} %{{customdata[0]}}<br>{name} logit %{{y:.3f}}<extra></extra>"),
             row=row, col=1)
     chosen = not result.no_answer and result.window == window.index
-    shown = (-0.5, len(positions) - 0.5)
-    if len(positions) > VISIBLE_TOKENS:
+    count = len(labels)
+    shown = (-0.5, count - 0.5)
+    if count > VISIBLE_TOKENS:
         centre = slot[result.candidates[0].token_start] if chosen else 0
-        first = min(max(0, centre - VISIBLE_TOKENS // 2), len(positions) - VISIBLE_TOKENS)
+        first = min(max(0, centre - VISIBLE_TOKENS // 2), count - VISIBLE_TOKENS)
         shown = (first - 0.5, first + VISIBLE_TOKENS - 0.5)
         figure.update_xaxes(range=list(shown), row=2, col=1)
         figure.update_xaxes(rangeslider={"visible": True, "thickness": 0.06}, row=2, col=1)
     if chosen:
         best = result.candidates[0]
-        for row, index, values in ((1, best.token_start, window.start_logits), (2, best.token_end, window.end_logits)):
+        for row, index, values in ((1, best.token_start, starts), (2, best.token_end, ends)):
             # The star is a marker (the range slider repeats it in miniature, where the span is); its words are an
             # annotation, which the range slider doesn't squash. They point into the plot, away from its edge.
-            figure.add_trace(go.Scatter(x=[labels[slot[index]]], y=[values[index]], mode="markers", hoverinfo="skip",
+            at = slot[index]
+            figure.add_trace(go.Scatter(x=[labels[at]], y=[float(values[at])], mode="markers", hoverinfo="skip",
                                         marker={"symbol": "star", "size": 16, "color": "#111"},
                                         name="chosen start" if row == 1 else "chosen end"), row=row, col=1)
-            right_half = slot[index] > (shown[0] + shown[1]) / 2
-            figure.add_annotation(x=labels[slot[index]], y=values[index],
+            right_half = at > (shown[0] + shown[1]) / 2
+            figure.add_annotation(x=labels[at], y=float(values[at]),
                                   text="chosen " + ("start" if row == 1 else "end"), showarrow=False,
                                   xanchor="right" if right_half else "left", xshift=-12 if right_half else 12,
                                   bgcolor="rgba(255,255,255,0.8)", row=row, col=1)
             figure.add_vrect(x0=slot[best.token_start] - 0.5, x1=slot[best.token_end] + 0.5, fillcolor="#ffd54a",
                              opacity=0.35, line_width=0, row=row, col=1)
     figure.update_xaxes(type="category", tickangle=-60, row=2, col=1)
-    title = f"{len(positions)} context tokens"
+    words = unit == WORDS and bool(window.word_ids)
+    title = f"{count} context {'words (log-sum-exp of their pieces)' if words else 'tokens'}"
     if len(result.windows) > 1:
         title = f"Window {window.index + 1} of {len(result.windows)}: {title}"
-    if len(positions) > VISIBLE_TOKENS:
+    if count > VISIBLE_TOKENS:
         title += f" ({VISIBLE_TOKENS} shown; drag the slider below to scroll)"
     figure.update_layout(height=520, margin={"l": 40, "r": 20, "t": 70, "b": 10}, showlegend=False, title=title,
                          bargap=0.15)

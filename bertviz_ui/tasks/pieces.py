@@ -78,6 +78,27 @@ def groups(tokens: Sequence[str], word_ids: Sequence[int | None], segments: Sequ
     return Groups(tuple(labels), tuple(tuple(m) for m in members))
 
 
+def groups_by_offsets(text: str, offsets: Sequence[tuple[int, int]], unit: str = WORDS) -> Groups:
+    """Group tokens known only by their character spans (e.g. the token-classification pipeline's output): a token
+    continues the previous one's word when it starts where that one ended, inside a run of letters or digits.
+
+    Labels are the text the word covers. Tokens must be in text order."""
+    if unit == PIECES:
+        return Groups(tuple(text[start:end] for start, end in offsets), tuple((i,) for i in range(len(offsets))))
+    members: list[list[int]] = []
+    spans: list[list[int]] = []
+    for index, (start, end) in enumerate(offsets):
+        joins = (bool(members) and start == spans[-1][1] and 0 < start < len(text)
+                 and text[start - 1].isalnum() and text[start].isalnum())
+        if joins:
+            members[-1].append(index)
+            spans[-1][1] = end
+        else:
+            members.append([index])
+            spans.append([start, end])
+    return Groups(tuple(text[start:end] for start, end in spans), tuple(tuple(m) for m in members))
+
+
 def merge_scores(scores: np.ndarray, grouping: Groups) -> np.ndarray:
     """Per-token scores summed over each unit's tokens; the last axis is the token axis."""
     scores = np.asarray(scores)

@@ -79,6 +79,7 @@ class QaWindow:
     char_end: int
     null_score: float
     best_score: float
+    word_ids: tuple[int | None, ...] = ()  # word number within its sequence per token (None: special), for words view
 
 
 @dataclass(frozen=True)
@@ -281,7 +282,8 @@ def answer_question(question: str, context: str, *, model: Model, tokenizer: Tok
                            for s in sequence_ids),
             offsets=tuple(offsets), start_logits=tuple(float(x) for x in starts),
             end_logits=tuple(float(x) for x in ends), char_start=covered[0][0] if covered else 0,
-            char_end=covered[-1][1] if covered else 0, null_score=null, best_score=found[0][2] if found else 0.0))
+            char_end=covered[-1][1] if covered else 0, null_score=null, best_score=found[0][2] if found else 0.0,
+            word_ids=tuple(encoding.word_ids(w))))
 
     candidates = _merge(spans, encoding, context, context_index, start_rows, end_rows)
     notes = []

@@ -22,6 +22,7 @@ from bertviz_ui.tasks.ner import (
     recognize,
     spacy_entities,
 )
+from bertviz_ui.tasks.pieces import PIECES, UNITS, check_unit
 from bertviz_ui.tasks.validation import check_text
 from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, raw_output, result_table
 from bertviz_ui.ui.context import AppContext
@@ -62,8 +63,9 @@ def trained_token_classifier(loaded: LoadedModel) -> None:
     check_token_classifier(loaded.model, loaded.newly_initialized)
 
 
-def run_ner(ctx: AppContext, model: str, text: str, strategy: str) -> Shown:
+def run_ner(ctx: AppContext, model: str, text: str, strategy: str, unit: Any = PIECES) -> Shown:
     """Recognize entities with one strategy; the raw token predictions come from the same forward."""
+    unit = check_unit(unit)
     loaded = ctx.cache.load_for_task(TASK, model, accept=trained_token_classifier)
     result = recognize(text, model=loaded.model, tokenizer=loaded.tokenizer, strategy=strategy or "simple",
                        label=loaded.label, newly_initialized=loaded.newly_initialized, budget=ctx.budget,
@@ -72,7 +74,7 @@ def run_ner(ctx: AppContext, model: str, text: str, strategy: str) -> Shown:
     types = sorted({entity_type(e.label) for e in result.entities})
     header = model_badge_html(loaded.label, untrained=loaded.source.untrained) + notes_html(result.notes)
     kept = {"text": payload["text"], "entities": payload["entities"]}
-    return {"header": header, **refilter(kept, None, 0.0), "tokens": token_table(result.tokens),
+    return {"header": header, **refilter(kept, None, 0.0), "tokens": token_table(result.tokens, unit, result.text),
             "types": gr.update(choices=types, value=[]), "raw": payload, "kept": kept}
 
 
@@ -121,10 +123,15 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     view = gr.HTML(padding=False, elem_id="ner-view")
     with gr.Row():
         entities = result_table("Entities", "ner-entities-table")
-        tokens = result_table("Every token's own prediction (before merging)", "ner-tokens-table", max_height=420)
+        with gr.Column():
+            tokens = result_table("Every token's own prediction (before merging)", "ner-tokens-table",
+                                  max_height=420)
+            unit = gr.Radio(list(UNITS), value=PIECES, label="Token table by", elem_id="ner-unit",
+                            info="pieces: as the model read them. words: one row per word, labelled by its first "
+                                 "piece (as training labels words), with every piece's label beside it.")
     raw = raw_output("ner-json")
-    # Server-side copy of the text and its entities (not the tokens), so the filters never trust the browser; freed
-    # when the session idles.
+    # Server-side copy of the text and its entities (not the tokens: 300 sessions' worth at 5,000 characters would
+    # hold ~70 MB), so the filters never trust the browser; freed when the session idles.
     result_state = gr.State(None, time_to_live=ctx.settings.session_minutes * 60)
     with gr.Accordion("Alignment: how word labels become token labels for training", open=False):
         gr.Markdown("Training data labels **words**; the model predicts **tokens**. The first piece of each word "
@@ -144,8 +151,12 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     out = Outputs(header=header, view=view, entities=entities, tokens=tokens, types=types, raw=raw, kept=result_state,
                   errors=panel)
     ner = out.wrap(model_work("finding entities")(functools.partial(run_ner, ctx)))
-    panel.follow(button.click(ner, [model, text, strategy], out.components, api_name="ner",
-                              concurrency_id="ner-batched", concurrency_limit=ctx.light_concurrency))
+    inputs = [model, text, strategy, unit]
+    panel.follow(button.click(ner, inputs, out.components, api_name="ner", concurrency_id="ner-batched",
+                              concurrency_limit=ctx.light_concurrency))
+    # The words/pieces switch runs again (one light batched forward) rather than keep every session's tokens.
+    panel.follow(unit.input(ner, inputs, out.components, api_visibility="private", concurrency_id="ner-batched",
+                            concurrency_limit=ctx.light_concurrency))
     out = Outputs(view=view, entities=entities)
     for control in (types, min_score):
         control.change(out.wrap(user_errors("filtering entities")(refilter)), [result_state, types, min_score],

@@ -18,6 +18,7 @@ from bertviz_ui.render.qa import (
     tokens_html,
     windows_html,
 )
+from bertviz_ui.tasks.pieces import PIECES, UNITS, check_unit
 from bertviz_ui.tasks.qa import (
     DEFAULT_MAX_ANSWER_TOKENS,
     DEFAULT_TOP_K,
@@ -48,11 +49,12 @@ EXAMPLES = [
 ]
 
 
-def _views(result: QaResult, window_number: Any) -> Shown:
-    """The plot and token chips of one window (1-based, as shown), from the kept result: no model run."""
+def _views(result: QaResult, window_number: Any, unit: Any = PIECES) -> Shown:
+    """The plot (by pieces or words) and token chips of one window (1-based, as shown), from the kept result: no
+    model run."""
     number = check_whole_number(window_number, "Window", low=1, high=len(result.windows))
     window = result.windows[number - 1]
-    return {"plot": logits_figure(window, result), "chips": tokens_html(window, result)}
+    return {"plot": logits_figure(window, result, check_unit(unit)), "chips": tokens_html(window, result)}
 
 
 def trained_qa_head(loaded: LoadedModel) -> None:
@@ -61,8 +63,9 @@ def trained_qa_head(loaded: LoadedModel) -> None:
 
 
 def run_qa(ctx: AppContext, model: str, question: str, context: str, max_answer_len: Any, top_k: Any,
-           handle_impossible: bool) -> Shown:
+           handle_impossible: bool, unit: Any = PIECES) -> Shown:
     """Answer the question: every window in one forward, the span search over all of them."""
+    unit = check_unit(unit)
     loaded = ctx.cache.load_for_task(TASK, model, accept=trained_qa_head)
     result = answer_question(question, context, model=loaded.model, tokenizer=loaded.tokenizer,
                              max_answer_len=max_answer_len, top_k=top_k, handle_impossible=bool(handle_impossible),
@@ -70,18 +73,18 @@ def run_qa(ctx: AppContext, model: str, question: str, context: str, max_answer_
                              batcher=ctx.batcher)
     header = model_badge_html(loaded.label, untrained=loaded.source.untrained) + notes_html(result.notes)
     shown = (result.window if result.window is not None else 0) + 1
-    views = _views(result, shown)
+    views = _views(result, shown, unit)
     window_control = gr.update(maximum=max(2, len(result.windows)), value=shown, visible=len(result.windows) > 1)
     return {"header": header, "answer": answer_html(result), **views, "candidates": candidates_table(result),
             "windows": windows_html(result), "seed": independent_argmax_html(result), "window": window_control,
             "raw": result.to_dict(), "result": result}
 
 
-def show_window(result: QaResult | None, window_number: Any) -> Shown:
-    """Re-plot another window of the last result (kept on the server)."""
+def show_window(result: QaResult | None, window_number: Any, unit: Any) -> Shown:
+    """Re-plot another window, or the same by pieces or words, of the last result (kept on the server)."""
     if result is None:
         return {"plot": gr.skip(), "chips": gr.skip()}  # nothing asked yet: both views stay as they are
-    return _views(result, window_number)
+    return _views(result, window_number, unit)
 
 
 def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
@@ -112,7 +115,11 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     panel = ErrorPanel("qa-error")
     header = gr.HTML(padding=False, elem_id="qa-header")
     answer = gr.HTML(padding=False, elem_id="qa-view")
-    window = gr.Slider(1, 2, value=1, step=1, label="Window to plot", visible=False, elem_id="qa-window")
+    with gr.Row():
+        window = gr.Slider(1, 2, value=1, step=1, label="Window to plot", visible=False, elem_id="qa-window")
+        unit = gr.Radio(list(UNITS), value=PIECES, label="Plot the logits of", elem_id="qa-unit",
+                        info="pieces: the tokens the model scored. words: a word's probability is the sum of its "
+                             "pieces' (logit = their log-sum-exp).")
     plot = gr.Plot(label="Start and end logits", elem_id="qa-plot")
     candidates = result_table("Top candidate spans", "qa-candidates")
     with gr.Accordion("Tokens as the model read them", open=False):
@@ -129,10 +136,11 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     out = Outputs(header=header, answer=answer, plot=plot, chips=chips, candidates=candidates, windows=windows,
                   seed=seed, window=window, raw=raw, result=result_state, errors=panel)
     handler = out.wrap(model_work("answering")(functools.partial(run_qa, ctx)))
-    panel.follow(button.click(handler, [model, question, context, max_answer_len, top_k, handle_impossible],
+    panel.follow(button.click(handler, [model, question, context, max_answer_len, top_k, handle_impossible, unit],
                               out.components, api_name="qa", concurrency_id="qa-batched",
                               concurrency_limit=ctx.light_concurrency))
     out = Outputs(plot=plot, chips=chips)
-    window.input(out.wrap(user_errors("showing a window")(show_window)), [result_state, window], out.components,
-                 api_visibility="private", queue=False)
+    for control in (window, unit):
+        control.input(out.wrap(user_errors("showing a window")(show_window)), [result_state, window, unit],
+                      out.components, api_visibility="private", queue=False)
     return {question: EXAMPLES[1][0], context: EIFFEL}

@@ -9,7 +9,16 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.e2e.helpers import FIRST_LOAD_MS, XSS, column, data_rows, error_panel, expect_no_script_ran, fill
+from tests.e2e.helpers import (
+    FIRST_LOAD_MS,
+    XSS,
+    column,
+    data_rows,
+    error_panel,
+    expect_no_script_ran,
+    fill,
+    headers,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -175,3 +184,15 @@ def test_spacy_missing_is_explained_and_markup_in_the_text_is_shown_as_text(app_
     expect(view.locator("img")).to_have_count(0)
     expect(page.locator("#ner-entities-table img")).to_have_count(0)
     expect_no_script_ran(page)
+
+
+def test_token_table_switches_between_pieces_and_words(app_page: Page) -> None:
+    page = app_page
+    _open(page)
+    _find(page, "Tim Cook visited Cupertino.")
+    expect(headers(page, "ner-tokens-table")).to_have_text(["#", "token", "label", "score", "start", "end"],
+                                                            timeout=FIRST_LOAD_MS)
+    page.locator("#ner-unit").get_by_text("words", exact=True).click()
+    expect(headers(page, "ner-tokens-table")).to_contain_text(["#", "word", "pieces", "label"],
+                                                               timeout=FIRST_LOAD_MS)
+    expect(column(page, "ner-tokens-table", 1)).to_have_text(["Tim", "Cook", "visited", "Cupertino", "."])

@@ -138,3 +138,14 @@ def test_markup_in_question_and_context_is_shown_as_text(app_page: Page) -> None
     expect(page.get_by_test_id("qa-passage")).to_contain_text("<b>was</b>")
     expect(page.locator(".bv-qa-question")).to_contain_text(XSS)
     expect_no_script_ran(page)
+
+
+def test_the_logit_plot_switches_between_pieces_and_words(app_page: Page) -> None:
+    page = app_page
+    _open(page)
+    expect(page.locator("#qa-context textarea")).not_to_have_value("", timeout=FIRST_LOAD_MS)
+    _answer(page)
+    title = page.locator("#qa-plot .gtitle")
+    expect(title).to_contain_text("context tokens", timeout=FIRST_LOAD_MS)
+    page.locator("#qa-unit").get_by_text("words", exact=True).click()
+    expect(title).to_contain_text("context words (log-sum-exp of their", timeout=FIRST_LOAD_MS)

@@ -70,3 +70,14 @@ def test_html_is_escaped(client):
     _header, view, *_ = client.predict(model=MODEL, text='<img src=x onerror="alert(1)"> Paris', strategy="none",
                                       api_name="/ner")
     assert "<img" not in view and "&lt;" in view and "<mark" in view
+
+
+def test_token_table_by_words_or_pieces(client):
+    text = "Tim Cook visited Cupertino."
+    _h, _v, _e, pieces, _t, payload = client.predict(model=MODEL, text=text, unit="pieces", api_name="/ner")
+    _h, _v, _e, words, _t, same = client.predict(model=MODEL, text=text, unit="words", api_name="/ner")
+    assert same == payload  # the switch changes the table, not the result
+    assert len(pieces["data"]) == len(payload["tokens"])
+    assert [row[1] for row in words["data"]] == ["Tim", "Cook", "visited", "Cupertino", "."]
+    with pytest.raises(Exception, match="not in the list of choices"):
+        client.predict(model=MODEL, text=text, unit="letters", api_name="/ner")

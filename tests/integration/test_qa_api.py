@@ -69,3 +69,12 @@ def test_bad_input(client, overrides, message):
     with pytest.raises(Exception, match=message) as caught:
         qa(client, **overrides)
     assert "Traceback" not in str(caught.value)
+
+
+def test_the_logit_plot_by_words_or_pieces(client):
+    _h, _a, by_pieces, *_rest, payload = qa(client, unit="pieces")
+    _h, _a, by_words, *_rest, same = qa(client, unit="words")
+    assert same == payload  # the switch changes the plot, not the result
+    assert by_pieces != by_words
+    with pytest.raises(Exception, match="not in the list of choices"):
+        qa(client, unit="letters")

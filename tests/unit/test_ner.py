@@ -15,6 +15,7 @@ from transformers import pipeline
 from bertviz_ui.errors import BadInput, ModelUnavailable
 from bertviz_ui.models.sources import NER_LABELS
 from bertviz_ui.registry import Head
+from bertviz_ui.render.ner import token_table
 from bertviz_ui.tasks.budget import Budget, OverBudget, forward_flops, shape_of
 from bertviz_ui.tasks.ner import (
     IGNORED,
@@ -28,6 +29,7 @@ from bertviz_ui.tasks.ner import (
     spacy_entities,
     split_words,
 )
+from bertviz_ui.tasks.pieces import PIECES, WORDS
 from tests.unit.crafted import rule_token_classifier
 
 SEED = "Elon Musk founded Tesla in California."
@@ -580,3 +582,20 @@ def test_a_text_over_budget_is_refused_up_front(models, uncased):
         recognize(LONG, model=models["sharp"], tokenizer=uncased, budget=over)
     enough = Budget(gflop=3.01 * forward_flops(shape, 512) / 1e9)  # the windows are padded to 512
     assert recognize(LONG, model=models["sharp"], tokenizer=uncased, budget=enough).windows == 3
+
+
+# --- the token table by words or pieces --------------------------------------------------------------------------
+
+def test_token_table_by_words_labels_each_word_by_its_first_piece(tiny):
+    text = "Elon Musk founded Tesla unbelievably fast."
+    result = recognize(text, model=tiny.model, tokenizer=tiny.tokenizer, strategy="none")
+    pieces = token_table(result.tokens, PIECES, text)
+    words = token_table(result.tokens, WORDS, text)
+    assert len(pieces) == len(result.tokens)
+    assert list(words["word"]) == ["Elon", "Musk", "founded", "Tesla", "unbelievably", "fast", "."]
+    assert len(words) < len(pieces)  # "unbelievably" (at least) has several pieces
+    for _, row in words.iterrows():
+        members = [t for t in result.tokens if row["start"] <= t.start and t.end <= row["end"]]
+        assert row["word"] == text[row["start"]:row["end"]]
+        assert row["pieces"] == " ".join(t.token for t in members)
+        assert (row["label"], row["score"]) == (members[0].label, round(members[0].score, 4))

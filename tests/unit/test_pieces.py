@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bertviz_ui.errors import BadInput
-from bertviz_ui.tasks.pieces import PIECES, WORDS, check_unit, groups, merge_matrix, merge_scores
+from bertviz_ui.tasks.pieces import PIECES, WORDS, check_unit, groups, groups_by_offsets, merge_matrix, merge_scores
 
 TOKENS = ["[CLS]", "play", "##ing", "ball", "[SEP]", "un", "##believ", "##able", "[SEP]"]
 WORD_IDS = [None, 0, 0, 1, None, 0, 0, 0, None]
@@ -55,3 +55,13 @@ def test_the_switch_refuses_anything_else() -> None:
     assert check_unit("words") == "words"
     with pytest.raises(BadInput):
         check_unit("<b>")
+
+
+def test_tokens_known_by_offsets_join_inside_a_run_of_letters_only() -> None:
+    text = "Elon Musk's Tesla."
+    # As a WordPiece tokenizer splits it: Elon | Mu ##sk | ' | s | Tesla | .
+    offsets = [(0, 4), (5, 7), (7, 9), (9, 10), (10, 11), (12, 17), (17, 18)]
+    grouping = groups_by_offsets(text, offsets, WORDS)
+    assert grouping.labels == ("Elon", "Musk", "'", "s", "Tesla", ".")
+    assert grouping.members == ((0,), (1, 2), (3,), (4,), (5,), (6,))
+    assert groups_by_offsets(text, offsets, PIECES).labels == ("Elon", "Mu", "sk", "'", "s", "Tesla", ".")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from bertviz_ui.errors import BadInput, ModelUnavailable
 from bertviz_ui.registry import Head
+from bertviz_ui.render.qa import logits_figure
 from bertviz_ui.tasks.budget import Budget, OverBudget, forward_flops, shape_of
+from bertviz_ui.tasks.pieces import PIECES, WORDS
 from bertviz_ui.tasks.qa import MAX_WINDOWS, answer_question, window_stride
 from tests.unit.crafted import fixed_span_model
 from tests.unit.qa_reference import reference_qa
@@ -370,3 +373,31 @@ def test_windows_run_in_batches_that_fit_memory_with_the_same_answer(uncased):
     assert (batched.answer, batched.start, batched.score) == (whole.answer, whole.start, whole.score) == (
         "zebra", context.index("zebra"), pytest.approx(whole.score))
     assert any("in 8 batched forwards" in note for note in batched.notes)
+
+
+# --- words or pieces in the logit plot ---------------------------------------------------------------------------
+
+def test_words_plot_a_words_probability_as_the_sum_of_its_pieces(qa):
+    result = _ask("Who built it?", "Gustave Eiffel's company constructed the unbelievably tall tower.", qa.model,
+                  qa.tokenizer)
+    window = result.windows[0]
+    pieces_figure = logits_figure(window, result, PIECES)
+    words_figure = logits_figure(window, result, WORDS)
+    context = [i for i, s in enumerate(window.segments) if s == "context"]
+    assert len(pieces_figure.data[0].x) == len(context)
+    words = [label.split(" <sub>")[0] for label in words_figure.data[0].x]
+    assert "unbelievably" in words and not any(word.startswith("##") for word in words)
+    assert len(words) < len(context)  # some word was split into pieces
+
+    def softmax(values):
+        exp = np.exp(np.asarray(values, dtype=np.float64) - max(values))
+        return exp / exp.sum()
+
+    # Over the context, P(word starts the answer) = the sum of its pieces' probabilities.
+    token_p = softmax([window.start_logits[i] for i in context])
+    word_p = softmax(list(words_figure.data[0].y))
+    at = {position: k for k, position in enumerate(context)}
+    first_of = [int(label.split("<sub>")[1].split("<")[0]) for label in words_figure.data[0].x]
+    for k, first in enumerate(first_of):
+        last = first_of[k + 1] if k + 1 < len(first_of) else context[-1] + 1
+        np.testing.assert_allclose(word_p[k], sum(token_p[at[i]] for i in range(first, last)), rtol=1e-6)
