@@ -7,7 +7,8 @@ import plotly.graph_objects as go
 
 from bertviz_ui.render.figures import frame
 from bertviz_ui.render.html import esc, percent, plot_text
-from bertviz_ui.tasks.sentiment import Attribution, Classification, HeadInside, SentimentBatch
+from bertviz_ui.tasks.pieces import WORDS
+from bertviz_ui.tasks.sentiment import Attribution, Classification, HeadInside, SentimentBatch, TokenScore
 
 POSITIVE_RGB = (46, 139, 87)
 NEGATIVE_RGB = (192, 80, 77)
@@ -48,22 +49,31 @@ def _colour(score: float, scale: float) -> str:
     return f"rgba({red},{green},{blue},{0.08 + 0.6 * strength:.3f})"
 
 
-def heatmap_html(text: str, attribution: Attribution) -> str:
-    """The text with each word shaded by its attribution: green pushes toward the class, red away.
+def _scored(attribution: Attribution, unit: str) -> tuple[TokenScore, ...]:
+    """The words (pieces' scores summed) or the pieces themselves, special tokens left out (they cover no text)."""
+    if unit == WORDS:
+        return attribution.words
+    return tuple(token for token in attribution.tokens if token.start is not None and token.end != token.start)
+
+
+def heatmap_html(text: str, attribution: Attribution, unit: str = WORDS) -> str:
+    """The text with each word (or piece) shaded by its attribution: green pushes toward the class, red away.
 
     Args:
         text: the explained text (as given; truncated tokens are shown unshaded).
-        attribution: word scores with character spans into ``text``.
+        attribution: word and token scores with character spans into ``text``.
+        unit: "words" or "pieces".
 
     Returns:
         HTML with every piece of the text escaped.
     """
-    scale = max((abs(w.score) for w in attribution.words), default=0.0)
+    scored = _scored(attribution, unit)
+    scale = max((abs(w.score) for w in scored), default=0.0)
     parts, cursor = [], 0
-    for word in attribution.words:
+    for word in scored:
         parts.append(esc(text[cursor:word.start]))
         parts.append(f'<span class="bv-attr" style="background:{_colour(word.score, scale)}" '
-                     f'title="{esc(word.text)}: {word.score:+.4f}">{esc(word.text)}</span>')
+                     f'title="{esc(word.text)}: {word.score:+.4f}">{esc(text[word.start:word.end])}</span>')
         cursor = word.end
     parts.append(esc(text[cursor:]))
     legend = (f'<div class="bv-legend"><span class="bv-attr" style="background:{_colour(1, 1)}">toward '
@@ -72,15 +82,16 @@ def heatmap_html(text: str, attribution: Attribution) -> str:
     return f'<div class="bv-heatmap" data-testid="attribution-heatmap">{legend}<p>{"".join(parts)}</p></div>'
 
 
-def attribution_figure(attribution: Attribution) -> go.Figure:
-    """Word attributions as bars, in reading order."""
-    words = attribution.words
+def attribution_figure(attribution: Attribution, unit: str = WORDS) -> go.Figure:
+    """Word (or piece) attributions as bars, in reading order."""
+    words = _scored(attribution, unit)
     figure = go.Figure(go.Bar(
         x=[f"{i + 1}. {plot_text(w.text)}" for i, w in enumerate(words)], y=[w.score for w in words],
         marker_color=[f"rgb{POSITIVE_RGB}" if w.score >= 0 else f"rgb{NEGATIVE_RGB}" for w in words],
         hovertemplate="%{x}: %{y:+.4f}<extra></extra>"))
     figure.update_layout(height=320, margin={"l": 10, "r": 10, "t": 50, "b": 10},
-                         title=f"Contribution of each word to the {plot_text(attribution.target_label)} logit",
+                         title=f"Contribution of each {'word' if unit == WORDS else 'piece'} to the "
+                               f"{plot_text(attribution.target_label)} logit",
                          yaxis={"title": "attribution", "zeroline": True, "exponentformat": "e"})
     return frame(figure)
 

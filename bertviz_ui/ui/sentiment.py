@@ -21,10 +21,12 @@ from bertviz_ui.render.sentiment import (
     heatmap_html,
     scores_figure,
 )
+from bertviz_ui.tasks.pieces import UNITS, WORDS, check_unit
 from bertviz_ui.tasks.sentiment import (
     LOW_CONFIDENCE,
     MAX_LINES,
     MAX_STEPS,
+    Attribution,
     attribute,
     check_classifier,
     classify,
@@ -34,7 +36,7 @@ from bertviz_ui.tasks.sentiment import (
 from bertviz_ui.tasks.validation import check_whole_number
 from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output, result_table
 from bertviz_ui.ui.context import AppContext
-from bertviz_ui.ui.errors import model_work
+from bertviz_ui.ui.errors import model_work, user_errors
 from bertviz_ui.ui.prefill import Prefill
 from bertviz_ui.ui.queue import HEAVY
 
@@ -74,8 +76,10 @@ def run_sentiment(ctx: AppContext, model: str, text: str) -> Shown:
             "raw": batch.to_dict()}
 
 
-def run_explain(ctx: AppContext, model: str, text: str, line: Any, target: str, method: str, steps: Any) -> Shown:
-    """Attribute one line's class logit to its words, and open up the classification head for it."""
+def run_explain(ctx: AppContext, model: str, text: str, line: Any, target: str, method: str, steps: Any,
+                unit: Any = WORDS) -> Shown:
+    """Attribute one line's class logit to its words (or pieces), and open up the classification head for it."""
+    unit = check_unit(unit)
     lines, _ = parse_lines(text)
     number = check_whole_number(line, "Line", low=1, high=len(lines))
     # Attributions take gradients through every layer: int8 layers have none, so the full-precision model.
@@ -86,8 +90,17 @@ def run_explain(ctx: AppContext, model: str, text: str, line: Any, target: str, 
     head = inside_head(chosen, model=loaded.model, tokenizer=loaded.tokenizer,
                        newly_initialized=loaded.newly_initialized)
     payload = {"line": number, "attributions": dataclasses.asdict(attribution), "head": dataclasses.asdict(head)}
-    return {"heatmap": heatmap_html(chosen, attribution), "attribution": attribution_figure(attribution),
-            "cost": cost_html(attribution), "head": head_html(head), "raw": payload}
+    return {"heatmap": heatmap_html(chosen, attribution, unit), "attribution": attribution_figure(attribution, unit),
+            "cost": cost_html(attribution), "head": head_html(head), "raw": payload, "kept": (chosen, attribution)}
+
+
+def show_attribution(kept: tuple[str, Attribution] | None, unit: Any) -> Shown:
+    """The kept attribution again, by words or pieces (no model runs)."""
+    if kept is None:
+        return {"heatmap": gr.skip(), "attribution": gr.skip()}
+    chosen, attribution = kept
+    unit = check_unit(unit)
+    return {"heatmap": heatmap_html(chosen, attribution, unit), "attribution": attribution_figure(attribution, unit)}
 
 
 def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
@@ -121,6 +134,8 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
         method = gr.Radio(METHOD_CHOICES, value="integrated_gradients", label="Method", elem_id="sentiment-method")
         steps = gr.Slider(4, MAX_STEPS, value=32, step=4, label="Integration steps",
                           elem_id="sentiment-steps")
+        unit = gr.Radio(list(UNITS), value=WORDS, label="Score", elem_id="sentiment-unit",
+                        info="words: each word's pieces' scores summed. pieces: the tokens the model read.")
     explain_button = gr.Button("Explain", elem_id="sentiment-explain")
     explain_panel = ErrorPanel("sentiment-explain-error")
     heatmap = gr.HTML(padding=False, elem_id="sentiment-heatmap")
@@ -129,6 +144,8 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     with gr.Accordion("Inside the head: from the [CLS] vector to probabilities", open=True):
         head = gr.HTML(padding=False, elem_id="sentiment-head")
     explain_raw = gr.JSON(visible=False)
+    # The last explanation (one line's token scores), so the words/pieces switch redraws without a model run.
+    explained = gr.State(None, time_to_live=ctx.settings.session_minutes * 60)
 
     integer_api(line, steps)
     out = Outputs(header=header, bars=bars, table=table, classes=target, raw=raw, errors=panel)
@@ -138,9 +155,12 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     method.change(lambda chosen: gr.update(interactive=chosen == "integrated_gradients"), method, steps,
                   api_visibility="private", queue=False)
     out = Outputs(heatmap=heatmap, attribution=attribution_plot, cost=cost, head=head, raw=explain_raw,
-                  errors=explain_panel)
+                  kept=explained, errors=explain_panel)
     explain_handler = out.wrap(model_work("explaining")(functools.partial(run_explain, ctx)))
-    explain_panel.follow(explain_button.click(explain_handler, [model, text, line, target, method, steps],
+    explain_panel.follow(explain_button.click(explain_handler, [model, text, line, target, method, steps, unit],
                                               out.components, api_name="sentiment_explain", concurrency_id=HEAVY,
                                               concurrency_limit=1))
+    out = Outputs(heatmap=heatmap, attribution=attribution_plot)
+    unit.input(out.wrap(user_errors("showing the attributions")(show_attribution)), [explained, unit],
+               out.components, api_visibility="private", queue=False)
     return {text: TUTORIAL_PIPELINE}

@@ -146,3 +146,21 @@ def test_markup_in_the_text_is_shown_as_text(app_page: Page) -> None:
     expect(heatmap.locator("img")).to_have_count(0)
     expect(plot_svg(page, "sentiment-attribution")).to_be_visible(timeout=FIRST_LOAD_MS)
     expect_no_script_ran(page)
+
+
+def test_the_switch_shades_pieces_then_words_again_without_running_the_model(app_page: Page) -> None:
+    page = app_page
+    _open(page)
+    fill(page.locator("#sentiment-text textarea"), "Unbelievably good")
+    page.locator("#sentiment-method").get_by_label("Gradient × input (fast)").check()
+    _explain(page)
+    expect(_heatmap_words(page)).to_have_text(["Unbelievably", "good"], timeout=FIRST_LOAD_MS)
+    page.locator("#sentiment-unit").get_by_text("pieces", exact=True).click()
+    # The pieces cut the typed text by their character offsets: the case is the text's, the "##" marks are gone.
+    pieces = _heatmap_words(page)
+    expect(pieces.first).to_have_text("Un")
+    expect(pieces.last).to_have_text("good")
+    assert pieces.count() > 2
+    assert "".join(pieces.all_inner_texts()) == "Unbelievablygood"
+    page.locator("#sentiment-unit").get_by_text("words", exact=True).click()
+    expect(_heatmap_words(page)).to_have_text(["Unbelievably", "good"])

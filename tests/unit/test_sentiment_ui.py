@@ -132,8 +132,8 @@ def classify(ui: SimpleNamespace, text: str, model: str = "fake") -> list[Any]:
 
 
 def explain(ui: SimpleNamespace, text: str, line: Any = 1, target: Any = "predicted",
-            method: str = "integrated_gradients", steps: Any = 8, model: str = "fake") -> list[Any]:
-    return run(ui, ui.explain, model, text, line, target, method, steps)
+            method: str = "integrated_gradients", steps: Any = 8, model: str = "fake", unit: str = "words") -> list[Any]:
+    return run(ui, ui.explain, model, text, line, target, method, steps, unit)[:5]  # the kept explanation is last
 
 
 def elem_ids(blocks: list) -> list[str | None]:
@@ -164,13 +164,14 @@ def test_each_event_reads_and_writes_the_tab_components_in_handler_order(ui):
     assert ui.classify.targets == [(ui.c["sentiment-run"]._id, "click")]
 
     assert elem_ids(ui.explain.inputs) == ["sentiment-model", "sentiment-text", "sentiment-line",
-                                           "sentiment-target", "sentiment-method", "sentiment-steps"]
+                                           "sentiment-target", "sentiment-method", "sentiment-steps", "sentiment-unit"]
     assert elem_ids(ui.explain.outputs) == ["sentiment-heatmap", "sentiment-attribution", "sentiment-cost",
-                                            "sentiment-head", None]
+                                            "sentiment-head", None, None]
     assert ui.explain.targets == [(ui.c["sentiment-explain"]._id, "click")]
-    # The explanation's JSON is for API clients only.
-    hidden = ui.explain.outputs[-1]
+    # The explanation's JSON is for API clients only; the last explanation stays on the server for the switch.
+    hidden, kept = ui.explain.outputs[-2:]
     assert isinstance(hidden, gr.JSON) and hidden.visible is False
+    assert isinstance(kept, gr.State)
 
     assert (elem_ids(ui.toggle.inputs), elem_ids(ui.toggle.outputs)) == (["sentiment-method"], ["sentiment-steps"])
 
@@ -185,13 +186,13 @@ def test_classifying_and_explaining_wait_in_different_queues_and_the_toggle_stay
     assert (ui.explain.queue, ui.explain.concurrency_id, ui.explain.concurrency_limit) == (True, HEAVY, 1)
     # The API's parameter names are the handlers' own (functools.wraps through user_errors and partial).
     assert ui.classify.input_parameter_names == ["model", "text"]
-    assert ui.explain.input_parameter_names == ["model", "text", "line", "target", "method", "steps"]
+    assert ui.explain.input_parameter_names == ["model", "text", "line", "target", "method", "steps", "unit"]
     assert (ui.toggle.api_visibility, ui.toggle.queue) == ("private", False)
-    # The two routes, the toggle, the examples' loader, and each route's error-panel follow-ups (show on failure,
-    # hide on success), which run outside the queue.
+    # The two routes, the toggle, the words/pieces switch, the examples' loader, and each route's error-panel
+    # follow-ups (show on failure, hide on success), which run outside the queue.
     panel = [fn for fn in ui.fns if fn.outputs and fn.outputs[0].elem_id in ("sentiment-error", "sentiment-explain-error")]
     assert len(panel) == 4 and all((fn.queue, fn.api_visibility) == (False, "private") for fn in panel)
-    assert len(ui.fns) == 8
+    assert len(ui.fns) == 9
 
 
 def test_controls_start_where_the_tab_says(ui):
@@ -433,3 +434,18 @@ def test_the_settings_budget_reaches_both_events_and_its_refusal_is_shown(settin
             event(tight, NUMBERED)
         assert caught.value.message.startswith(start) and "one request may use less than a second of work" in (
             caught.value.message)
+
+
+def test_the_switch_scores_pieces_or_words_from_the_kept_explanation(ui, serve):
+    serve(fixed_classifier((0.0, 2.0)))
+    text = "unbelievably good"
+    heatmap, plot, *_ = explain(ui, text, method="gradient_x_input", unit="words")
+    words = plot_of(plot)["data"][0]["x"]
+    assert words == ["1. unbelievably", "2. good"]
+    heatmap_pieces, plot_pieces, *_ = explain(ui, text, method="gradient_x_input", unit="pieces")
+    pieces = plot_of(plot_pieces)["data"][0]["x"]
+    assert len(pieces) > len(words) and pieces[0].startswith("1. un") and pieces[1].startswith("2. ##")
+    # The pieces' scores add up to the words' (the one rule: scores summed over a word's pieces).
+    assert sum(plot_of(plot_pieces)["data"][0]["y"]) == pytest.approx(sum(plot_of(plot)["data"][0]["y"]), abs=1e-6)
+    assert heatmap_pieces.count('class="bv-attr" style') > heatmap.count('class="bv-attr" style')
+    assert "Contribution of each piece" in plot_of(plot_pieces)["layout"]["title"]["text"].replace("<br>", " ")
