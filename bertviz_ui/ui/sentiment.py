@@ -32,6 +32,7 @@ from bertviz_ui.tasks.sentiment import (
     parse_lines,
 )
 from bertviz_ui.tasks.validation import check_whole_number
+from bertviz_ui.ui.compare import compare_section
 from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output, result_table
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work
@@ -143,4 +144,5 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     explain_panel.follow(explain_button.click(explain_handler, [model, text, line, target, method, steps],
                                               out.components, api_name="sentiment_explain", concurrency_id=HEAVY,
                                               concurrency_limit=1))
+    compare_section(ctx, "sentiment", model=model, text=text)
     return {text: TUTORIAL_PIPELINE}
