@@ -37,6 +37,11 @@ def _table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     return f'<div class="bv-compare-table"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
+def _diff(body: str) -> str:
+    """The differences block, under its heading; ``body`` arrives escaped."""
+    return f'<div class="bv-compare-diff" data-testid="compare-diff"><h4>What differs</h4>{body}</div>'
+
+
 def _signed(delta: float | None) -> str:
     if delta is None:
         return "–"
@@ -59,7 +64,7 @@ def tokenizer_diff_html(diff: TokenizerDiff) -> str:
              " ".join(f"<code>{esc(p)}</code>" for p in w.pieces_b) or "–", "B" if w.segment else "A")
             for w in diff.split_differently]
     table = _table(("word", "pieces under A", "pieces under B", "sentence"), rows) if rows else ""
-    return f'<div class="bv-compare-diff" data-testid="compare-diff">{counts}{table}{notes_html(diff.notes)}</div>'
+    return _diff(f"{counts}{table}{notes_html(diff.notes)}")
 
 
 # --- Masked words -----------------------------------------------------------------------------------
@@ -92,7 +97,7 @@ def fill_mask_diff_html(diff: FillMaskDiff) -> str:
         parts.append(f'<p class="bv-compare-mask">Mask {mask.mask}: top guess {same} '
                      f"(<b>{esc(mask.top1_a)}</b> vs <b>{esc(mask.top1_b)}</b>)</p>"
                      f"<p>Entered B's top-k: {entered}. Left it: {left}.</p>{table}")
-    return f'<div class="bv-compare-diff" data-testid="compare-diff">{"".join(parts)}{notes_html(diff.notes)}</div>'
+    return _diff("".join(parts) + notes_html(diff.notes))
 
 
 # --- Sentiment --------------------------------------------------------------------------------------
@@ -123,8 +128,7 @@ def sentiment_diff_html(diff: SentimentDiff) -> str:
     rows = [(esc(line.text), esc(line.label_a), esc(line.label_b),
              *(esc(_signed(c.delta)) for c in line.classes)) for line in diff.lines]
     table = _table(("line", "A", "B", *(f"Δ {label}" for label in labels)), rows)
-    return (f'<div class="bv-compare-diff" data-testid="compare-diff">{agree}{notes_html(diff.notes)}{table}'
-            "</div>")
+    return _diff(f"{agree}{notes_html(diff.notes)}{table}")
 
 
 # --- Attention --------------------------------------------------------------------------------------
@@ -146,14 +150,12 @@ def attention_diff_html(diff: AttentionDiff) -> str:
     """Per layer, the mean Jensen-Shannon distance between the models' word-level attention, as bars; or why there
     is none."""
     if not diff.available:
-        return (f'<div class="bv-compare-diff" data-testid="compare-diff"><p>No per-layer distance: '
-                f"{esc(diff.reason)}</p></div>")
+        return _diff(f"<p>No per-layer distance: {esc(diff.reason)}</p>")
     bars = "".join(
         f'<div class="bv-compare-bar"><span>layer {layer}</span>'
         f'<span class="bv-compare-track"><span style="width:{100 * d:.1f}%"></span></span><span>{d:.3f}</span></div>'
         for layer, d in enumerate(diff.distances))
     words = " ".join(f"<code>{esc(w)}</code>" for w in diff.words[:64])
-    return (f'<div class="bv-compare-diff" data-testid="compare-diff"><p>Mean Jensen-Shannon distance (base 2: 0 = '
-            "the same attention, 1 = attention on different words) between the two models' attention rows, "
-            f"averaged over heads and measured between words ({len(diff.words)} units):</p>{bars}"
-            f"<p><small>{words}</small></p></div>")
+    return _diff("<p>Mean Jensen-Shannon distance (base 2: 0 = the same attention, 1 = attention on different words) "
+                 "between the two models' attention rows, averaged over heads and measured between words "
+                 f"({len(diff.words)} units):</p>{bars}<p><small>{words}</small></p>")

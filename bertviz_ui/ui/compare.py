@@ -40,7 +40,7 @@ from bertviz_ui.ui.queue import HEAVY
 
 # What to look for, shown above each tab's Compare button.
 HINTS = {
-    "tokenizer": "The same text through a second tokenizer. Look for words one vocabulary keeps whole and the other "
+    "tokenizer": "The same text through the tokenizer chosen in **Compare with** at the top of the tab. Look for words one vocabulary keeps whole and the other "
                  "cuts into pieces, and for case or accents one of them drops: the model only ever sees the pieces.",
     "fill_mask": "The same masked text through a second masked-language model. Look for words that enter or leave "
                  "the top-k and for probability shifts: they show what each model learned from its training text.",
