@@ -24,6 +24,12 @@ NOT_BENCHMARKED: Mapping[str, str] = {
                  "NumPy views",
 }
 
+# Features across tabs, not registry tasks, without a case of their own, each with why.
+NOT_BENCHMARKED_FEATURES: Mapping[str, str] = {
+    "compare": "Compare with…: the tab's own task run once per model (each benchmarked or explained above) plus "
+               "NumPy diffs of the two results: no alternative of ours to time against it",
+}
+
 
 def discover_cases(package: str, path: Iterable[str]) -> tuple[BenchCase, ...]:
     """Every case module of a package, in the registry's task order.

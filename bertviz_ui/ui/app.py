@@ -13,7 +13,7 @@ from bertviz_ui.models import build_cache
 from bertviz_ui.models.cleanup import remove_stale_files
 from bertviz_ui.render.html import tiny_banner_html
 from bertviz_ui.tasks.comparison import TUTORIAL_TABLE
-from bertviz_ui.ui import queue
+from bertviz_ui.ui import compare, queue
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import short_payload_errors
 from bertviz_ui.ui.prefill import show_on_load
@@ -51,6 +51,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
             for spec in TABS:
                 with gr.Tab(spec.title, id=spec.id, elem_id=f"tab-{spec.id}") as tab:
                     examples.append(spec.build(ctx, tab))
+        compare.api(ctx)  # /compare: hidden inputs; each of its tabs has its own Compare button
         # The components start neutral (they are the API's defaults); the page opens with each tab's examples.
         show_on_load(demo, examples)
     demo.queue(default_concurrency_limit=2)

@@ -32,6 +32,7 @@ from bertviz_ui.tasks.embeddings import COLOR_BY, check_color_by, embeddings_vie
 from bertviz_ui.tasks.encoder import EncoderRun, RunCache, run_encoder
 from bertviz_ui.tasks.parameters import HEADS, count_with_head, seed_check
 from bertviz_ui.tasks.validation import check_text
+from bertviz_ui.ui.compare import compare_section
 from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output, result_table
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
@@ -334,4 +335,5 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
         timing = out.wrap(model_work("timing the models")(functools.partial(show_latency, ctx)))
         comparison_panel.follow(latency_button.click(timing, None, out.components, api_name="model_latency",
                                                      concurrency_id=HEAVY, concurrency_limit=1))
+    compare_section(ctx, "attention", model=model, text=text, text_pair=pair, layer=layer)
     return {text: EXAMPLES[0][0], pair: EXAMPLES[0][1]}

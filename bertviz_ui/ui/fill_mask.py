@@ -42,6 +42,7 @@ from bertviz_ui.tasks.fill_mask import (
     sentence_words,
 )
 from bertviz_ui.tasks.validation import check_text, check_whole_number
+from bertviz_ui.ui.compare import compare_section
 from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output, result_table
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
@@ -250,5 +251,6 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     quantized = out.wrap(model_work("comparing fp32 and int8")(functools.partial(run_quantized, ctx)))
     quantized_panel.follow(quantized_button.click(quantized, [model, quantized_text, top_k], out.components,
                                                   api_name="fill_mask_quantized", concurrency_id="fill_mask"))
+    compare_section(ctx, "fill_mask", model=model, text=text, top_k=top_k)
     return {text: EXAMPLES[0][0], sentence: CLICK_SENTENCE, lab_sentence: LAB_SENTENCE,
             quantized_text: EXAMPLES[1][0]}

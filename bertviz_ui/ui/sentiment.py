@@ -34,6 +34,7 @@ from bertviz_ui.tasks.sentiment import (
     parse_lines,
 )
 from bertviz_ui.tasks.validation import check_whole_number
+from bertviz_ui.ui.compare import compare_section
 from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output, result_table
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
@@ -163,4 +164,5 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     out = Outputs(heatmap=heatmap, attribution=attribution_plot)
     unit.input(out.wrap(user_errors("showing the attributions")(show_attribution)), [explained, unit],
                out.components, api_visibility="private", queue=False)
+    compare_section(ctx, "sentiment", model=model, text=text)
     return {text: TUTORIAL_PIPELINE}

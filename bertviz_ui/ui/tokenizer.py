@@ -11,6 +11,7 @@ from bertviz_ui.registry import task_by_id
 from bertviz_ui.render.html import model_badge_html, notes_html
 from bertviz_ui.render.tokenizer import chips_html, comparison_html, summary_html, token_table
 from bertviz_ui.tasks.tokenizer import TRUNCATION_STRATEGIES, tokenize
+from bertviz_ui.ui.compare import compare_section
 from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output, result_table
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import user_errors
@@ -67,7 +68,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
                             scale=2)
         compare_with = gr.Dropdown([("(no comparison)", ""), *[(c, c) for c in choices]], value="",
                                    label="Compare with", allow_custom_value=True, elem_id="tokenizer-compare",
-                                   info="A second tokenizer on the same text, side by side.", scale=2)
+                                   info="A second tokenizer on the same text: Tokenize shows both; Compare (below) also lists the words they split differently.", scale=2)
     with gr.Row():
         text = gr.Textbox(label="Text (sentence A)", lines=3, elem_id="tokenizer-text")
         text_pair = gr.Textbox("", label="Second sentence (sentence B, optional)", lines=3, elem_id="tokenizer-pair")
@@ -99,4 +100,5 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     panel.follow(button.click(handler, inputs, out.components, api_name="tokenize", concurrency_id="tokenizer",
                               concurrency_limit=4))
     panel.follow(text.submit(handler, inputs, out.components, api_visibility="private", concurrency_id="tokenizer"))
+    compare_section(ctx, "tokenizer", model=model, text=text, text_pair=text_pair, box=compare_with)
     return {text: EXAMPLES[1][0], text_pair: EXAMPLES[1][1]}

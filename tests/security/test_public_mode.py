@@ -109,7 +109,11 @@ MODEL_ENDPOINTS = {
     "/nsp": {"sentence_a": "It rained.", "sentence_b": "We stayed in."},
     "/sentiment": {"text": "Great film."},
     "/attention_json": {"text": "It rained."},
+    "/compare": {"task": "tokenizer", "text": "It rained.", "model_a": "tiny:encoder", "model_b": "tiny:encoder"},
 }
+# The parameters naming a model, where an endpoint has other names than ``model`` or several: each is refused alone,
+# the others valid (model_b goes through the same policy as model_a).
+MODEL_PARAMETERS = {"/compare": ("model_a", "model_b")}
 
 
 def test_the_full_precision_attention_json_works_in_public_mode(client):
@@ -117,13 +121,19 @@ def test_the_full_precision_attention_json_works_in_public_mode(client):
     assert payload["tokens"] == ["[CLS]", "it", "rained", ".", "[SEP]"] and len(payload["attention"]) == 2
 
 
-@pytest.mark.parametrize("endpoint", sorted(MODEL_ENDPOINTS))
+@pytest.mark.parametrize(("endpoint", "parameter"), [(endpoint, parameter) for endpoint in sorted(MODEL_ENDPOINTS)
+                                                      for parameter in MODEL_PARAMETERS.get(endpoint, ("model",))])
 @pytest.mark.parametrize(("model", "said"), [("/etc", PUBLIC_REFUSAL),
                                              ("meta-llama/Llama-2-70b-hf", "BERTVIZ_UI_ALLOW_MODELS")])
-def test_every_model_endpoint_refuses_paths_and_names_outside_the_allow_list(client, endpoint, model, said):
+def test_every_model_endpoint_refuses_paths_and_names_outside_the_allow_list(client, endpoint, parameter, model, said):
     with pytest.raises(Exception) as caught:
-        client.predict(model=model, **MODEL_ENDPOINTS[endpoint], api_name=endpoint)
+        client.predict(**{**MODEL_ENDPOINTS[endpoint], parameter: model}, api_name=endpoint)
     assert said in str(caught.value)
+
+
+def test_compare_works_in_public_mode_with_allowed_models(client):
+    *_, raw = client.predict(task="tokenizer", text="It rained.", model_b="tiny:encoder", api_name="/compare")
+    assert raw["a"]["tokens"] == raw["b"]["tokens"] == ["[CLS]", "it", "rained", ".", "[SEP]"]
 
 
 def test_the_fp32_vs_int8_view_works_in_public_mode(client):

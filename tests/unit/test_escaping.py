@@ -226,6 +226,65 @@ def _similarity_renderers() -> dict:
 RENDERERS.update(_similarity_renderers())
 
 
+def _compare_renderers() -> dict:
+    import numpy as np
+
+    from bertviz_ui.render import compare as compare_render
+    from bertviz_ui.tasks.compare import (
+        AttentionDiff,
+        ClassDelta,
+        FillMaskDiff,
+        LineDiff,
+        MaskDiff,
+        SentimentDiff,
+        TokenizerDiff,
+        WordDelta,
+        WordSplit,
+    )
+    from bertviz_ui.tasks.sentiment import Classification, ClassScore, SentimentBatch
+
+    batch = SentimentBatch(model=XSS, labels=(XSS,), rows=(Classification(XSS, XSS, 0.9, (ClassScore(XSS, 0.9),), 3,
+                                                                          False, False),),
+                           skipped_empty_lines=0, forward_passes=1, notes=(XSS,))
+    sentiment = SentimentDiff(same_labels=False, only_a=(XSS,), only_b=(XSS,), agreement=1.0, notes=(XSS,),
+                              lines=(LineDiff(XSS, XSS, XSS, True, (ClassDelta(XSS, 0.9, 0.8, -0.1),)),))
+    tokenizer = TokenizerDiff(tokens_a=3, tokens_b=4, identical=False, words_compared=1, notes=(XSS,),
+                              split_differently=(WordSplit(0, XSS, (XSS,), (XSS, XSS)),))
+    fill_mask = FillMaskDiff(masks=(MaskDiff(1, XSS, XSS, (XSS,), (XSS,), (WordDelta(XSS, 0.5, 0.4, -0.1),)),),
+                             notes=(XSS,))
+    attention = AttentionDiff(unit="words", words=(XSS,), layers_a=1, layers_b=1, distances=(0.5,), available=True,
+                              reason="")
+    run = dataclasses.replace(_encoder_run(), attentions=np.full((1, 1, 3, 3), 1 / 3, dtype=np.float32))
+    return {
+        "compare header": lambda: compare_render.header_html(XSS, XSS, untrained_a=True, untrained_b=False),
+        "compare tokenizer sides": lambda: compare_render.tokenizer_sides_html(*_tokenizations()),
+        "compare tokenizer diff": lambda: compare_render.tokenizer_diff_html(tokenizer),
+        "compare fill-mask sides": lambda: compare_render.fill_mask_sides_html(_fill_mask(), _fill_mask()),
+        "compare fill-mask diff": lambda: compare_render.fill_mask_diff_html(fill_mask),
+        "compare sentiment sides": lambda: compare_render.sentiment_sides_html(batch, batch),
+        "compare sentiment diff": lambda: compare_render.sentiment_diff_html(sentiment),
+        "compare attention sides": lambda: compare_render.attention_sides_html(run, run),
+        "compare attention diff": lambda: compare_render.attention_diff_html(attention),
+        "compare attention diff, none": lambda: compare_render.attention_diff_html(
+            dataclasses.replace(attention, available=False, reason=XSS, distances=())),
+    }
+
+
+def _tokenizations():
+    from bertviz_ui.tasks.tokenizer import Tokenization, WordGroup
+
+    t = Tokenization(model=XSS, text=XSS, text_pair=None, tokens=("[CLS]", XSS, "[SEP]"), input_ids=(101, 1, 102),
+                     token_type_ids=(0, 0, 0), attention_mask=(1, 1, 1), offsets=(None, (0, len(XSS)), None),
+                     word_ids=(None, 0, None), sequence_ids=(None, 0, None), special_tokens_mask=(1, 0, 1),
+                     words=(WordGroup(0, 0, XSS, (1,)),), special_tokens=(), num_tokens=3, num_padding=0,
+                     truncated_tokens=(), untruncated_length=3, model_max_length=512, max_length=None, padding=False,
+                     truncation="longest_first", split_special_tokens=False, typed_special_tokens=(), notes=(XSS,))
+    return t, t
+
+
+RENDERERS.update(_compare_renderers())
+
+
 def _html_renderers() -> list[str]:
     """Every public ``*_html`` function of bertviz_ui/render that takes an argument (what it shows can carry markup)."""
     import importlib
