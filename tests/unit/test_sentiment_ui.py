@@ -189,10 +189,11 @@ def test_classifying_and_explaining_wait_in_different_queues_and_the_toggle_stay
     assert ui.explain.input_parameter_names == ["model", "text", "line", "target", "method", "steps", "unit"]
     assert (ui.toggle.api_visibility, ui.toggle.queue) == ("private", False)
     # The two routes, the toggle, the words/pieces switch, the examples' loader, and each route's error-panel
-    # follow-ups (show on failure, hide on success), which run outside the queue.
+    # follow-ups (show on failure, hide on success), which run outside the queue; then the compare section's button
+    # (private: /compare is one app-level endpoint) and its panel's two follow-ups.
     panel = [fn for fn in ui.fns if fn.outputs and fn.outputs[0].elem_id in ("sentiment-error", "sentiment-explain-error")]
     assert len(panel) == 4 and all((fn.queue, fn.api_visibility) == (False, "private") for fn in panel)
-    assert len(ui.fns) == 9
+    assert len(ui.fns) == 12
 
 
 def test_controls_start_where_the_tab_says(ui):
