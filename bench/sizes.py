@@ -26,6 +26,7 @@ import requests
 from bench.corpora import FILLER, MASK_SENTENCE, QA_QUESTION, SENTIMENT_TEXTS, TUTORIAL_PAIR
 from bench.load import start_server
 from bertviz_ui.examples import TUTORIAL_REVIEW_LABELS, TUTORIAL_REVIEWS
+from bertviz_ui.registry import OFFLINE_MODEL_ID
 
 # 128 tokens with [CLS] and [SEP] in the uncased vocabulary (the offline MiniLM's, bert-base-uncased's, the tiny
 # checkpoints'): the filler prose's first 102 words and one more (tests/integration/test_attention_api.py counts them).
@@ -64,6 +65,7 @@ def inputs(attention_text: str = ATTENTION_TEXT) -> dict[str, dict]:
         "/similarity": {"sentences": "\n".join(SENTIMENT_TEXTS[:8])},
         "/attention": {"text": attention_text},
         "/attention_json": {"text": attention_text},
+        "/compare": {"task": "attention", "text": attention_text, "model_b": OFFLINE_MODEL_ID},
         "/parameters": {},
         "/model_comparison": {},
         "/finetune_preview": {"table": _reviews_table()},
