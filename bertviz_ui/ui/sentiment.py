@@ -35,6 +35,7 @@ from bertviz_ui.tasks.validation import check_whole_number
 from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output, result_table
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work
+from bertviz_ui.ui.explanation_check import connect, section, task_input
 from bertviz_ui.ui.prefill import Prefill
 from bertviz_ui.ui.queue import HEAVY
 
@@ -54,6 +55,7 @@ MIXED = "\n".join([  # noqa: FLY002 - one line per review reads better
     "Not bad at all.",
     "It's not that it was bad, it just wasn't good.",
 ])
+CHECK_EXAMPLE = "The acting was superb but the plot made no sense."
 METHOD_CHOICES = [("Integrated gradients", "integrated_gradients"), ("Gradient × input (fast)", "gradient_x_input")]
 
 
@@ -129,6 +131,11 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     with gr.Accordion("Inside the head: from the [CLS] vector to probabilities", open=True):
         head = gr.HTML(padding=False, elem_id="sentiment-head")
     explain_raw = gr.JSON(visible=False)
+    with gr.Accordion("Which explanation to trust? Delete the top words and watch the prediction", open=False,
+                      elem_id="sentiment-check"):
+        check = section("sentiment-check", task="sentiment")
+        # The API's model starts blank (the task's server default, for either task); the tab sends its classifier.
+        check_model = gr.Textbox("", label="Model", visible=False)
 
     integer_api(line, steps)
     out = Outputs(header=header, bars=bars, table=table, classes=target, raw=raw, errors=panel)
@@ -143,4 +150,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     explain_panel.follow(explain_button.click(explain_handler, [model, text, line, target, method, steps],
                                               out.components, api_name="sentiment_explain", concurrency_id=HEAVY,
                                               concurrency_limit=1))
-    return {text: TUTORIAL_PIPELINE}
+    model.change(lambda chosen: chosen, model, check_model, api_visibility="private", queue=False,
+                 show_progress="hidden")
+    connect(ctx, check, task_input("sentiment"), check_model, public=True)
+    return {text: TUTORIAL_PIPELINE, check.text: CHECK_EXAMPLE}
