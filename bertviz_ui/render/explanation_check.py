@@ -11,6 +11,9 @@ from bertviz_ui.tasks.explanation_check import RANDOM, SENTIMENT, ExplanationChe
 
 NAMES = {"integrated_gradients": "Integrated gradients", "gradient_x_input": "Gradient × input",
          "attention": "Attention (last layer)", "rollout": "Attention rollout", RANDOM: "Random order"}
+# The legend's names: short, so that five fit in two rows on a phone.
+SHORT = {"integrated_gradients": "Int. gradients", "gradient_x_input": "Grad × input", "attention": "Attention",
+         "rollout": "Rollout", RANDOM: "Random"}
 COLOURS = {"integrated_gradients": "#2e8b57", "gradient_x_input": "#4a7bd0", "attention": "#d08a2e",
            "rollout": "#9b59b6", RANDOM: "#7f7f7f"}
 # One plain sentence: what the curves mean, and whose test this is.
@@ -39,29 +42,35 @@ def curves_figure(result: ExplanationCheck) -> go.Figure:
     figure = go.Figure()
     for name in (*result.methods, RANDOM):
         figure.add_trace(go.Scatter(
-            x=list(result.fractions), y=list(result.curves[name]), mode="lines+markers", name=NAMES.get(name, name),
+            x=list(result.fractions), y=list(result.curves[name]), mode="lines+markers", name=SHORT.get(name, name),
             line={"color": COLOURS.get(name), "dash": "dash" if name == RANDOM else "solid",
                   "width": 2 if name == RANDOM else 2.5},
             customdata=list(result.removed),
             hovertemplate=(f"{NAMES.get(name, name)}<br>%{{customdata}} word(s) deleted (%{{x:.0%}})<br>"
                            f"{plot_text(_what(result))} = %{{y:.4g}}<extra></extra>")))
     figure.update_layout(
-        height=380, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        height=400, margin={"l": 10, "r": 10, "t": 40, "b": 10},
         title=f"{plot_text(_what(result))} as the top-ranked words go",
         xaxis={"title": "share of words deleted", "tickformat": ".0%", "range": [-0.02, 1.02]},
-        yaxis={"title": "probability", "rangemode": "tozero", "exponentformat": "e"},
-        legend={"orientation": "h", "x": 0, "y": -0.22, "yanchor": "top", "font": {"size": 12}})
-    figure.layout.margin.b = 120  # the legend below the axis title: two or three rows on a phone
+        yaxis={"title": "probability", "exponentformat": "e"},
+        legend={"orientation": "h", "x": 0, "y": -0.22, "yanchor": "top", "font": {"size": 12},
+                "entrywidth": 118, "entrywidthmode": "pixels"})
+    figure.layout.margin.b = 100  # the legend below the axis title: two rows on a phone
     return frame(figure)
 
 
+def _figures(value: float) -> float:
+    """Four significant figures: a tiny model's AOPC of 1e-8 stays readable instead of rounding to 0."""
+    return float(f"{value:.4g}")
+
+
 def aopc_table(result: ExplanationCheck) -> pd.DataFrame:
-    """The methods ranked by AOPC, with how far each is above the random order and its first point's drop."""
+    """The methods ranked by AOPC, best first, with how far each is above the random order (four significant
+    figures)."""
     floor = result.aopc[RANDOM]
-    rows = [(rank, NAMES.get(name, name), round(result.aopc[name], 6), round(result.aopc[name] - floor, 6),
-             round(result.p0 - result.curves[name][1], 6))
-            for rank, name in enumerate(result.ranking, start=1)]
-    return pd.DataFrame(rows, columns=["rank", "explanation", "AOPC", "minus random", "first drop"])
+    rows = [(NAMES.get(name, name), _figures(result.aopc[name]), _figures(result.aopc[name] - floor))
+            for name in result.ranking]
+    return pd.DataFrame(rows, columns=["method", "AOPC", "minus random"])
 
 
 def _shade(score: float, scale: float, rgb: tuple[int, int, int]) -> str:
@@ -80,9 +89,10 @@ def scores_html(result: ExplanationCheck) -> str:
             f'<span class="bv-attr" style="background:{_shade(s, scale, (46, 139, 87) if s >= 0 else (192, 80, 77))}" '
             f'title="{esc(word.text)}: {s:+.4g} (rank {ranks[i]})">{esc(word.text)}</span> '
             for i, (word, s) in enumerate(zip(result.words, scores)))
-        rows.append(f"<tr><th scope=\"row\">{esc(NAMES.get(name, name))}</th><td>{words}</td></tr>")
-    return ('<div class="bv-check-scores" data-testid="explanation-scores"><table class="bv-special-table">'
-            f"<tbody>{''.join(rows)}</tbody></table></div>")
+        rows.append(f'<p class="bv-check-row"><b>{esc(NAMES.get(name, name))}</b><br>{words}</p>')
+    return ('<div class="bv-check-scores bv-heatmap" data-testid="explanation-scores"><div><small>Each method\'s '
+            "word scores: darker = ranked higher (deleted earlier); red = a negative gradient score.</small></div>"
+            f"{''.join(rows)}</div>")
 
 
 def summary_html(result: ExplanationCheck) -> str:

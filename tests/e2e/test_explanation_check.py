@@ -25,7 +25,7 @@ def _expect_checked(page: Page, prefix: str) -> None:
     expect(summary).to_contain_text("AOPC")
     expect(summary).to_contain_text("Samek")
     expect(page.locator(f"#{prefix}-plot .legend .traces")).to_have_count(RANKED)
-    expect(page.get_by_test_id("explanation-scores").filter(visible=True).locator("tr")).to_have_count(4)
+    expect(page.get_by_test_id("explanation-scores").filter(visible=True).locator(".bv-check-row")).to_have_count(4)
 
 
 def test_the_sentiment_tab_checks_its_explanations(app_page: Page, screenshot_dir: Path) -> None:

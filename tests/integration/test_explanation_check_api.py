@@ -35,7 +35,7 @@ def test_sentiment_with_the_servers_default_model(client):
     assert set(payload["curves"]) == {*METHODS, "random"} == set(payload["aopc"])
     assert all(curve[0] == payload["p0"] and len(curve) == 7 for curve in payload["curves"].values())
     assert sorted(payload["ranking"]) == sorted([*METHODS, "random"]) and payload["steps"] == 32
-    assert len(table["data"]) == 5 and table["headers"][:3] == ["rank", "explanation", "AOPC"]
+    assert len(table["data"]) == 5 and table["headers"] == ["method", "AOPC", "minus random"]
     assert "AOPC" in header and "Samek" in header and "DeYoung" in header and "untrained" in header
     assert "Integrated gradients" in scores and plot is not None
 
