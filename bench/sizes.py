@@ -57,6 +57,7 @@ def inputs(attention_text: str = ATTENTION_TEXT) -> dict[str, dict]:
         "/nsp_paragraph": {"paragraph": paragraph},
         "/sentiment": {"text": "\n".join(SENTIMENT_TEXTS)},
         "/sentiment_explain": {"text": SENTIMENT_TEXTS[0]},
+        "/explanation_check": {"text": SENTIMENT_TEXTS[0]},
         "/ner": {"text": FILLER},
         "/ner_alignment": {"sentence": "Elon Musk founded Tesla.", "labels": "B-PER I-PER O B-ORG O"},
         "/ner_spacy": {"text": FILLER},

@@ -1,5 +1,5 @@
 """Masked words tab: fill the mask, click a word to mask it, both sides vs. left only, layers, the masking lab, fp32
-vs. int8."""
+vs. int8, which explanation to trust."""
 
 from __future__ import annotations
 
@@ -46,6 +46,7 @@ from bertviz_ui.ui.compare import compare_section
 from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output, result_table
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
+from bertviz_ui.ui.explanation_check import connect, section, task_input
 from bertviz_ui.ui.prefill import Prefill
 from bertviz_ui.ui.progress import watch_downloads
 
@@ -217,6 +218,9 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
             quantized_df = result_table("Candidates by rank", "quantized-table")
             quantized_raw = gr.JSON(visible=False)
 
+        with gr.Tab("Which explanation to trust?", id="check"):
+            check = section("fill-mask-check", task="fill_mask")
+
     integer_api(top_k, mask_number, seed)
     out = Outputs(header=header, bars=bars, iterative=iterative, raw=raw, errors=panel)
     fill = out.wrap(model_work("predicting masked words")(functools.partial(run_fill_mask, ctx)))
@@ -252,5 +256,6 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     quantized_panel.follow(quantized_button.click(quantized, [model, quantized_text, top_k], out.components,
                                                   api_name="fill_mask_quantized", concurrency_id="fill_mask"))
     compare_section(ctx, "fill_mask", model=model, text=text, top_k=top_k)
+    connect(ctx, check, task_input("fill_mask"), model, public=False)
     return {text: EXAMPLES[0][0], sentence: CLICK_SENTENCE, lab_sentence: LAB_SENTENCE,
-            quantized_text: EXAMPLES[1][0]}
+            quantized_text: EXAMPLES[1][0], check.text: EXAMPLES[1][0]}

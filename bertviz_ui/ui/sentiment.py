@@ -38,6 +38,7 @@ from bertviz_ui.ui.compare import compare_section
 from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output, result_table
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
+from bertviz_ui.ui.explanation_check import connect, section, task_input
 from bertviz_ui.ui.prefill import Prefill
 from bertviz_ui.ui.queue import HEAVY
 
@@ -57,6 +58,7 @@ MIXED = "\n".join([  # noqa: FLY002 - one line per review reads better
     "Not bad at all.",
     "It's not that it was bad, it just wasn't good.",
 ])
+CHECK_EXAMPLE = "The acting was superb but the plot made no sense."
 METHOD_CHOICES = [("Integrated gradients", "integrated_gradients"), ("Gradient × input (fast)", "gradient_x_input")]
 
 
@@ -147,6 +149,11 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     explain_raw = gr.JSON(visible=False)
     # The last explanation (one line's token scores), so the words/pieces switch redraws without a model run.
     explained = gr.State(None, time_to_live=ctx.settings.session_minutes * 60)
+    with gr.Accordion("Which explanation to trust? Delete the top words and watch the prediction", open=False,
+                      elem_id="sentiment-check"):
+        check = section("sentiment-check", task="sentiment")
+        # The API's model starts blank (the task's server default, for either task); the tab sends its classifier.
+        check_model = gr.Textbox("", label="Model", visible=False)
 
     integer_api(line, steps)
     out = Outputs(header=header, bars=bars, table=table, classes=target, raw=raw, errors=panel)
@@ -165,4 +172,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     unit.input(out.wrap(user_errors("showing the attributions")(show_attribution)), [explained, unit],
                out.components, api_visibility="private", queue=False)
     compare_section(ctx, "sentiment", model=model, text=text)
-    return {text: TUTORIAL_PIPELINE}
+    model.change(lambda chosen: chosen, model, check_model, api_visibility="private", queue=False,
+                 show_progress="hidden")
+    connect(ctx, check, task_input("sentiment"), check_model, public=True)
+    return {text: TUTORIAL_PIPELINE, check.text: CHECK_EXAMPLE}

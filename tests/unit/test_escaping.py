@@ -285,6 +285,30 @@ def _tokenizations():
 RENDERERS.update(_compare_renderers())
 
 
+def _explanation_check(task: str):
+    from bertviz_ui.tasks.explanation_check import METHODS, ExplanationCheck, Word
+
+    curves = {name: (0.9, 0.4) for name in (*METHODS, "random")}
+    return ExplanationCheck(task=task, model=XSS, text=XSS, target=XSS, target_id=1, position=0, read_from=XSS,
+                            p0=0.9, replacement=XSS, tokens=(XSS,), words=(Word(XSS, 0, len(XSS), (1,)),),
+                            methods=METHODS, scores={name: (0.5,) for name in METHODS}, removed=(0, 1),
+                            fractions=(0.0, 1.0), curves=curves, aopc={name: 0.5 for name in curves},
+                            ranking=tuple(curves), steps=4, random_orders=3, deleted_versions=7, forward_passes=4,
+                            seconds=0.01, notes=(XSS,))
+
+
+def _explanation_check_renderers() -> dict:
+    from bertviz_ui.render import explanation_check as check_render
+
+    return {"explanation check summary": lambda: check_render.summary_html(_explanation_check("sentiment")),
+            "explanation check summary, masked words": lambda: check_render.summary_html(
+                _explanation_check("fill_mask")),
+            "explanation check word scores": lambda: check_render.scores_html(_explanation_check("sentiment"))}
+
+
+RENDERERS.update(_explanation_check_renderers())
+
+
 def _html_renderers() -> list[str]:
     """Every public ``*_html`` function of bertviz_ui/render that takes an argument (what it shows can carry markup)."""
     import importlib

@@ -23,7 +23,7 @@ from bertviz_ui.ui.progress import PARAMETER, BrowserProgress, event_still_wante
 # Every endpoint whose handler loads a model through the cache, so may download one.
 MODEL_ENDPOINTS = {
     "tokenize", "fill_mask", "fill_mask_analysis", "masking_lab", "nsp", "nsp_paragraph", "sentiment",
-    "sentiment_explain", "ner", "ner_alignment", "zero_shot", "qa", "similarity", "attention", "attention_json",
+    "sentiment_explain", "explanation_check", "ner", "ner_alignment", "zero_shot", "qa", "similarity", "attention", "attention_json",
     "parameters", "model_comparison", "model_latency", "finetune_preview", "finetune", "finetune_try",
 }
 

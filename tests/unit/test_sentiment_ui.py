@@ -178,7 +178,7 @@ def test_each_event_reads_and_writes_the_tab_components_in_handler_order(ui):
 
 def test_classifying_and_explaining_wait_in_different_queues_and_the_toggle_stays_off_them(ui):
     public = sorted(fn.api_name for fn in ui.fns if fn.api_visibility == "public")
-    assert public == ["sentiment", "sentiment_explain"]
+    assert public == ["explanation_check", "sentiment", "sentiment_explain"]
     # Attributions are heavy work: they share the app's heavy group, so a flood of them never delays a classification.
     # Classifications run up to a batch's worth at once (their forwards are merged across requests).
     assert (ui.classify.queue, ui.classify.concurrency_id, ui.classify.concurrency_limit) == (
@@ -193,7 +193,29 @@ def test_classifying_and_explaining_wait_in_different_queues_and_the_toggle_stay
     # (private: /compare is one app-level endpoint) and its panel's two follow-ups.
     panel = [fn for fn in ui.fns if fn.outputs and fn.outputs[0].elem_id in ("sentiment-error", "sentiment-explain-error")]
     assert len(panel) == 4 and all((fn.queue, fn.api_visibility) == (False, "private") for fn in panel)
-    assert len(ui.fns) == 12
+    # Then the explanation check (its route, its panel's two follow-ups) and the model list's copy for it.
+    assert len(ui.fns) == 16
+
+
+def test_the_explanation_check_sends_the_tabs_classifier_and_api_clients_start_from_the_server_default(ui, serve):
+    check = next(fn for fn in ui.fns if fn.api_name == "explanation_check")
+    task, text, model, mask_number, steps = check.inputs
+    assert check.input_parameter_names == ["task", "text", "model", "mask_number", "steps"]
+    assert (task.value, task.visible, model.value, model.visible) == ("sentiment", False, "", False)
+    assert (text.elem_id, steps.elem_id, mask_number.visible, mask_number.value) == (
+        "sentiment-check-text", "sentiment-check-steps", False, 1)
+    assert (check.queue, check.concurrency_id, check.concurrency_limit) == (True, HEAVY, 1)
+    # The tab's classifier reaches the check's hidden model box (no queue: nothing loads).
+    (copy,) = [fn for fn in ui.fns if fn.targets == [(ui.c["sentiment-model"]._id, "change")]]
+    assert copy.inputs == [ui.c["sentiment-model"]] and copy.outputs == [model] and copy.queue is False
+    # A blank model is the task's server default, loaded in full precision with eager attention (the cache's job:
+    # this fake hands out a model with sdpa attention, which the check refuses with a message).
+    fake = serve(fixed_classifier((0.0, 2.0)))
+    with pytest.raises(gr.Error, match="no attention weights"):
+        run(ui, check, "sentiment", "Fine film.", "", 1, 4)
+    (_task, ref, options), = fake.calls
+    assert ref == "tiny:sequence_classification"
+    assert options["attentions"] is True and options["precision"] is Precision.FULL
 
 
 def test_controls_start_where_the_tab_says(ui):
@@ -203,7 +225,9 @@ def test_controls_start_where_the_tab_says(ui):
     assert c["sentiment-model"].value == "tiny:sequence_classification"
     assert c["sentiment-model"].allow_custom_value is True  # any Hub id or local directory may be typed
     # The page opens with the seed's three reviews; the box itself (the API's default) starts empty.
-    assert c["sentiment-text"].value is None and ui.prefill == {c["sentiment-text"]: sentiment.TUTORIAL_PIPELINE}
+    assert c["sentiment-text"].value is None and c["sentiment-check-text"].value is None
+    assert ui.prefill == {c["sentiment-text"]: sentiment.TUTORIAL_PIPELINE,
+                          c["sentiment-check-text"]: sentiment.CHECK_EXAMPLE}
 
     line = c["sentiment-line"]
     assert (line.value, line.minimum, line.maximum) == (1, 1, MAX_LINES)

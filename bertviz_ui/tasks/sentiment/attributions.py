@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,6 +72,42 @@ def _group_words(text: str, tokens: tuple[TokenScore, ...], word_ids: list[int |
         entry[0], entry[1] = min(entry[0], token.start), max(entry[1], token.end)
         entry[2] += token.score
     return tuple(TokenScore(text=text[s:e], score=v, start=s, end=e) for s, e, v in words.values())
+
+
+def embedding_attributions(logit: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, x0: torch.Tensor, *,
+                           method: str, steps: int, chunk_size: int,
+                           dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, int]:
+    """Per-token attributions of one scalar output to the word embeddings: the one implementation of both methods.
+
+    Args:
+        logit: maps points in embedding space [batch, tokens, hidden] to the explained logit, one per point [batch]
+            (a class's logit, or a vocabulary token's logit at a mask).
+        x: the input's word embeddings [tokens, hidden] (float32).
+        x0: the baseline's word embeddings [tokens, hidden] (integrated gradients only).
+        method: "integrated_gradients" (midpoint rule along x0 -> x, ``steps`` points, ``chunk_size`` per pass) or
+            "gradient_x_input" (one gradient at x, times x).
+        dtype: the embedding table's dtype, which the model is fed in.
+
+    Returns:
+        (scores [tokens] float32, forward and backward passes run).
+    """
+
+    def gradients(points: torch.Tensor) -> torch.Tensor:
+        points = points.to(dtype).requires_grad_(True)
+        with torch.enable_grad():
+            (grad,) = torch.autograd.grad(logit(points).sum(), points)
+        return grad.float()
+
+    if method == "gradient_x_input":
+        return (gradients(x[None])[0] * x).sum(-1), 1
+    total = torch.zeros_like(x)
+    alphas = (torch.arange(steps, dtype=torch.float32, device=x.device) + 0.5) / steps
+    passes = 0
+    for chunk in alphas.split(chunk_size):
+        points = x0[None] + chunk[:, None, None] * (x - x0)[None]
+        total += gradients(points).sum(0)
+        passes += 1
+    return ((x - x0) * total / steps).sum(-1), passes
 
 
 def integrated_gradients_flops(shape: ModelShape, tokens: int, steps: int) -> float:
@@ -149,26 +186,14 @@ def attribute(text: str, *, model: Model, tokenizer: Tokenizer, target: Any = No
     index = _target_index(model, target, int(logits.argmax()))
     passes = 2
 
-    def gradients(points: torch.Tensor) -> torch.Tensor:
-        points = points.to(embeddings.weight.dtype).requires_grad_(True)
+    def class_logit(points: torch.Tensor) -> torch.Tensor:
         batch = {k: v.expand(points.shape[0], -1) for k, v in inputs.items()}
-        with torch.enable_grad():
-            out = model(inputs_embeds=points, **batch).logits[:, index].sum()
-            (grad,) = torch.autograd.grad(out, points)
-        return grad.float()
+        return model(inputs_embeds=points, **batch).logits[:, index]
 
-    if method == "gradient_x_input":
-        scores = (gradients(x[None])[0] * x).sum(-1)
-        passes += 1
-        steps = 1
-    else:
-        total = torch.zeros_like(x)
-        alphas = (torch.arange(steps, dtype=torch.float32, device=device) + 0.5) / steps
-        for chunk in alphas.split(chunk_size):
-            points = x0[None] + chunk[:, None, None] * (x - x0)[None]
-            total += gradients(points).sum(0)
-            passes += 1
-        scores = ((x - x0) * total / steps).sum(-1)
+    scores, more = embedding_attributions(class_logit, x, x0, method=method, steps=steps, chunk_size=chunk_size,
+                                          dtype=embeddings.weight.dtype)
+    passes += more
+    steps = 1 if method == "gradient_x_input" else steps
     pieces = tokenizer.convert_ids_to_tokens(input_ids[0].tolist())
     tokens = tuple(TokenScore(text=piece, score=float(score), start=None if special[i] else offsets[i][0],
                               end=None if special[i] else offsets[i][1])
