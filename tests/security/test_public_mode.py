@@ -109,6 +109,7 @@ MODEL_ENDPOINTS = {
     "/nsp": {"sentence_a": "It rained.", "sentence_b": "We stayed in."},
     "/sentiment": {"text": "Great film."},
     "/attention_json": {"text": "It rained."},
+    "/attention_rollout": {"text": "It rained."},
 }
 
 
