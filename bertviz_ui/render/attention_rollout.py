@@ -74,7 +74,7 @@ def rollout_bars_figure(view: RolloutView, *, cap: int = HEATMAP_TOKENS) -> go.F
     figure.update_layout(
         height=height, barmode="group", bargap=0.25, margin={"l": 10, "r": 10, "t": 50, "b": 10},
         title=f"Where {chosen} ·{view.members[view.row][0]} draws from, layer {view.layer}{_cut(view, cap)}",
-        xaxis={"rangemode": "tozero", "title": {"text": "share"}, "side": "top"},
+        xaxis={"rangemode": "tozero", "title": {"text": "share of the chosen token"}},
         yaxis={"type": "category", "autorange": "reversed", "tickfont": {"size": 10}},
         legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0, "font": {"size": 11}},
         plot_bgcolor="white",

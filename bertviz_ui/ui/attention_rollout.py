@@ -34,7 +34,7 @@ class InsideBert(Protocol):
 
     def run(self, model: str, text: Any, pair: Any) -> tuple[LoadedModel, EncoderRun]: ...
 
-UNIT_CHOICES = [("pieces (as the model read them)", PIECES), ("words (pieces merged)", WORDS)]
+UNIT_CHOICES = [("pieces", PIECES), ("words", WORDS)]
 LAST = -1
 # What the controls redraw when there is no run yet: skipped.
 REDRAWN = ("notes", "heatmap", "bars", "raw")
@@ -79,12 +79,13 @@ def layout() -> RolloutControls:
         token = gr.Dropdown([("0: [CLS]", 0)], value=0, label="Token (its row)", allow_custom_value=True,
                             elem_id="rollout-token")
     with gr.Row():
-        unit = gr.Radio(UNIT_CHOICES, value=PIECES, label="Show", elem_id="rollout-unit")
+        unit = gr.Radio(UNIT_CHOICES, value=PIECES, label="Show", elem_id="rollout-unit",
+                        info="pieces: the tokens as the model read them; words: a word's pieces merged")
         flow = gr.Checkbox(True, label=flow_label(), elem_id="rollout-flow")
     notes = gr.HTML(padding=False, elem_id="rollout-notes")
     with gr.Row(equal_height=False):
-        bars = gr.Plot(label="The chosen token: rollout, raw attention, flow", elem_id="rollout-bars")
-        heatmap = gr.Plot(label="Rollout of every token", elem_id="rollout-heatmap")
+        bars = gr.Plot(label="Chosen token", elem_id="rollout-bars")
+        heatmap = gr.Plot(label="Every token", elem_id="rollout-heatmap")
     raw = raw_output("rollout-json")
     integer_api(layer, token)
     return RolloutControls(layer=layer, token=token, unit=unit, flow=flow, notes=notes, heatmap=heatmap, bars=bars,
