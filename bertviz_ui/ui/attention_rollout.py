@@ -18,6 +18,7 @@ from bertviz_ui.render.attention_rollout import (
 from bertviz_ui.tasks.attention_rollout import FLOW_TOKENS, RolloutView, check_request, rollout_view
 from bertviz_ui.tasks.encoder import EncoderRun
 from bertviz_ui.tasks.pieces import PIECES, WORDS
+from bertviz_ui.tasks.validation import check_text
 from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
@@ -106,7 +107,11 @@ def _pickers(run: EncoderRun, view: RolloutView, layer: int | None) -> Shown:
 def show_rollout(inside: InsideBert, model: str, text: str, pair: str, layer: Any, token: Any, unit: Any,
                  flow: Any) -> Shown:
     """Rollout (and flow) of the chosen layer and token from the tab's run: the kept one, or one forward now."""
-    # Checked against the model's config before the forward: a refused request costs no run.
+    # Text and controls are checked before the model loads or runs (the controls against its config once loaded):
+    # a refused request costs no forward.
+    check_text(text, "Text")
+    check_text(pair, "Sentence B", required=False)
+    check_request(layer, token, unit, flow)
     request = check_request(layer, token, unit, flow, model=inside.load(model).model)
     _, run = inside.run(model, text, pair)
     view = rollout_view(run, request.layer, request.token, request.unit, request.flow, budget=inside.ctx.budget)
