@@ -1,4 +1,5 @@
-"""Inside BERT tab: attention (head and model views), embeddings, parameter counts and the seed's model comparison."""
+"""Inside BERT tab: attention (head and model views), rollout and flow, embeddings, parameter counts and the seed's
+model comparison."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from bertviz_ui.tasks.embeddings import COLOR_BY, check_color_by, embeddings_vie
 from bertviz_ui.tasks.encoder import EncoderRun, RunCache, run_encoder
 from bertviz_ui.tasks.parameters import HEADS, count_with_head, seed_check
 from bertviz_ui.tasks.validation import check_text
+from bertviz_ui.ui import attention_rollout
 from bertviz_ui.ui.compare import compare_section
 from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output, result_table
 from bertviz_ui.ui.context import AppContext
@@ -249,6 +251,8 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
             json_button = gr.Button(f"Download this layer's weights at full precision (JSON, at most {JSON_TOKENS} "
                                     "tokens)", size="sm", elem_id="attention-json-run")
             full_json = gr.JSON(visible=False, elem_id="attention-full-json")
+        with gr.Tab("Rollout & flow", id="inside-rollout", elem_id="inside-rollout"):
+            rollout = attention_rollout.layout()
         with gr.Tab("Embeddings", id="inside-embeddings", elem_id="inside-embeddings"):
             gr.Markdown("BERT's input vector for each token is the sum of a **token** embedding, a **position** "
                         "embedding and a **segment** (sentence A/B) embedding, then LayerNorm. The heatmaps show how "
@@ -312,6 +316,8 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     embeddings = shown.wrap(model_work("showing the embeddings")(functools.partial(show_embeddings, inside)))
     event.success(embeddings, [state, pca_layer, color_by], shown.components, api_visibility="private",
                   concurrency_id=HEAVY, concurrency_limit=1)
+    attention_rollout.wire(inside, rollout, run_event=event, model=model, text=text, pair=pair, state=state,
+                           panel=panel)
     views = Outputs(head_view=head_view, model_view=model_view, heatmap=heatmap, legend=legend, table=table, raw=raw)
     redraw = views.wrap(user_errors("redrawing the attention")(functools.partial(rerender, inside)))
     for control in controls:

@@ -111,6 +111,7 @@ MODEL_ENDPOINTS = {
     "/attention_json": {"text": "It rained."},
     "/compare": {"task": "tokenizer", "text": "It rained.", "model_a": "tiny:encoder", "model_b": "tiny:encoder"},
     "/explanation_check": {"text": "Great film."},
+    "/attention_rollout": {"text": "It rained."},
 }
 # The parameters naming a model, where an endpoint has other names than ``model`` or several: each is refused alone,
 # the others valid (model_b goes through the same policy as model_a).

@@ -184,10 +184,12 @@ def _encoder_run():
 
 def _inside_renderers() -> dict:
     from bertviz_ui.render import attention as attention_render
+    from bertviz_ui.render import attention_rollout as rollout_render
     from bertviz_ui.render import comparison as comparison_render
     from bertviz_ui.render import embeddings as embeddings_render
     from bertviz_ui.render import parameters as parameters_render
     from bertviz_ui.tasks.attention import attention_view
+    from bertviz_ui.tasks.attention_rollout import rollout_view
     from bertviz_ui.tasks.comparison import Comparison
     from bertviz_ui.tasks.embeddings import embeddings_view
     from bertviz_ui.tasks.parameters import ModuleCount, ParameterCount, seed_check
@@ -203,6 +205,10 @@ def _inside_renderers() -> dict:
         "parameter summary": lambda: parameters_render.count_summary_html(count),
         "seed check": lambda: parameters_render.seed_check_html(dataclasses.replace(seed_check(), notes=(XSS,))),
         "comparison notes": lambda: comparison_render.comparison_html(Comparison((), XSS, 1, (XSS,))),
+        "rollout notes, words": lambda: rollout_render.rollout_notes_html(
+            dataclasses.replace(rollout_view(_encoder_run(), 0, 1, "words", True), notes=(XSS,))),
+        "rollout notes, flow refused": lambda: rollout_render.rollout_notes_html(
+            dataclasses.replace(rollout_view(_encoder_run(), 0, 1), flow_reason=XSS)),
     }
 
 
@@ -371,9 +377,11 @@ def _figure_text(figure) -> str:
 
 def _figures() -> dict:
     from bertviz_ui.render import attention as attention_render
+    from bertviz_ui.render import attention_rollout as rollout_render
     from bertviz_ui.render import embeddings as embeddings_render
     from bertviz_ui.render import parameters as parameters_render
     from bertviz_ui.tasks.attention import attention_view, every_layer
+    from bertviz_ui.tasks.attention_rollout import rollout_view
     from bertviz_ui.tasks.embeddings import embeddings_view
     from bertviz_ui.tasks.parameters import ModuleCount, ParameterCount
 
@@ -385,6 +393,8 @@ def _figures() -> dict:
         "attention head view": lambda: attention_render.head_view_figure(view),
         "attention heatmap": lambda: attention_render.heatmap_figure(view),
         "attention model view": lambda: attention_render.model_view_figure(every_layer(run), layer=0, head=0),
+        "rollout heatmap": lambda: rollout_render.rollout_heatmap_figure(rollout_view(run, 0, 1, "words")),
+        "rollout bars": lambda: rollout_render.rollout_bars_figure(rollout_view(run, 0, 1, "pieces", True)),
         "embedding parts": lambda: embeddings_render.parts_figure(embeddings_view(run, 1)),
         "embedding change": lambda: embeddings_render.change_figure(embeddings_view(run, 1)),
         "embedding PCA by word": lambda: embeddings_render.pca_figure(embeddings_view(run, 1), "word"),
