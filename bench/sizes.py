@@ -66,6 +66,7 @@ def inputs(attention_text: str = ATTENTION_TEXT) -> dict[str, dict]:
         "/similarity": {"sentences": "\n".join(SENTIMENT_TEXTS[:8])},
         "/attention": {"text": attention_text},
         "/attention_json": {"text": attention_text},
+        "/attention_rollout": {"text": attention_text},
         "/compare": {"task": "attention", "text": attention_text, "model_b": OFFLINE_MODEL_ID},
         "/parameters": {},
         "/model_comparison": {},
