@@ -14,6 +14,7 @@ from bertviz_ui.render.figures import frame
 from bertviz_ui.render.html import esc, model_badge_html, notes_html, plot_text
 from bertviz_ui.tasks.attention import HEAD_VIEW_TOKENS, HEATMAP_TOKENS, MODEL_VIEW_TOKENS, AttentionView
 from bertviz_ui.tasks.encoder import EncoderRun, HeadSummaries
+from bertviz_ui.tasks.pieces import PIECES, WORDS, Groups, groups, merge_matrix
 
 HEAD_COLOURS = qualitative.Dark24
 # Weight bins of the head view: lines of a bin share one trace (opacity and width grow with the weight).
@@ -175,26 +176,57 @@ def model_view_figure(views: Sequence[AttentionView], *, layer: int | None = Non
     return frame(figure)
 
 
-def heatmap_figure(view: AttentionView, *, cap: int = HEATMAP_TOKENS) -> go.Figure:
-    """One layer's attention as a large heatmap (the mean of the heads shown, or one head); rows attend to columns."""
-    rows, cols = view.rows[:cap], view.cols[:cap]
-    weights = view.mean_weights()[:len(rows), :len(cols)]
+def _heatmap_axes(view: AttentionView, word_ids: Sequence[int | None] | None,
+                  unit: str) -> tuple[list[str], list[str], np.ndarray, list[tuple[int, ...]]]:
+    """The heatmap's row and column labels, its [rows, cols] mean weights, and the token indices of each row: by
+    token, or by word (columns summed within a word, rows averaged: rows that summed to 1 still do)."""
+    weights = view.mean_weights()
+    if unit != WORDS or word_ids is None:
+        return ([token_label(view.tokens, c) for c in view.cols], [token_label(view.tokens, r) for r in view.rows],
+                weights, [(r,) for r in view.rows])
+
+    def grouping(indices: Sequence[int]) -> Groups:
+        return groups([view.tokens[i] for i in indices], [word_ids[i] for i in indices],
+                      [view.segments[i] for i in indices], WORDS)
+
+    rows, cols = grouping(view.rows), grouping(view.cols)
+    merged = merge_matrix(weights, rows, cols)
+
+    def labels(grouped: Groups, indices: Sequence[int]) -> list[str]:
+        return [plot_text(f"{label} ·{indices[members[0]]}") for label, members in zip(grouped.labels, grouped.members)]
+
+    return (labels(cols, view.cols), labels(rows, view.rows), merged,
+            [tuple(view.rows[k] for k in members) for members in rows.members])
+
+
+def heatmap_figure(view: AttentionView, *, cap: int = HEATMAP_TOKENS, word_ids: Sequence[int | None] | None = None,
+                   unit: str = PIECES) -> go.Figure:
+    """One layer's attention as a large heatmap (the mean of the heads shown, or one head); rows attend to columns.
+
+    With ``unit`` "words" (and the run's ``word_ids``), a word's pieces are merged: attention to a word is the sum
+    over its pieces' columns, a word's row the mean of its pieces' rows."""
+    x, y, weights, row_members = _heatmap_axes(view, word_ids, unit)
+    clipped = len(x) > cap or len(y) > cap
+    x, y = x[:cap], y[:cap]
+    weights = weights[:len(y), :len(x)]
     which = (f"head {view.heads_shown[0]}" if len(view.heads_shown) == 1
              else f"mean of {len(view.heads_shown)} heads")
     # Category axes named by token (unique with their position) give the hover its names without a string per cell.
     figure = go.Figure(go.Heatmap(
-        z=weights.astype(np.float32), x=[token_label(view.tokens, c) for c in cols],
-        y=[token_label(view.tokens, r) for r in rows], colorscale="Blues", zmin=0,
+        z=weights.astype(np.float32), x=x, y=y, colorscale="Blues", zmin=0,
         colorbar={"title": {"text": "weight"}}, hovertemplate="%{y} → %{x}: %{z:.4f}<extra></extra>"))
-    if view.token is not None and view.token in rows:
-        k = rows.index(view.token)
-        figure.add_shape(type="rect", x0=-0.5, x1=len(cols) - 0.5, y0=k - 0.5, y1=k + 0.5,
+    chosen = [k for k, members in enumerate(row_members[:len(y)]) if view.token in members]
+    if view.token is not None and chosen:
+        k = chosen[0]
+        figure.add_shape(type="rect", x0=-0.5, x1=len(x) - 0.5, y0=k - 0.5, y1=k + 0.5,
                          line={"color": "#c0392b", "width": 2})
-    cut = f", first {cap} tokens drawn" if len(view.rows) > cap or len(view.cols) > cap else ""
-    size = max(360, min(1100, 16 * max(len(rows), len(cols)) + 160))
+    units = "words" if unit == WORDS and word_ids is not None else "tokens"
+    cut = f", first {cap} {units} drawn" if clipped else ""
+    size = max(360, min(1100, 16 * max(len(y), len(x)) + 160))
+    by_words = ", by words" if units == "words" else ""
     figure.update_layout(
         height=size, margin={"l": 10, "r": 10, "t": 50, "b": 10},
-        title=f"Layer {view.layer}, {which}{cut} (rows attend to columns)",
+        title=f"Layer {view.layer}, {which}{by_words}{cut} (rows attend to columns)",
         # Category axes: plotly names as many tokens as fit (all of them on a desktop, fewer on a phone or for long
         # texts) instead of drawing every name over its neighbours.
         xaxis={"type": "category", "tickangle": -60, "tickfont": {"size": 10}},

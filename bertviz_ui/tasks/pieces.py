@@ -105,9 +105,11 @@ def merge_scores(scores: np.ndarray, grouping: Groups) -> np.ndarray:
     return np.stack([scores[..., list(m)].sum(axis=-1) for m in grouping.members], axis=-1)
 
 
-def merge_matrix(matrix: np.ndarray, grouping: Groups) -> np.ndarray:
+def merge_matrix(matrix: np.ndarray, grouping: Groups, columns: Groups | None = None) -> np.ndarray:
     """An attention-like matrix (rows attend to columns, last two axes) merged: columns summed within a unit, rows
-    averaged within a unit, so rows that summed to 1 still do."""
+    averaged within a unit, so rows that summed to 1 still do. ``columns`` groups the columns when they are other
+    tokens than the rows (a filtered view); by default the rows' grouping serves both."""
     matrix = np.asarray(matrix)
-    columns = np.stack([matrix[..., list(m)].sum(axis=-1) for m in grouping.members], axis=-1)
-    return np.stack([columns[..., list(m), :].mean(axis=-2) for m in grouping.members], axis=-2)
+    columns = grouping if columns is None else columns
+    summed = np.stack([matrix[..., list(m)].sum(axis=-1) for m in columns.members], axis=-1)
+    return np.stack([summed[..., list(m), :].mean(axis=-2) for m in grouping.members], axis=-2)

@@ -32,6 +32,7 @@ from bertviz_ui.tasks.comparison import Comparison, compare_loaded_models, time_
 from bertviz_ui.tasks.embeddings import COLOR_BY, check_color_by, embeddings_view
 from bertviz_ui.tasks.encoder import EncoderRun, RunCache, run_encoder
 from bertviz_ui.tasks.parameters import HEADS, count_with_head, seed_check
+from bertviz_ui.tasks.pieces import PIECES, UNITS, check_unit
 from bertviz_ui.tasks.validation import check_text
 from bertviz_ui.ui import attention_rollout
 from bertviz_ui.ui.compare import compare_section
@@ -93,13 +94,14 @@ class InsideBert:
 
 
 def _views(run: EncoderRun, layer: Any, heads: Any, token: Any, hide_special: Any, direction: Any,
-           renormalize: Any) -> Shown:
+           renormalize: Any, unit: Any = PIECES) -> Shown:
+    unit = check_unit(unit)
     view = attention_view(run, layer, heads, hide_special=bool(hide_special), direction=direction,
                           renormalize=bool(renormalize), token=token)
     grid = every_layer(run, hide_special=bool(hide_special), direction=direction, renormalize=bool(renormalize))
     single = view.heads_shown[0] if len(view.heads_shown) == 1 else None
     return {"head_view": head_view_figure(view), "model_view": model_view_figure(grid, layer=view.layer, head=single),
-            "heatmap": heatmap_figure(view), "legend": legend_html(view) + view_notes_html(view),
+            "heatmap": heatmap_figure(view, word_ids=run.word_ids, unit=unit), "legend": legend_html(view) + view_notes_html(view),
             "table": summary_table(run.summaries, view.layer), "raw": view.summary_dict(run.summaries)}
 
 
@@ -118,12 +120,13 @@ def _selected_run(inside: InsideBert, model: str, text: str, pair: str, layer: A
 
 
 def show_attention(inside: InsideBert, model: str, text: str, pair: str, layer: Any, heads: Any, token: Any,
-                   hide_special: bool, direction: str, renormalize: bool) -> Shown:
+                   hide_special: bool, direction: str, renormalize: bool, unit: Any = PIECES) -> Shown:
     """One forward (or the kept one) and every attention view of it."""
     loaded, run, selected, notes = _selected_run(inside, model, text, pair, layer, heads, token, direction)
     token_value = -1 if selected.token is None else selected.token
     heads_value = list(selected.heads)
-    views = _views(run, selected.layer, heads_value, token_value, hide_special, selected.direction, renormalize)
+    views = _views(run, selected.layer, heads_value, token_value, hide_special, selected.direction, renormalize,
+                   unit)
     return {"header": run_header_html(run, untrained=loaded.source.untrained) + notes_html(notes),
             "layer": gr.update(choices=list(range(run.layers)), value=selected.layer),
             "heads": gr.update(choices=[(f"head {h}", h) for h in range(run.heads)], value=heads_value),
@@ -147,12 +150,12 @@ def attention_json(inside: InsideBert, model: str, text: str, pair: str, layer: 
 
 
 def rerender(inside: InsideBert, state: dict | None, layer: Any, heads: Any, token: Any, hide_special: bool,
-             direction: str, renormalize: bool) -> Shown:
+             direction: str, renormalize: bool, unit: Any = PIECES) -> Shown:
     """Re-draw the attention views for other controls from the kept run (no forward unless it was evicted)."""
     if not state:
         return dict.fromkeys(VIEWS, gr.skip())
     _, run = inside.run(state["model"], state["text"], state["pair"])
-    return _views(run, layer, heads, token, hide_special, direction, renormalize)
+    return _views(run, layer, heads, token, hide_special, direction, renormalize, unit)
 
 
 def show_embeddings(inside: InsideBert, state: dict | None, pca_layer: Any, color_by: str) -> Shown:
@@ -239,6 +242,10 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
             gr.Markdown("**Model view**: every layer (rows) and head (columns). To open one large, pick its layer "
                         "above and tick that single head: the large heatmap below shows it, outlined in red here.")
             model_view = gr.Plot(label="Model view", elem_id="attention-model-view")
+            unit = gr.Radio(list(UNITS), value=PIECES, label="Large heatmap by", elem_id="attention-unit",
+                            info="pieces: the tokens the model read. words: attention to a word is the sum over its "
+                                 "pieces' columns; a word's row is the mean of its pieces' rows (each still sums to "
+                                 "1). The head and model views stay by piece.")
             heatmap = gr.Plot(label="Large heatmap", elem_id="attention-heatmap")
             gr.Markdown("**Summaries per head**: entropy (low = focused on few tokens; the maximum is uniform "
                         "attention), the share of attention going to [CLS], [SEP] and punctuation (often a "
@@ -305,7 +312,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
                   heatmap=heatmap, legend=legend, summaries=summaries, table=table, raw=raw, state=state,
                   errors=panel)
     run = out.wrap(model_work("looking inside the model")(functools.partial(show_attention, inside)))
-    event = panel.follow(button.click(run, [model, text, pair, *controls], out.components, api_name="attention",
+    event = panel.follow(button.click(run, [model, text, pair, *controls, unit], out.components, api_name="attention",
                                       concurrency_id=HEAVY, concurrency_limit=1))
     out = Outputs(raw=full_json, errors=panel)
     weights = out.wrap(model_work("writing the attention JSON")(functools.partial(attention_json, inside)))
@@ -320,8 +327,8 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
                            panel=panel)
     views = Outputs(head_view=head_view, model_view=model_view, heatmap=heatmap, legend=legend, table=table, raw=raw)
     redraw = views.wrap(user_errors("redrawing the attention")(functools.partial(rerender, inside)))
-    for control in controls:
-        control.input(redraw, [state, *controls], views.components, api_visibility="private",
+    for control in (*controls, unit):
+        control.input(redraw, [state, *controls, unit], views.components, api_visibility="private",
                       concurrency_id="attention-redraw")
     for control in (pca_layer, color_by):
         control.input(embeddings, [state, pca_layer, color_by], shown.components, api_visibility="private",

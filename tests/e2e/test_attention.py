@@ -135,3 +135,17 @@ def test_empty_text_is_a_message_not_a_trace(app_page: Page) -> None:
     _look(page, "   ")
     expect(error_panel(page, "Text is empty")).to_be_visible(timeout=FIRST_LOAD_MS)
     expect(page.get_by_text("Traceback")).to_have_count(0)
+
+
+def test_the_large_heatmap_switches_to_words_without_a_new_forward(app_page: Page) -> None:
+    page = app_page
+    _open(page)
+    _look(page, text="Tokenization is fun.", pair="")
+    heatmap = page.locator("#attention-heatmap")
+    expect(heatmap.locator(".gtitle")).to_contain_text("Layer 0", timeout=FIRST_LOAD_MS)
+    expect(heatmap.locator(".xtick").first).to_be_visible()
+    pieces = heatmap.locator(".xtick").count()
+    page.locator("#attention-unit").get_by_text("words", exact=True).click()
+    expect(heatmap.locator(".gtitle")).to_contain_text("by words")
+    expect(heatmap.locator(".xtick", has_text="tokenization")).to_have_count(1)
+    assert heatmap.locator(".xtick").count() < pieces

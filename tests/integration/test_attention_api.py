@@ -76,7 +76,7 @@ def test_attention_at_128_tokens_on_minilm_is_light(app_server):
     endpoints = sizes.endpoints(app_server)
     session = uuid.uuid4().hex
     data = {"model": OFFLINE_MODEL_ID, "text": sizes.ATTENTION_TEXT, "pair": "", "layer": 0, "heads": [],
-            "token": -1, "hide_special": False, "direction": "all", "renormalize": True}
+            "token": -1, "hide_special": False, "direction": "all", "renormalize": True, "unit": "pieces"}
     light = sizes.call(app_server, session, endpoints["/attention"], [data[p] for p in endpoints["/attention"].inputs])
     assert light.ok, light.message
     print(f"\n/attention at 128 tokens on MiniLM: {light.complete_bytes:,} bytes; per output {light.outputs}")

@@ -321,3 +321,27 @@ def test_the_model_view_draws_whole_percents_with_gaps_between_tiles(pair_run):
     assert all(value is None for value in z[16]) and all(row[16] is None for row in z)
     assert all(isinstance(value, int) for row in z for value in row if value is not None)
     assert trace.zmax == max(value for row in z for value in row if value is not None)
+
+
+def test_the_heatmap_by_words_merges_pieces_and_rows_still_sum_to_one(tiny):
+    from bertviz_ui.render.attention import heatmap_figure
+
+    run = run_encoder("Tokenization is unbelievably fun.", "Really?", model=tiny.model, tokenizer=tiny.tokenizer)
+    pieces = heatmap_figure(attention_view(run, 0, None), word_ids=run.word_ids, unit="pieces").data[0]
+    words = heatmap_figure(attention_view(run, 0, None), word_ids=run.word_ids, unit="words").data[0]
+    assert len(pieces.x) == len(run.tokens)
+    names = [label.split(" ·")[0] for label in words.x]
+    assert names == ["[CLS]", "tokenization", "is", "unbelievably", "fun", ".", "[SEP]", "really", "?", "[SEP]"]
+    np.testing.assert_allclose(np.asarray(words.z, dtype=np.float64).sum(-1), 1.0, atol=1e-5)
+    # Independently: "unbelievably" attending to "tokenization" = mean over its pieces' rows of the summed columns.
+    mean = run.attentions[0].mean(0).astype(np.float64)
+    un = [i for i, w in enumerate(run.word_ids) if w == 2 and run.segments[i] == 0]
+    to = [i for i, w in enumerate(run.word_ids) if w == 0 and run.segments[i] == 0]
+    assert len(un) > 1 and len(to) > 1
+    np.testing.assert_allclose(words.z[3][1], mean[np.ix_(un, to)].sum(1).mean(), atol=1e-6)
+    # A direction filter keeps sentence A's words as rows and B's as columns.
+    a_to_b = heatmap_figure(attention_view(run, 0, None, direction="A->B"), word_ids=run.word_ids, unit="words")
+    assert [label.split(" ·")[0] for label in a_to_b.data[0].y] == ["[CLS]", "tokenization", "is", "unbelievably",
+                                                                     "fun", ".", "[SEP]"]
+    assert [label.split(" ·")[0] for label in a_to_b.data[0].x] == ["really", "?", "[SEP]"]
+    assert "by words" in a_to_b.layout.title.text.replace("<br>", " ")

@@ -65,3 +65,12 @@ def test_tokens_known_by_offsets_join_inside_a_run_of_letters_only() -> None:
     assert grouping.labels == ("Elon", "Musk", "'", "s", "Tesla", ".")
     assert grouping.members == ((0,), (1, 2), (3,), (4,), (5,), (6,))
     assert groups_by_offsets(text, offsets, PIECES).labels == ("Elon", "Mu", "sk", "'", "s", "Tesla", ".")
+
+
+def test_a_filtered_view_groups_rows_and_columns_apart() -> None:
+    # Rows: sentence A's tokens; columns: sentence B's (the A -> B filter).
+    rows = groups(["play", "##ing"], [0, 0], [0, 0], WORDS)
+    cols = groups(["un", "##real", "fun"], [0, 0, 1], [1, 1, 1], WORDS)
+    matrix = np.array([[0.1, 0.2, 0.7], [0.3, 0.3, 0.4]])
+    merged = merge_matrix(matrix, rows, cols)
+    np.testing.assert_allclose(merged, [[(0.3 + 0.6) / 2, (0.7 + 0.4) / 2]])
