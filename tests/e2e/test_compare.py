@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -36,7 +38,7 @@ def test_tokenizer_compare_without_a_second_model_says_what_is_missing(app_page:
     expect(error_panel(page, "Choose a second model to compare with")).to_be_visible(timeout=FIRST_LOAD_MS)
 
 
-def test_sentiment_compare_says_when_label_sets_differ_and_escapes_lines(app_page: Page) -> None:
+def test_sentiment_compare_says_when_label_sets_differ_and_escapes_lines(app_page: Page, screenshot_dir: Path) -> None:
     page = app_page
     page.get_by_role("tab", name="Sentiment", exact=True).click()
     fill(page.locator("#sentiment-text textarea"), f"I loved it!\n{XSS}")
@@ -53,3 +55,4 @@ def test_sentiment_compare_says_when_label_sets_differ_and_escapes_lines(app_pag
     expect(sides.locator(".bv-compare-col").nth(1).locator(".bv-compare-bar")).to_have_count(6)  # 2 lines x 3
     expect(sides).to_contain_text(XSS)
     expect_no_script_ran(page)
+    sides.screenshot(path=str(screenshot_dir / "compare_sentiment.png"))
