@@ -57,7 +57,7 @@ def compare_html(result: FinetuneComparison) -> str:
     moved = ", ".join(f"{esc(name)} (CKA {dict(scored)[name]:.4f})" for name in result.moved_layers)
     cka = (f"Moved most: {moved}." if moved else "No layer moved: CKA is 1 everywhere.")
     top = result.top_heads[0] if result.top_heads else None
-    heads = (f"Most changed: layer {top.layer}, head {top.head} (JS {top.js:.3f})." if top and top.js > 1e-6
+    heads = (f"Most changed: layer {top.layer}, head {top.head} (JS {top.js:.3g})." if top and top.js > 1e-6
              else "No head's attention changed.")
     notes = "".join(f"<li>{esc(note)}</li>" for note in result.notes)
     return (
@@ -131,7 +131,7 @@ def top_heads_figure(result: FinetuneComparison) -> go.Figure:
     heads = result.top_heads
     tokens = result.tokens
     labels = [token_label(tokens, i) for i in range(len(tokens))]
-    titles = [title for h in heads for title in (f"L{h.layer} H{h.head}: base", f"fine-tuned (JS {h.js:.3f})")]
+    titles = [title for h in heads for title in (f"L{h.layer} H{h.head}: base", f"fine-tuned (JS {h.js:.3g})")]
     rows = max(1, len(heads))
     panel = 240 if len(tokens) <= NAMED_TOKENS else 200
     between = 70
