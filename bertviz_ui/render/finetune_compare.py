@@ -119,9 +119,8 @@ def attention_change_figure(result: FinetuneComparison) -> go.Figure:
         text=text, texttemplate="%{text}", colorbar={"title": {"text": "JS"}, "thickness": 12},
         hovertemplate="layer %{y}, head %{x}: JS %{z:.4f}<extra></extra>"))
     figure.update_layout(height=140 + 26 * layers, margin={"l": 10, "r": 10, "t": 50, "b": 10},
-                         title="Attention change per head: Jensen-Shannon distance, base vs fine-tuned "
-                               "(numbers: the most changed)",
-                         xaxis={"title": "head", "dtick": 1}, yaxis={"title": "layer", "dtick": 1,
+                         title="Attention change per head (JS distance)",
+                         xaxis={"title": "head (numbered: the most changed)", "dtick": 1}, yaxis={"title": "layer", "dtick": 1,
                                                                       "autorange": "reversed"})
     return frame(figure)
 
@@ -134,8 +133,9 @@ def top_heads_figure(result: FinetuneComparison) -> go.Figure:
     titles = [title for h in heads for title in (f"L{h.layer} H{h.head}: base", f"fine-tuned (JS {h.js:.3g})")]
     rows = max(1, len(heads))
     panel = 240 if len(tokens) <= NAMED_TOKENS else 200
-    between = 70
-    figure = make_subplots(rows=rows, cols=2, subplot_titles=titles or ["no heads"], horizontal_spacing=0.08,
+    # Between the rows: the upper row's token names (turned) and the lower row's two-line titles.
+    between = 110
+    figure = make_subplots(rows=rows, cols=2, subplot_titles=titles or ["no heads"], horizontal_spacing=0.04,
                            vertical_spacing=between / (rows * panel + (rows - 1) * between) if rows > 1 else 0.1)
     named = len(tokens) <= NAMED_TOKENS
     positions = list(range(len(tokens)))
@@ -149,7 +149,8 @@ def top_heads_figure(result: FinetuneComparison) -> go.Figure:
             axis = {"tickvals": positions if named else [], "ticktext": labels if named else [],
                     "tickfont": {"size": 9}}
             figure.update_xaxes(axis | {"tickangle": -60}, row=k, col=col)
-            figure.update_yaxes(axis | {"autorange": "reversed"}, row=k, col=col)
+            # The right map's rows are the left one's tokens: named once, so they never run into the left map.
+            figure.update_yaxes(axis | {"autorange": "reversed", "showticklabels": col == 1}, row=k, col=col)
     figure.update_layout(height=rows * panel + (rows - 1) * between + 40, margin={"l": 10, "r": 10, "t": 50, "b": 10},
                          title=f"The {len(heads)} most changed heads on {plot_text(_short(result.text))} "
                                "(rows attend to columns)")
