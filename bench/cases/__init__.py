@@ -11,6 +11,8 @@ from bertviz_ui.registry import TASKS
 
 # Registry tasks without a case, each with why. A task added to the registry gets a case module here or an entry
 # in this map; tests/unit/test_bench_cases.py fails until it has one or the other.
+# The lab's before-vs-after view (/finetune_compare) has no case of its own: it is forwards of two encoders (the
+# similarity case's kind of work) plus CKA and JS arithmetic on a few hundred tokens, with no alternative to time.
 NOT_BENCHMARKED: Mapping[str, str] = {
     "nsp": "one forward of the NSP head and a softmax: nothing beyond the bare forward to compare, and transformers "
            "5 has no NSP pipeline",

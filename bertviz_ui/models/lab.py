@@ -159,6 +159,15 @@ def close_state(session: Any) -> None:
         session.close()
 
 
+def eager_attention(model: Model) -> Model:
+    """``model`` switched to eager attention, so that it returns its attention weights (sdpa returns none); the lab's
+    before-vs-after view reads them from a session's fine-tuned model. The switch stays (same arithmetic, a little
+    slower): a /finetune_try running meanwhile in the same session gives the same answer either way."""
+    if getattr(model.config, "_attn_implementation", "eager") != "eager":
+        model.set_attn_implementation("eager")
+    return model
+
+
 def require_trained(session: LabSession[T] | None) -> T:
     """The session's fine-tuned model, else BadInput saying why there is none (not trained yet, or freed)."""
     if session is not None and session.trained is None and session.evicted:

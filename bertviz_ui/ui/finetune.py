@@ -1,5 +1,5 @@
 """Fine-tuning lab tab: edit labelled examples, set up, train live (cancellable, queued), compare with a baseline,
-then try and download the session's own fine-tuned model."""
+then try and download the session's own fine-tuned model, and compare it with the encoder it started from."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pandas as pd
 
 from bertviz_ui import examples
 from bertviz_ui.errors import BadInput
-from bertviz_ui.models.lab import LabSession, Sessions, close_state, require_trained
+from bertviz_ui.models.lab import LabSession, Sessions, close_state, eager_attention, require_trained
 from bertviz_ui.models.quantization import Precision
 from bertviz_ui.registry import task_by_id
 from bertviz_ui.render.finetune import (
@@ -33,6 +33,13 @@ from bertviz_ui.render.finetune import (
     setup_html,
     status_html,
     try_table,
+)
+from bertviz_ui.render.finetune_compare import (
+    attention_change_figure,
+    cka_figure,
+    compare_html,
+    neighbours_table,
+    top_heads_figure,
 )
 from bertviz_ui.tasks.finetune import (
     BATCH_RANGE,
@@ -56,7 +63,9 @@ from bertviz_ui.tasks.finetune import (
     PhaseEvent,
     StepEvent,
     TrainedModel,
+    check_compare_input,
     check_hyperparameters,
+    compare_to_base,
     finetune,
     parse_csv,
     parse_new_texts,
@@ -65,11 +74,12 @@ from bertviz_ui.tasks.finetune import (
     table_rows,
     validate,
 )
+from bertviz_ui.tasks.finetune.compare import DEFAULT_TOP_N, TOP_N_RANGE
 from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output, result_table
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
 from bertviz_ui.ui.prefill import Prefill
-from bertviz_ui.ui.queue import TRAINING
+from bertviz_ui.ui.queue import HEAVY, TRAINING
 
 TASK = task_by_id("finetune")
 TUTORIAL_TABLE = pd.DataFrame([[text, str(label)] for text, label in zip(examples.TUTORIAL_REVIEWS,
@@ -125,7 +135,7 @@ def run_finetune(ctx: AppContext, sessions: Sessions[TrainedModel], session: Lab
                    "accuracy": accuracy_figure([])}
             # Not kept in a local: the run (its copies and tensors) is freed before the memory is given back.
             yield from _stream(finetune(data, hp, encoder=loaded.model, tokenizer=loaded.tokenizer, label=loaded.label,
-                                        new_texts=texts, device=loaded.device, cancel=session.cancel,
+                                        source=loaded.source.ref, new_texts=texts, device=loaded.device, cancel=session.cancel,
                                         max_seconds=ctx.settings.finetune_seconds, budget=ctx.budget),
                                session, sessions, progress, started)
         except Cancelled:
@@ -185,6 +195,20 @@ def run_try(session: LabSession[TrainedModel] | None, text: Any) -> Shown:
         raise BadInput("Type a text to classify (one per line).")
     result = trained.classify(texts)
     return {"table": try_table(result.texts, result.predictions, result.labels), "raw": result.to_dict()}
+
+
+def run_compare(ctx: AppContext, session: LabSession[TrainedModel] | None, text: Any, top_n: Any) -> Shown:
+    """The session's fine-tuned model vs. the encoder it started from (the cache's, full precision) on one text."""
+    text, top_n = check_compare_input(text, top_n)  # before any model is looked up or loaded
+    trained = require_trained(session)
+    # Both models' attention weights are read: eager attention (sdpa returns none).
+    loaded = ctx.cache.load_for_task(TASK, trained.base_ref or trained.base, attentions=True,
+                                     precision=Precision.FULL)
+    eager_attention(trained.model)
+    result = compare_to_base(text, trained=trained, base=loaded.model, top_n=top_n, label=loaded.label,
+                             budget=ctx.budget)
+    return {"summary": compare_html(result), "cka": cka_figure(result), "heads": attention_change_figure(result),
+            "top_heads": top_heads_figure(result), "neighbours": neighbours_table(result), "raw": result.to_dict()}
 
 
 def run_download(session: LabSession[TrainedModel] | None) -> Shown:
@@ -292,7 +316,25 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     try_raw = gr.JSON(visible=False)
     download = gr.File(label="Fine-tuned model", interactive=False, elem_id="finetune-file")
 
-    integer_api(batch, epochs, max_length)
+    gr.Markdown("### 5. Before vs after fine-tuning\n"
+                "The same text through the encoder the lab started from and through your fine-tuned model: what "
+                "fine-tuning changed in its layers (CKA) and its attention heads (Jensen-Shannon distance), and which "
+                "training examples each encoder finds nearest.")
+    with gr.Row():
+        compare_text = gr.Textbox(lines=2, label=f"Text to compare (up to {MAX_TEXT_CHARS:,} characters)",
+                                  elem_id="finetune-compare-text", scale=3)
+        compare_top = gr.Slider(*TOP_N_RANGE, value=DEFAULT_TOP_N, step=1, label="Neighbours per encoder",
+                                elem_id="finetune-compare-top", scale=1)
+    compare_button = gr.Button("Compare before and after", elem_id="finetune-compare-run")
+    compare_panel = ErrorPanel("finetune-compare-error")
+    compare_summary = gr.HTML(padding=False, elem_id="finetune-compare-summary")
+    cka_plot = gr.Plot(label="Layers (CKA)", elem_id="finetune-cka")
+    heads_plot = gr.Plot(label="Heads (JS distance)", elem_id="finetune-heads")
+    top_plot = gr.Plot(label="Most changed heads", elem_id="finetune-top-heads")
+    neighbours = result_table("Nearest training examples: base vs fine-tuned encoder", "finetune-neighbours")
+    compare_raw = raw_output("finetune-compare-json")
+
+    integer_api(batch, epochs, max_length, compare_top)
     hyper = [lr, batch, epochs, warmup, max_length, clip, seed_box, frozen]
     out = Outputs(header=setup_header, params=params, schedule=schedule, raw=setup_raw, errors=setup_panel)
     preview = model_work("checking the setup")(functools.partial(run_preview, ctx))
@@ -337,6 +379,12 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
                                            out.components, api_name="finetune_download",
                                            concurrency_id="finetune_use"))
 
+    out = Outputs(summary=compare_summary, cka=cka_plot, heads=heads_plot, top_heads=top_plot, neighbours=neighbours,
+                  raw=compare_raw, errors=compare_panel)
+    comparing = model_work("comparing before and after")(functools.partial(run_compare, ctx))
+    compare_panel.follow(compare_button.click(out.wrap(comparing), [state, compare_text, compare_top], out.components,
+                                              api_name="finetune_compare", concurrency_id=HEAVY, concurrency_limit=1))
+
     def close_tab(request: gr.Request | None) -> None:
         """demo.unload: the tab closed, so its training stops and its model and temp folder are freed now."""
         sessions.close(getattr(request, "session_hash", None))
@@ -344,4 +392,4 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     root = gr.context.Context.root_block
     if root is not None:
         root.unload(close_tab)
-    return {table: TUTORIAL_TABLE, new_texts: TUTORIAL_NEW_TEXTS, try_text: TRY_TEXT}
+    return {table: TUTORIAL_TABLE, new_texts: TUTORIAL_NEW_TEXTS, try_text: TRY_TEXT, compare_text: TRY_TEXT}

@@ -1,5 +1,5 @@
 """Fine-tuning lab in Chromium: the seed's reviews, setup with parameter counts and schedule, a live training run,
-try and download, cancel, bad data, and markup shown as text."""
+try and download, before vs after fine-tuning, cancel, bad data, and markup shown as text."""
 
 from __future__ import annotations
 
@@ -82,6 +82,34 @@ def test_training_streams_then_reports_and_the_model_can_be_tried_and_downloaded
     page.locator("#finetune-download").click()
     expect(page.locator("#finetune-file a")).to_have_attribute("href", re.compile(r"/finetuned-model\.zip$"),
                                                              timeout=FIRST_LOAD_MS)
+
+
+def test_before_and_after_draws_cka_the_head_change_and_the_top_heads(app_page: Page, screenshot_dir: Path) -> None:
+    page = app_page
+    _open(page)
+    compare = page.locator("#finetune-compare-run")
+    compare.click()  # nothing trained yet in this session
+    expect(error_panel(page, "No fine-tuned model in this session yet")).to_be_visible(timeout=FIRST_LOAD_MS)
+
+    _set_slider(page, "finetune-epochs", 1)
+    page.locator("#finetune-run").click()
+    expect(page.locator("#finetune-status")).to_contain_text("training steps took", timeout=TRAIN_MS)
+    fill(page.locator("#finetune-compare-text textarea"), "A wonderful, moving film.")
+    compare.click()
+    summary = page.get_by_test_id("finetune-before-after")
+    expect(summary).to_contain_text("Kornblith et al. 2019", timeout=FIRST_LOAD_MS)
+    expect(summary).to_contain_text("There is no \u201cbefore\u201d prediction")
+    expect(page.get_by_test_id("finetune-compare-probabilities").locator("tbody tr")).to_have_count(2)
+    expect(error_panel(page, "No fine-tuned model")).to_have_count(0)  # the panel went with the successful run
+    expect(plot_svg(page, "finetune-cka")).to_be_visible()
+    expect(page.locator("#finetune-cka")).to_contain_text("embeddings")
+    expect(plot_svg(page, "finetune-heads")).to_be_visible()
+    expect(page.locator("#finetune-heads .heatmaplayer")).to_have_count(1)
+    expect(plot_svg(page, "finetune-top-heads")).to_be_visible()
+    expect(page.locator("#finetune-top-heads")).to_contain_text(re.compile(r"L\d H\d: base.*fine-tuned\s*\(JS"))
+    expect(page.locator("#finetune-top-heads")).to_contain_text("moving")  # the text's tokens name the axes
+    expect(data_rows(page, "finetune-neighbours")).to_have_count(10)  # 5 per encoder
+    page.screenshot(path=str(screenshot_dir / "finetune_compare.png"), full_page=True)
 
 
 def test_cancel_stops_training(app_page: Page) -> None:

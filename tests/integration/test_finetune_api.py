@@ -114,3 +114,39 @@ def test_markup_in_labels_and_texts_is_escaped(client):
     loaded, summary = client.predict(f"{quoted},{quoted}\nfine,{quoted}\nbad,ok\npoor,ok", api_name="/finetune_csv")
     assert loaded["data"][0] == [XSS, XSS]
     assert "<img" not in summary and "&lt;img" in summary
+
+
+def test_compare_before_and_after_uses_the_session_that_trained(app_server):
+    mine, other = _client(app_server), _client(app_server)
+    with pytest.raises(Exception, match="No fine-tuned model in this session yet") as caught:
+        other.predict(text="What a wonderful surprise.", api_name="/finetune_compare")
+    assert "Traceback" not in str(caught.value)
+    _train(mine, epochs=1)
+    summary, cka, heads, top_heads, neighbours, payload = mine.predict(text="What a wonderful surprise.", top_n=3,
+                                                                       api_name="/finetune_compare")
+    assert set(payload["probabilities"]) == {"0", "1"}
+    assert sum(payload["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+    layers, heads_per_layer = 2, 2  # the tiny encoder
+    assert len(payload["cka"]) == layers + 1 and payload["cka_layers"][0] == "embeddings"
+    assert all(0.0 <= value <= 1.0 for value in payload["cka"])
+    assert [len(row) for row in payload["attention_change"]] == [heads_per_layer] * layers
+    js = [h["js"] for h in payload["top_heads"]]
+    assert js == sorted(js, reverse=True) and len(js) == layers * heads_per_layer
+    assert js[0] == pytest.approx(max(max(row) for row in payload["attention_change"]))
+    assert len(payload["neighbours"]["base"]) == len(payload["neighbours"]["tuned"]) == 3
+    assert {n["text"] for n in payload["neighbours"]["tuned"]} <= set(examples.TUTORIAL_REVIEWS)
+    assert "Kornblith" in summary and "CKA" in summary and len(neighbours["data"]) == 6
+    assert payload["notes"]
+    for figure in (cka, heads, top_heads):
+        assert figure is not None
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ({"text": ""}, "Text is empty"),
+    ({"text": "x" * 1_001}, "up to 1,000"),
+    ({"text": "fine", "top_n": 11}, "11"),
+])
+def test_compare_checks_its_input_first(client, arguments, message):
+    with pytest.raises(Exception, match=message) as caught:
+        client.predict(**arguments, api_name="/finetune_compare")
+    assert "Traceback" not in str(caught.value)

@@ -315,6 +315,28 @@ def _explanation_check_renderers() -> dict:
 RENDERERS.update(_explanation_check_renderers())
 
 
+def _finetune_comparison():
+    from bertviz_ui.tasks.finetune import FinetuneComparison, HeadChange, Neighbour
+
+    neighbours = (Neighbour(0, XSS, XSS, 0.9), Neighbour(1, "fine", "ok", 0.5))
+    maps = ((0.5, 0.5), (0.25, 0.75))
+    return FinetuneComparison(
+        model=XSS, text=XSS, tokens=(XSS, XSS), labels=(XSS, "ok"), probabilities=(0.7, 0.3), predicted=XSS,
+        neighbours_base=neighbours, neighbours_tuned=neighbours[::-1], searched=2,
+        cka_layers=("embeddings", "layer 0"), cka=(1.0, 0.9), cka_tokens={"text": 2, "examples": 4},
+        moved_layers=("layer 0",), attention_change=((0.1, 0.2),), top_heads=(HeadChange(0, 1, 0.2, maps, maps),),
+        notes=(XSS,))
+
+
+def _finetune_compare_renderers() -> dict:
+    from bertviz_ui.render import finetune_compare as compare_render
+
+    return {"fine-tuning before vs after": lambda: compare_render.compare_html(_finetune_comparison())}
+
+
+RENDERERS.update(_finetune_compare_renderers())
+
+
 def _html_renderers() -> list[str]:
     """Every public ``*_html`` function of bertviz_ui/render that takes an argument (what it shows can carry markup)."""
     import importlib
@@ -401,7 +423,14 @@ def _figures() -> dict:
         "parameters per module": lambda: parameters_render.module_figure(count),
         "fine-tuning confusion": lambda: finetune_render.confusion_figure(_finetune()),
         "QA logits": lambda: qa_render.logits_figure(_qa().windows[0], _qa()),
+        "fine-tuning top heads": lambda: _compare_render().top_heads_figure(_finetune_comparison()),
     }
+
+
+def _compare_render():
+    from bertviz_ui.render import finetune_compare
+
+    return finetune_compare
 
 
 @pytest.mark.parametrize("name", sorted(_figures()))

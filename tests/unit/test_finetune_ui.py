@@ -203,3 +203,24 @@ def test_a_run_is_freed_before_its_memory_is_given_back(ctx, monkeypatch, cancel
             session.cancel.set()
     assert ("Cancelled" if cancel else "Finished") in statuses[-1]
     assert alive_when_released == [[], [False]]  # the previous model dropped; then the run over and gone
+
+
+def test_compare_checks_the_text_first_then_uses_the_sessions_model_and_its_base(ctx, monkeypatch):
+    loads = []
+    original = ctx.cache.load_for_task
+    monkeypatch.setattr(ctx.cache, "load_for_task", lambda *a, **k: loads.append((a, k)) or original(*a, **k))
+    with pytest.raises(BadInput, match="Text is empty"):
+        ui.run_compare(ctx, None, "  ", 5)
+    with pytest.raises(BadInput, match="No fine-tuned model in this session yet"):
+        ui.run_compare(ctx, LabSession(), "lovely", 5)
+    assert loads == []  # refused before any model was looked up
+    session = _train(ctx, Sessions(), None, _Request("c"))["session"]
+    assert session.trained.base_ref == "tiny:encoder"
+    assert session.trained.examples == tuple(text for text, _ in SEED_ROWS)
+    loads.clear()
+    shown = ui.run_compare(ctx, session, "lovely film", 2)
+    assert set(shown) == {"summary", "cka", "heads", "top_heads", "neighbours", "raw"}
+    ((args, kwargs),) = loads
+    assert args[1] == "tiny:encoder" and kwargs["attentions"] is True and kwargs["precision"].value == "full"
+    assert session.trained.model.config._attn_implementation == "eager"
+    assert len(shown["raw"]["neighbours"]["tuned"]) == 2 and list(shown["neighbours"]["rank"]) == [1, 2, 1, 2]

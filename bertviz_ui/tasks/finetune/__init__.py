@@ -4,9 +4,18 @@ honestly (held-out split or cross-validation), and compare it with a TF-IDF + lo
 One module per job: limits (bounds, memory and time), data (rows, CSV, validation), plan (split, schedule, setup
 preview), model (building the classifier, parameter counts, its head on stored features), features (encoded texts,
 frozen-encoder outputs, predictions), training (the fit loop and its events), evaluate (metrics and the baseline),
-trained (the kept model), run (finetune(), the whole run). Everything other code uses is importable from here.
+trained (the kept model), compare (the kept model vs. the encoder it started from), run (finetune(), the whole run). Everything other code uses is importable from here.
 """
 
+from bertviz_ui.tasks.finetune.compare import (
+    FinetuneComparison,
+    HeadChange,
+    Neighbour,
+    check_compare_input,
+    compare_to_base,
+    js_distance,
+    linear_cka,
+)
 from bertviz_ui.tasks.finetune.data import (
     TrainingData,
     parse_csv,
@@ -82,15 +91,17 @@ from bertviz_ui.tasks.finetune.training import Cancelled, Clock, EpochMetrics, E
 
 __all__ = [
     "ADAM_EPS", "BATCH_RANGE", "CLIP_RANGE", "DEFAULTS", "EPOCH_RANGE", "EVAL_BATCH", "HOLDOUT_FRACTION",
-    "HOLDOUT_MIN_EXAMPLES", "IMBALANCE_RATIO", "LENGTH_RANGE", "LR_RANGE", "MAX_CSV_BYTES", "MAX_EXAMPLES", "MAX_FOLDS",
-    "MAX_LABELS", "MAX_LABEL_CHARS", "MAX_NEW_TEXTS", "MAX_TEXT_CHARS", "MIN_PER_LABEL", "RESERVE_MARGIN", "RESERVE_S",
-    "SEED_RANGE", "WARMUP_RANGE", "WEIGHT_DECAY",
-    "BaselineResult", "Cancelled", "ClassMetrics", "Classification", "Clock", "Encoded", "EpochMetrics", "Evaluation",
-    "Event", "ExamplePrediction", "FinetuneResult", "Finished", "Hyperparameters", "ParameterCounts", "PhaseEvent",
-    "SetupPreview", "Split", "StepEvent", "TextPrediction", "TrainedModel", "TrainingData",
-    "baseline_scores", "build_classifier", "check_hyperparameters", "check_run_time", "check_training_step",
-    "class_metrics", "classifier_config", "count_parameters", "encoder_features", "evaluate_run", "finetune", "fit",
-    "freeze", "head_on_features", "logits", "make_scheduler", "most_batch", "parameter_counts", "parse_csv",
-    "parse_new_texts", "plan_split", "planned_schedule", "predict_ids", "preview_setup", "read_csv_file", "steps_for",
-    "table_rows", "training_deadline", "validate",
+    "HOLDOUT_MIN_EXAMPLES", "IMBALANCE_RATIO", "LENGTH_RANGE", "LR_RANGE", "MAX_CSV_BYTES", "MAX_EXAMPLES",
+    "MAX_FOLDS", "MAX_LABELS", "MAX_LABEL_CHARS", "MAX_NEW_TEXTS", "MAX_TEXT_CHARS", "MIN_PER_LABEL",
+    "RESERVE_MARGIN", "RESERVE_S", "SEED_RANGE", "WARMUP_RANGE", "WEIGHT_DECAY",
+    "BaselineResult", "Cancelled", "ClassMetrics", "Classification", "Clock", "Encoded", "EpochMetrics",
+    "Evaluation", "Event", "ExamplePrediction", "FinetuneComparison", "FinetuneResult", "Finished", "HeadChange",
+    "Hyperparameters", "Neighbour", "ParameterCounts", "PhaseEvent", "SetupPreview", "Split", "StepEvent",
+    "TextPrediction", "TrainedModel", "TrainingData",
+    "baseline_scores", "build_classifier", "check_compare_input", "check_hyperparameters", "check_run_time",
+    "check_training_step", "class_metrics", "classifier_config", "compare_to_base", "count_parameters",
+    "encoder_features", "evaluate_run", "finetune", "fit", "freeze", "head_on_features", "js_distance",
+    "linear_cka", "logits", "make_scheduler", "most_batch", "parameter_counts", "parse_csv", "parse_new_texts",
+    "plan_split", "planned_schedule", "predict_ids", "preview_setup", "read_csv_file", "steps_for", "table_rows",
+    "training_deadline", "validate",
 ]

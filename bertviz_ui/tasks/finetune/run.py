@@ -93,8 +93,8 @@ class Finished:
 
 
 def finetune(data: TrainingData, hp: Hyperparameters, *, encoder: Model, tokenizer: Tokenizer, label: str = "",
-             new_texts: Sequence[str] = (), device: str = "cpu", cancel: threading.Event | None = None,
-             max_seconds: float | None = None,
+             source: str = "", new_texts: Sequence[str] = (), device: str = "cpu",
+             cancel: threading.Event | None = None, max_seconds: float | None = None,
              budget: Budget | None = None) -> Iterator[StepEvent | EpochMetrics | PhaseEvent | Finished]:
     """Fine-tune a copy of ``encoder`` as a classifier of ``data``'s labels, evaluate it, compare with the baseline.
 
@@ -114,6 +114,8 @@ def finetune(data: TrainingData, hp: Hyperparameters, *, encoder: Model, tokeniz
         encoder: the shared encoder (never modified: its weights are copied).
         tokenizer: its tokenizer.
         label: the model's name as shown.
+        source: the reference the cache loaded ``encoder`` from (kept with the trained model, which the lab compares
+            with that encoder later).
         new_texts: texts to predict before and after.
         device: where training runs.
         cancel: set it to stop within one step (Cancelled is raised, nothing is kept).
@@ -152,7 +154,7 @@ def finetune(data: TrainingData, hp: Hyperparameters, *, encoder: Model, tokeniz
     if trace.steps:
         model.eval()
         trained = TrainedModel(model=model, tokenizer=tokenizer, labels=data.label_names, max_length=run.max_length,
-                               base=label)
+                               base=label, base_ref=source, examples=data.texts, example_labels=data.labels)
     yield PhaseEvent("Predicting every example and new text with the trained model", 0.99)
     after = predict_ids(model, run.encoded, run.everything, features, head, run.eval_rows)
 

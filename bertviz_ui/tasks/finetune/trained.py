@@ -21,6 +21,11 @@ class TrainedModel:
     labels: tuple[str, ...]
     max_length: int
     base: str
+    # What the cache loads the base encoder from again (the lab's before-vs-after comparison), and the examples the
+    # model was trained on (their labels by name), for its neighbours.
+    base_ref: str = ""
+    examples: tuple[str, ...] = ()
+    example_labels: tuple[str, ...] = ()
 
     def predict(self, texts: Sequence[str]) -> list[tuple[str, float, tuple[float, ...]]]:
         """(label, probability, every class's probability) per text."""
