@@ -75,6 +75,7 @@ def inputs(attention_text: str = ATTENTION_TEXT) -> dict[str, dict]:
                                                               for row in _reviews_table()["data"])},
         "/finetune": {"table": _reviews_table(), "epochs": 1},
         "/finetune_try": {"text": "\n".join(SENTIMENT_TEXTS[8:10])},
+        "/finetune_compare": {"text": SENTIMENT_TEXTS[8]},
         "/finetune_download": {},
         "/finetune_cancel": {},
         "/models": {},
