@@ -47,10 +47,10 @@ def payloads(models: dict[str, str]) -> dict[str, list]:
         "fill_mask": [models["fill_mask"], "The cat [MASK] on the mat.", 5],
         "nsp": [models["nsp"], "The man went to the store.", "He bought a gallon of milk."],
         "sentiment": [models["sentiment"], "I loved this movie!\nThe plot was thin and the acting worse."],
-        "ner": [models["ner"], "Apple CEO Tim Cook announced a new product in Cupertino.", "simple"],
+        "ner": [models["ner"], "Apple CEO Tim Cook announced a new product in Cupertino.", "simple", "pieces"],
         "zero_shot": [models["zero_shot"], "nli", "The new tax bill passed the senate yesterday.",
                       "politics, sports, cooking", "This example is {}.", False],
-        "qa": [models["qa"], "Who designed the Eiffel Tower?", EIFFEL, 15, 3, False],
+        "qa": [models["qa"], "Who designed the Eiffel Tower?", EIFFEL, 15, 3, False, "pieces"],
     }
 
 
@@ -210,11 +210,11 @@ def light_rounds(server: Server, visitors: int, rounds: int) -> dict:
 def session_growth(server: Server, sessions: int, workers: int = 4) -> dict:
     """RSS growth of ``sessions`` new sessions, each calling /ner on 5,000 characters (after a warm-up of 20)."""
     model = default_models(server.url)["ner"]
-    warm = [call(server.url, "ner", [model, NER_TEXT, "simple"]) for _ in range(20)]
+    warm = [call(server.url, "ner", [model, NER_TEXT, "simple", "pieces"]) for _ in range(20)]
     before = server.rss_mb()
     started = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:
-        results = list(pool.map(lambda _: call(server.url, "ner", [model, NER_TEXT, "simple"]), range(sessions)))
+        results = list(pool.map(lambda _: call(server.url, "ner", [model, NER_TEXT, "simple", "pieces"]), range(sessions)))
     after = server.rss_mb()
     errors = [c.message for c in (*warm, *results) if not c.ok]
     growth = (after - before) if before is not None and after is not None else None

@@ -178,7 +178,7 @@ def _outputs(task_id: str, *, visible: bool = True) -> tuple[Outputs, ErrorPanel
     header = gr.HTML(padding=False, elem_id=f"{prefix}-header", visible=visible)
     sides = gr.HTML(padding=False, elem_id=f"{prefix}-sides", visible=visible)
     diff = gr.HTML(padding=False, elem_id=f"{prefix}-diff", visible=visible)
-    raw = raw_output(f"{prefix}-json") if visible else gr.JSON(visible=False)
+    raw = raw_output(f"{prefix}-json", "Raw output of the comparison (JSON)") if visible else gr.JSON(visible=False)
     return Outputs(header=header, sides=sides, diff=diff, raw=raw, errors=panel), panel
 
 

@@ -16,9 +16,9 @@ from bertviz_ui.render.html import error_panel_html
 Shown = Mapping[str, Any]
 
 
-def raw_output(elem_id: str) -> gr.JSON:
+def raw_output(elem_id: str, label: str = "Raw output (JSON)") -> gr.JSON:
     """The collapsed "Raw output (JSON)" view of a tab's result dataclass, as the API returns it."""
-    with gr.Accordion("Raw output (JSON)", open=False):
+    with gr.Accordion(label, open=False):
         return gr.JSON(elem_id=elem_id)
 
 
