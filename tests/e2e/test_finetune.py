@@ -109,7 +109,12 @@ def test_before_and_after_draws_cka_the_head_change_and_the_top_heads(app_page: 
     expect(page.locator("#finetune-top-heads")).to_contain_text(re.compile(r"L\d H\d: base.*fine-tuned\s*\(JS"))
     expect(page.locator("#finetune-top-heads")).to_contain_text("moving")  # the text's tokens name the axes
     expect(data_rows(page, "finetune-neighbours")).to_have_count(10)  # 5 per encoder
-    page.screenshot(path=str(screenshot_dir / "finetune_compare.png"), full_page=True)
+    # The section alone: from its summary down to the neighbours' table.
+    top, bottom = (page.locator(selector).evaluate("e => e.getBoundingClientRect().top + window.scrollY")
+                   for selector in ("#finetune-compare-summary", "#finetune-neighbours"))
+    bottom += page.locator("#finetune-neighbours").bounding_box()["height"]
+    page.screenshot(path=str(screenshot_dir / "finetune_compare.png"), full_page=True,
+                    clip={"x": 0, "y": top, "width": page.viewport_size["width"], "height": bottom - top})
 
 
 def test_cancel_stops_training(app_page: Page) -> None:
