@@ -7,7 +7,6 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from bertviz_ui.render.figures import frame
@@ -16,7 +15,11 @@ from bertviz_ui.tasks.attention import HEAD_VIEW_TOKENS, HEATMAP_TOKENS, MODEL_V
 from bertviz_ui.tasks.encoder import EncoderRun, HeadSummaries
 from bertviz_ui.tasks.pieces import PIECES, WORDS, Groups, groups, merge_matrix
 
-HEAD_COLOURS = qualitative.Dark24
+# Paul Tol's 12-colour qualitative palette (SRON technical note, 2012): twelve hues that stay apart under
+# deuteranopia and protanopia (Dark24, used before, gave two heads nearly the same colour there); checked in
+# tests/unit/test_palette.py. Heads past 12 reuse it; the legend and hover name each head, so colour never acts alone.
+HEAD_COLOURS = ("#332288", "#6699CC", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77", "#661100", "#CC6677",
+                "#AA4466", "#882255", "#AA4499")
 # Weight bins of the head view: lines of a bin share one trace (opacity and width grow with the weight).
 BINS = ((0.02, 0.1, 0.18, 1.0), (0.1, 0.25, 0.35, 1.6), (0.25, 0.5, 0.6, 2.4), (0.5, 1.01, 0.95, 3.4))
 MIN_LINE_WEIGHT = BINS[0][0]
@@ -308,6 +311,7 @@ def token_choices(run: EncoderRun) -> list[tuple[str, int]]:
 
 def legend_html(view: AttentionView) -> str:
     """The head colours as chips (escaped), for readers of the figures."""
-    chips = "".join(f'<span class="bv-chip" style="border-color:{esc(head_colour(h))};color:{esc(head_colour(h))}">'
-                    f"head {h}</span>" for h in view.heads_shown)
+    # The name is in the page's text colour (readable on any theme); the colour is a swatch beside it.
+    chips = "".join(f'<span class="bv-chip bv-head-key"><span class="bv-swatch" aria-hidden="true" '
+                    f'style="background:{esc(head_colour(h))}"></span>head {h}</span>' for h in view.heads_shown)
     return f'<div class="bv-chip-flow" data-testid="attention-heads">{chips}</div>'

@@ -44,9 +44,17 @@ def batch_table(batch: SentimentBatch) -> pd.DataFrame:
 
 
 def _colour(score: float, scale: float) -> str:
+    """The shade of a word: the class colour mixed into white by the score's strength, opaque, so that its dark text
+    (assets/style.css, .bv-attr) keeps WCAG AA contrast on light and dark themes alike."""
     strength = min(abs(score) / scale, 1.0) if scale > 0 else 0.0
-    red, green, blue = POSITIVE_RGB if score >= 0 else NEGATIVE_RGB
-    return f"rgba({red},{green},{blue},{0.08 + 0.6 * strength:.3f})"
+    alpha = 0.08 + 0.6 * strength
+    red, green, blue = (round(255 + (c - 255) * alpha) for c in (POSITIVE_RGB if score >= 0 else NEGATIVE_RGB))
+    return f"rgb({red},{green},{blue})"
+
+
+def _away(score: float) -> str:
+    # Colour is not the only cue: words that push away from the class are also underlined (the legend shows both).
+    return "" if score >= 0 else ' data-sign="away"'
 
 
 def _scored(attribution: Attribution, unit: str) -> tuple[TokenScore, ...]:
@@ -73,11 +81,13 @@ def heatmap_html(text: str, attribution: Attribution, unit: str = WORDS) -> str:
     for word in scored:
         parts.append(esc(text[cursor:word.start]))
         parts.append(f'<span class="bv-attr" style="background:{_colour(word.score, scale)}" '
-                     f'title="{esc(word.text)}: {word.score:+.4f}">{esc(text[word.start:word.end])}</span>')
+                     f'title="{esc(word.text)}: {word.score:+.4f}"{_away(word.score)}>{esc(text[word.start:word.end])}'
+                     '</span>')
         cursor = word.end
     parts.append(esc(text[cursor:]))
     legend = (f'<div class="bv-legend"><span class="bv-attr" style="background:{_colour(1, 1)}">toward '
-              f'{esc(attribution.target_label)}</span><span class="bv-attr" style="background:{_colour(-1, 1)}">'
+              f'{esc(attribution.target_label)}</span><span class="bv-attr" '
+              f'style="background:{_colour(-1, 1)}"{_away(-1)}>'
               f"away from {esc(attribution.target_label)}</span></div>")
     return f'<div class="bv-heatmap" data-testid="attribution-heatmap">{legend}<p>{"".join(parts)}</p></div>'
 

@@ -40,7 +40,7 @@ THREE = "I loved it\n\nok\n   \nso good"
 NUMBERED = "good\n\n  \nbad movie\nfine"
 NUMBERED_WORDS = {1: ["good"], 2: ["bad", "movie"], 3: ["fine"]}
 GENERIC = "Something went wrong while {}. The server logged the details; try other input or another model."
-ZERO_SHADE = "rgba(46,139,87,0.080)"  # a word whose attribution is 0 (and so is every other word's)
+ZERO_SHADE = "rgb(238,246,242)"  # a word whose attribution is 0 (and so is every other word's)
 
 
 def sigmoid(x: float) -> float:
