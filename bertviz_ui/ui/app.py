@@ -19,6 +19,7 @@ from bertviz_ui.ui.errors import short_payload_errors
 from bertviz_ui.ui.prefill import show_on_load
 from bertviz_ui.ui.sessions import SessionSweeper, configs_on_demand
 from bertviz_ui.ui.tabs import TABS
+from bertviz_ui.ui.theme import theme
 
 ASSETS = Path(__file__).resolve().parent.parent.parent / "assets"
 TITLE = "bertviz_ui: BERT, explained visually"
@@ -64,7 +65,7 @@ def launch_options(settings: Settings) -> dict:
     """Keyword arguments for demo.launch(): theme and CSS (gradio 6 takes them here), host, port, errors."""
     options = {
         "css_paths": [ASSETS / "style.css"],
-        "theme": gr.themes.Soft(),
+        "theme": theme(),
         # Our handlers turn every error into a gr.Error, which is always shown; what remains is Gradio's own checks of
         # malformed payloads, whose text names Python objects: the client gets a generic error instead.
         "show_error": False,
