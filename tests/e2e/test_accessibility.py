@@ -117,3 +117,29 @@ def test_every_tab_after_its_main_action_has_no_serious_axe_violation(scheme_pag
         print(f"\n[{tab.title}]")
         found[tab.title] = blocking_violations(page)
     assert {title: lines for title, lines in found.items() if lines} == {}
+
+
+FOCUSED = "() => { const e = document.activeElement; return e ? (e.id || e.getAttribute('aria-label') || " \
+          "(e.innerText || '').trim().slice(0, 40) || e.tagName) : null; }"
+
+
+def test_every_tabs_main_action_works_from_the_keyboard(app_page: Page) -> None:
+    """Each tab opens with Enter on its tab button; Tab reaches its main button through its controls, Enter runs it."""
+    page = app_page
+    for tab in TABS:
+        tab_button = page.get_by_role("tab", name=tab.title, exact=True)
+        tab_button.focus()
+        page.keyboard.press("Enter")
+        expect(tab_button).to_have_attribute("aria-selected", "true")
+        visited = []
+        for _ in range(80):
+            page.keyboard.press("Tab")
+            if page.evaluate("id => document.activeElement && document.activeElement.id === id", tab.button):
+                break
+            visited.append(page.evaluate(FOCUSED))
+        else:
+            pytest.fail(f"{tab.title}: Tab never reached #{tab.button}; focus went through {visited}")
+        print(f"\n[{tab.title}] {len(visited)} stops before #{tab.button}: {visited}")
+        page.keyboard.press("Enter")
+        tab.done(page)
+        expect(page.locator(".pending")).to_have_count(0, timeout=FIRST_LOAD_MS)
