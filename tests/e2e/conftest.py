@@ -5,21 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page
 
-from tests.e2e.helpers import PAGE_LOAD_MS, SEED_TEXT
+from tests.e2e.helpers import open_app
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 @pytest.fixture
 def app_page(page: Page, app_server: str) -> Page:
-    """A new page on the running app, once the Tokenize button can be clicked and the examples have arrived (one
-    page-load event fills every tab's, so the tokenizer's text stands for all of them)."""
-    page.goto(app_server)
-    expect(page.locator("#tokenizer-run")).to_be_enabled(timeout=PAGE_LOAD_MS)
-    expect(page.locator("#tokenizer-text textarea")).to_have_value(SEED_TEXT, timeout=PAGE_LOAD_MS)
-    return page
+    """A new page on the running app, once the Tokenize button can be clicked and the examples have arrived."""
+    return open_app(page, app_server)
 
 
 @pytest.fixture(scope="session")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
+from typing import Any
 
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 # The first request of a session builds the tiny checkpoint (or extracts the offline model): allow for it.
 FIRST_LOAD_MS = 30_000
@@ -14,6 +17,25 @@ PAGE_LOAD_MS = 20_000
 SEED_TEXT = "The cat sat on the mat."
 TUTORIAL_PAIR = "It was a lazy afternoon."
 XSS = '<img src=x onerror="window.__xss=1">'
+
+
+def open_app(page: Page, url: str) -> Page:
+    """Open the app and wait until the Tokenize button can be clicked and the examples have arrived (one page-load
+    event fills every tab's, so the tokenizer's text stands for all of them)."""
+    page.goto(url)
+    expect(page.locator("#tokenizer-run")).to_be_enabled(timeout=PAGE_LOAD_MS)
+    expect(page.locator("#tokenizer-text textarea")).to_have_value(SEED_TEXT, timeout=PAGE_LOAD_MS)
+    return page
+
+
+@contextlib.contextmanager
+def app_in_new_context(browser: Browser, url: str, **options: Any) -> Iterator[Page]:
+    """The app in a page of a fresh browser context made with ``options`` (viewport, color_scheme...), closed after."""
+    context = browser.new_context(**options)
+    try:
+        yield open_app(context.new_page(), url)
+    finally:
+        context.close()
 
 
 def chip_flow(page: Page) -> Locator:

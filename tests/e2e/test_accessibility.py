@@ -11,7 +11,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.helpers import FIRST_LOAD_MS, PAGE_LOAD_MS, SEED_TEXT, chip_flow, plot_svg
+from tests.e2e.helpers import FIRST_LOAD_MS, app_in_new_context, chip_flow, plot_svg
 
 pytestmark = pytest.mark.e2e
 
@@ -69,13 +69,9 @@ TABS = (
 @pytest.fixture(params=["light", "dark"])
 def scheme_page(request: pytest.FixtureRequest, browser: Browser, app_server: str) -> Iterator[Page]:
     """The app at 1280 px in a page whose browser prefers the parametrized colour scheme."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme=request.param)
-    page = context.new_page()
-    page.goto(app_server)
-    expect(page.locator("#tokenizer-run")).to_be_enabled(timeout=PAGE_LOAD_MS)
-    expect(page.locator("#tokenizer-text textarea")).to_have_value(SEED_TEXT, timeout=PAGE_LOAD_MS)
-    yield page
-    context.close()
+    with app_in_new_context(browser, app_server, viewport={"width": 1280, "height": 900},
+                            color_scheme=request.param) as page:
+        yield page
 
 
 def _excluded(rule: str, target: str) -> bool:

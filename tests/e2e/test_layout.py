@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.helpers import FIRST_LOAD_MS, PAGE_LOAD_MS, SEED_TEXT, data_rows, plot_svg
+from tests.e2e.helpers import FIRST_LOAD_MS, app_in_new_context, data_rows, plot_svg
 from tests.e2e.layout import plots_settle_without_overlaps, table_problems
 
 pytestmark = pytest.mark.e2e
@@ -22,14 +22,8 @@ TAB_TITLES = ("Tokenizer", "Masked words", "Next sentence", "Sentiment", "Entiti
 @pytest.fixture(params=[1400, 390], ids=["desktop-1400", "phone-390"])
 def sized_page(request: pytest.FixtureRequest, browser: Browser, app_server: str) -> Iterator[Page]:
     """The app in a page of the parametrized width, laid out at that width from the start."""
-    context = browser.new_context(viewport={"width": request.param, "height": 900})
-    page = context.new_page()
-    page.goto(app_server)
-    expect(page.locator("#tokenizer-run")).to_be_enabled(timeout=PAGE_LOAD_MS)
-    # The examples arrive with the page (one load event fills every tab's): wait for them, as app_page does.
-    expect(page.locator("#tokenizer-text textarea")).to_have_value(SEED_TEXT, timeout=PAGE_LOAD_MS)
-    yield page
-    context.close()
+    with app_in_new_context(browser, app_server, viewport={"width": request.param, "height": 900}) as page:
+        yield page
 
 
 def _tab(page: Page, title: str) -> None:
