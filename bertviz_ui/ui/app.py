@@ -16,7 +16,7 @@ from bertviz_ui.tasks.comparison import TUTORIAL_TABLE
 from bertviz_ui.ui import compare, queue
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import short_payload_errors
-from bertviz_ui.ui.prefill import show_on_load
+from bertviz_ui.ui.permalink import link_bar, restore_on_load
 from bertviz_ui.ui.sessions import SessionSweeper, configs_on_demand
 from bertviz_ui.ui.tabs import TABS
 from bertviz_ui.ui.theme import theme
@@ -47,14 +47,19 @@ def build_demo(settings: Settings) -> gr.Blocks:
         if settings.tiny:
             gr.HTML(tiny_banner_html(), elem_id="bv-tiny-banner")
         # Every tab in sight: a second row of tabs rather than some hidden behind a "..." menu.
-        examples = []
-        with gr.Tabs(overflow_behavior="wrap"):
+        bar = link_bar()
+        openings = []
+        with gr.Tabs(overflow_behavior="wrap") as tabs:
             for spec in TABS:
                 with gr.Tab(spec.title, id=spec.id, elem_id=f"tab-{spec.id}") as tab:
-                    examples.append(spec.build(ctx, tab))
+                    opening = spec.build(ctx, tab)
+                    if opening.link is not None:
+                        opening.link.follow(tab)
+                    openings.append(opening)
         compare.api(ctx)  # /compare: hidden inputs; each of its tabs has its own Compare button
-        # The components start neutral (they are the API's defaults); the page opens with each tab's examples.
-        show_on_load(demo, examples)
+        # The components start neutral (they are the API's defaults); the page opens with each tab's examples, or
+        # with the settings of the link it was opened with.
+        restore_on_load(demo, ctx, tabs, bar, openings)
     demo.queue(default_concurrency_limit=2)
     sweeper = SessionSweeper(demo, idle_s=settings.session_minutes * 60)
     queue.install(demo, queue.QueueLimits(), on_request=sweeper.maybe_sweep)

@@ -39,7 +39,7 @@ from bertviz_ui.ui.compare import compare_section
 from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output, result_table
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
-from bertviz_ui.ui.prefill import Prefill
+from bertviz_ui.ui.permalink import Link, Opening
 from bertviz_ui.ui.queue import HEAVY
 
 TASK = task_by_id("attention")
@@ -194,7 +194,7 @@ def show_latency(ctx: AppContext) -> Shown:
     return _comparison_shown(time_random_builds(ctx.cache, ctx.budget))
 
 
-def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
+def build(ctx: AppContext, tab: gr.Tab) -> Opening:
     """Lay out the Inside BERT tab inside the current gr.Blocks context; it opens with the seed text's pair."""
     inside = InsideBert(ctx)
     choices = ctx.model_choices(TASK)
@@ -349,4 +349,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
         comparison_panel.follow(latency_button.click(timing, None, out.components, api_name="model_latency",
                                                      concurrency_id=HEAVY, concurrency_limit=1))
     compare_section(ctx, "attention", model=model, text=text, text_pair=pair, layer=layer)
-    return {text: EXAMPLES[0][0], pair: EXAMPLES[0][1]}
+    return Opening({text: EXAMPLES[0][0], pair: EXAMPLES[0][1]},
+                   Link("attention", run=button, model=model, text=text, pair=pair, layer=layer, heads=heads,
+                        token=token, hide_special=hide_special, direction=direction, renormalize=renormalize,
+                        unit=unit))

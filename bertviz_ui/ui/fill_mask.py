@@ -47,7 +47,7 @@ from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, ra
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
 from bertviz_ui.ui.explanation_check import connect, section, task_input
-from bertviz_ui.ui.prefill import Prefill
+from bertviz_ui.ui.permalink import Link, Opening
 from bertviz_ui.ui.progress import watch_downloads
 
 TASK = task_by_id("fill_mask")
@@ -152,7 +152,7 @@ def run_quantized(ctx: AppContext, model: str, text: str, top_k: Any) -> Shown:
             "table": quantized_table(result), "raw": result.to_dict()}
 
 
-def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
+def build(ctx: AppContext, tab: gr.Tab) -> Opening:
     """Lay out the Masked words tab inside the current gr.Blocks context; it opens with an example in each sub-tab."""
     choices = ctx.model_choices(TASK)
     gr.Markdown(
@@ -257,5 +257,6 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
                                                   api_name="fill_mask_quantized", concurrency_id="fill_mask"))
     compare_section(ctx, "fill_mask", model=model, text=text, top_k=top_k)
     connect(ctx, check, task_input("fill_mask"), model, public=False)
-    return {text: EXAMPLES[0][0], sentence: CLICK_SENTENCE, lab_sentence: LAB_SENTENCE,
-            quantized_text: EXAMPLES[1][0], check.text: EXAMPLES[1][0]}
+    return Opening({text: EXAMPLES[0][0], sentence: CLICK_SENTENCE, lab_sentence: LAB_SENTENCE,
+                    quantized_text: EXAMPLES[1][0], check.text: EXAMPLES[1][0]},
+                   Link("fill_mask", run=button, model=model, text=text, top_k=top_k, mask=mask_number))

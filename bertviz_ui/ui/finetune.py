@@ -78,7 +78,7 @@ from bertviz_ui.tasks.finetune.compare import DEFAULT_TOP_N, TOP_N_RANGE
 from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output, result_table
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
-from bertviz_ui.ui.prefill import Prefill
+from bertviz_ui.ui.permalink import Link, Opening
 from bertviz_ui.ui.queue import HEAVY, TRAINING
 
 TASK = task_by_id("finetune")
@@ -232,7 +232,7 @@ def load_file(path: Any) -> Shown:
     return _into_table(read_csv_file(path))
 
 
-def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
+def build(ctx: AppContext, tab: gr.Tab) -> Opening:
     """Lay out the Fine-tuning lab inside the current gr.Blocks context; it opens with the seed text's reviews."""
     choices = ctx.model_choices(TASK)
     sessions: Sessions[TrainedModel] = Sessions()
@@ -392,4 +392,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     root = gr.context.Context.root_block
     if root is not None:
         root.unload(close_tab)
-    return {table: TUTORIAL_TABLE, new_texts: TUTORIAL_NEW_TEXTS, try_text: TRY_TEXT, compare_text: TRY_TEXT}
+    # Training is too heavy to start from a link: the link restores the model and settings, Train starts it.
+    return Opening({table: TUTORIAL_TABLE, new_texts: TUTORIAL_NEW_TEXTS, try_text: TRY_TEXT, compare_text: TRY_TEXT},
+                   Link("finetune", model=model, lr=lr, batch=batch, epochs=epochs, warmup=warmup,
+                        max_length=max_length, clip=clip, seed=seed_box, frozen=frozen))

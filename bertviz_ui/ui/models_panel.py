@@ -7,9 +7,10 @@ import gradio as gr
 from bertviz_ui.render.models import cache_summary_html, cache_table
 from bertviz_ui.ui.components import Outputs, Shown, result_table
 from bertviz_ui.ui.context import AppContext
+from bertviz_ui.ui.permalink import Link, Opening
 
 
-def build(ctx: AppContext, tab: gr.Tab) -> None:
+def build(ctx: AppContext, tab: gr.Tab) -> Opening:
     """Lay out the Models panel inside the current gr.Blocks context."""
     gr.Markdown("Models load on first use and stay in memory for the next request. "
                 "Set the budget with `BERTVIZ_UI_CACHE_GB` and the device with `BERTVIZ_UI_DEVICE`.")
@@ -34,3 +35,4 @@ def build(ctx: AppContext, tab: gr.Tab) -> None:
     if free is not None:
         free.click(out.wrap(free_all), None, out.components, api_visibility="private", concurrency_id="models")
     tab.select(out.wrap(show), None, out.components, api_visibility="private", concurrency_id="models")
+    return Opening(None, Link("models"))

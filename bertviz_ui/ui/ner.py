@@ -27,7 +27,7 @@ from bertviz_ui.tasks.validation import check_text
 from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, raw_output, result_table
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
-from bertviz_ui.ui.prefill import Prefill
+from bertviz_ui.ui.permalink import Link, Opening
 from bertviz_ui.ui.progress import watch_downloads
 
 TASK = task_by_id("ner")
@@ -99,7 +99,7 @@ def run_spacy(text: str) -> Shown:
     return {"view": entities_html(text, spacy_entities(text, nlp), title=f"spaCy {esc(name)}")}
 
 
-def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
+def build(ctx: AppContext, tab: gr.Tab) -> Opening:
     """Lay out the NER tab inside the current gr.Blocks context; it opens with an example text and its alignment."""
     choices = ctx.model_choices(TASK)
     gr.Markdown(
@@ -168,4 +168,5 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     out = Outputs(view=spacy_view, errors=panel)
     panel.follow(spacy_button.click(out.wrap(user_errors("running spaCy")(run_spacy)), [text], out.components,
                                     api_name="ner_spacy", concurrency_id="ner"))
-    return {text: EXAMPLES[0][0], align_words: ALIGNMENT_EXAMPLE[0], align_labels_box: ALIGNMENT_EXAMPLE[1]}
+    return Opening({text: EXAMPLES[0][0], align_words: ALIGNMENT_EXAMPLE[0], align_labels_box: ALIGNMENT_EXAMPLE[1]},
+                   Link("ner", run=button, model=model, text=text, strategy=strategy, unit=unit))

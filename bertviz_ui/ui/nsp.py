@@ -15,7 +15,7 @@ from bertviz_ui.tasks.nsp import MAX_SENTENCES, check_nsp_head, predict_next_sen
 from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output, result_table
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work
-from bertviz_ui.ui.prefill import Prefill
+from bertviz_ui.ui.permalink import Link, Opening
 
 TASK = task_by_id("nsp")
 
@@ -52,7 +52,7 @@ def run_paragraph(ctx: AppContext, model: str, paragraph: str, seed: Any) -> Sho
     return {"summary": paragraph_summary_html(result), "table": paragraph_table(result), "raw": result.to_dict()}
 
 
-def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
+def build(ctx: AppContext, tab: gr.Tab) -> Opening:
     """Lay out the Next sentence tab inside the current gr.Blocks context; it opens with the seed text's first pair."""
     choices = ctx.model_choices(TASK)
     gr.Markdown(
@@ -93,4 +93,5 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     score = model_work("scoring the paragraph")(functools.partial(run_paragraph, ctx))
     panel.follow(paragraph_button.click(out.wrap(score), [model, paragraph, seed], out.components,
                                         api_name="nsp_paragraph", concurrency_id="nsp"))
-    return {sentence_a: EXAMPLES[0][0], sentence_b: EXAMPLES[0][1], paragraph: PARAGRAPH}
+    return Opening({sentence_a: EXAMPLES[0][0], sentence_b: EXAMPLES[0][1], paragraph: PARAGRAPH},
+                   Link("nsp", run=button, model=model, a=sentence_a, b=sentence_b))

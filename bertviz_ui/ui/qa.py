@@ -32,7 +32,7 @@ from bertviz_ui.tasks.validation import check_whole_number
 from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output, result_table
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
-from bertviz_ui.ui.prefill import Prefill
+from bertviz_ui.ui.permalink import Link, Opening
 
 TASK = task_by_id("qa")
 
@@ -87,7 +87,7 @@ def show_window(result: QaResult | None, window_number: Any, unit: Any) -> Shown
     return _views(result, window_number, unit)
 
 
-def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
+def build(ctx: AppContext, tab: gr.Tab) -> Opening:
     """Lay out the Question answering tab inside the current gr.Blocks context; it opens with the seed's passage."""
     choices = ctx.model_choices(TASK)
     gr.Markdown(
@@ -143,4 +143,6 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     for control in (window, unit):
         control.input(out.wrap(user_errors("showing a window")(show_window)), [result_state, window, unit],
                       out.components, api_visibility="private", queue=False)
-    return {question: EXAMPLES[1][0], context: EIFFEL}
+    return Opening({question: EXAMPLES[1][0], context: EIFFEL},
+                   Link("qa", run=button, model=model, question=question, context=context,
+                        max_answer_len=max_answer_len, top_k=top_k, handle_impossible=handle_impossible, unit=unit))

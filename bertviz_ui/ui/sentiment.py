@@ -39,7 +39,7 @@ from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, ra
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
 from bertviz_ui.ui.explanation_check import connect, section, task_input
-from bertviz_ui.ui.prefill import Prefill
+from bertviz_ui.ui.permalink import Link, Opening
 from bertviz_ui.ui.queue import HEAVY
 
 TASK = task_by_id("sentiment")
@@ -106,7 +106,7 @@ def show_attribution(kept: tuple[str, Attribution] | None, unit: Any) -> Shown:
     return {"heatmap": heatmap_html(chosen, attribution, unit), "attribution": attribution_figure(attribution, unit)}
 
 
-def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
+def build(ctx: AppContext, tab: gr.Tab) -> Opening:
     """Lay out the Sentiment tab inside the current gr.Blocks context; it opens with the seed text's three reviews."""
     choices = ctx.model_choices(TASK)
     gr.Markdown(
@@ -175,4 +175,4 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     model.change(lambda chosen: chosen, model, check_model, api_visibility="private", queue=False,
                  show_progress="hidden")
     connect(ctx, check, task_input("sentiment"), check_model, public=True)
-    return {text: TUTORIAL_PIPELINE, check.text: CHECK_EXAMPLE}
+    return Opening({text: TUTORIAL_PIPELINE, check.text: CHECK_EXAMPLE}, Link("sentiment", run=button, model=model, text=text))

@@ -13,7 +13,7 @@ from bertviz_ui.tasks.similarity import MAX_SENTENCES, compare_sentences, parse_
 from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, raw_output, result_table
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work
-from bertviz_ui.ui.prefill import Prefill
+from bertviz_ui.ui.permalink import Link, Opening
 
 TASK = task_by_id("similarity")
 
@@ -44,7 +44,7 @@ def run_similarity(ctx: AppContext, model: str, sentences: str) -> Shown:
             "pairs": pairs_table(result), "raw": result.to_dict()}
 
 
-def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
+def build(ctx: AppContext, tab: gr.Tab) -> Opening:
     """Lay out the Similarity tab inside the current gr.Blocks context; it opens with the first example's sentences."""
     choices = ctx.model_choices(TASK)
     gr.Markdown(
@@ -71,4 +71,4 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     compare = out.wrap(model_work("comparing sentences")(functools.partial(run_similarity, ctx)))
     panel.follow(button.click(compare, [model, sentences], out.components, api_name="similarity",
                               concurrency_id="similarity"))
-    return {sentences: SENTENCES}
+    return Opening({sentences: SENTENCES}, Link("similarity", run=button, model=model, sentences=sentences))

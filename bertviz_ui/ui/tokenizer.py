@@ -15,7 +15,7 @@ from bertviz_ui.ui.compare import compare_section
 from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output, result_table
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import user_errors
-from bertviz_ui.ui.prefill import Prefill
+from bertviz_ui.ui.permalink import Link, Opening
 from bertviz_ui.ui.progress import watch_downloads
 
 TASK = task_by_id("tokenizer")
@@ -54,7 +54,7 @@ def run_tokenizer(ctx: AppContext, model: str, text: str, text_pair: str, max_le
     }
 
 
-def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
+def build(ctx: AppContext, tab: gr.Tab) -> Opening:
     """Lay out the Tokenizer tab inside the current gr.Blocks context; it opens with the seed text's pair."""
     choices = ctx.model_choices(TASK)
     gr.Markdown(
@@ -101,4 +101,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
                               concurrency_limit=4))
     panel.follow(text.submit(handler, inputs, out.components, api_visibility="private", concurrency_id="tokenizer"))
     compare_section(ctx, "tokenizer", model=model, text=text, text_pair=text_pair, box=compare_with)
-    return {text: EXAMPLES[1][0], text_pair: EXAMPLES[1][1]}
+    return Opening({text: EXAMPLES[1][0], text_pair: EXAMPLES[1][1]},
+                   Link("tokenizer", run=button, model=model, text=text, pair=text_pair, max_length=max_length,
+                        padding=padding, truncation=truncation, split_special=split_special,
+                        compare_with=compare_with))

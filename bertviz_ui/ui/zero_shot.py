@@ -22,7 +22,7 @@ from bertviz_ui.tasks.zero_shot import (
 from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, raw_output, result_table
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work
-from bertviz_ui.ui.prefill import Prefill
+from bertviz_ui.ui.permalink import Link, Opening
 
 TASK = task_by_id("zero_shot")
 
@@ -58,7 +58,7 @@ def run_zero_shot(ctx: AppContext, model: str, method: str, text: str, labels: s
             "table": hypotheses_table(result), "raw": result.to_dict()}
 
 
-def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
+def build(ctx: AppContext, tab: gr.Tab) -> Opening:
     """Lay out the Zero-shot tab inside the current gr.Blocks context; it opens with the seed text's example."""
     choices = ctx.model_choices(TASK)
     gr.Markdown(
@@ -95,4 +95,6 @@ def build(ctx: AppContext, tab: gr.Tab) -> Prefill:
     panel.follow(button.click(handler, [model, method, text, labels, template, multi_label], out.components,
                               api_name="zero_shot", concurrency_id="zero_shot-batched",
                               concurrency_limit=ctx.light_concurrency))
-    return {text: EXAMPLES[0][0], labels: EXAMPLES[0][1]}
+    return Opening({text: EXAMPLES[0][0], labels: EXAMPLES[0][1]},
+                   Link("zero_shot", run=button, model=model, method=method, text=text, labels=labels,
+                        template=template, multi_label=multi_label))

@@ -86,7 +86,7 @@ def fake_cache() -> FakeCache:
 def build_tab(ctx: AppContext) -> SimpleNamespace:
     """The Sentiment tab alone in a gr.Blocks: the app, its components by elem_id and its events by role."""
     with gr.Blocks() as demo, gr.Tab("Sentiment") as tab:
-        prefill = sentiment.build(ctx, tab)
+        prefill = sentiment.build(ctx, tab).examples
     by_id = {block.elem_id: block for block in demo.blocks.values() if getattr(block, "elem_id", None)}
     fns = list(demo.fns.values())
     by_api = {fn.api_name: fn for fn in fns}
