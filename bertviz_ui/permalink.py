@@ -68,6 +68,8 @@ class Field:
         if self.kind is Kind.TEXT:
             return check_text(raw, self.label, required=False, max_chars=self.max_chars)
         if self.kind is Kind.MODEL:
+            if not raw.strip():
+                raise BadInput(f"{self.label}: the link names no model.")
             if len(raw) > MAX_MODEL_CHARS or any(ch in raw for ch in "\x00\r\n\t"):
                 raise BadInput(f"{self.label}: that model name is too long or contains control characters.")
             return raw.strip()
