@@ -6,15 +6,7 @@ import gradio as gr
 
 from bertviz_ui.ui.app import build_demo
 from bertviz_ui.ui.tabs import TABS
-
-
-class PlainPage:
-    """The gr.Request of a page opened without a query string."""
-
-    class query_params:  # noqa: N801 (starlette's attribute)
-        @staticmethod
-        def multi_items() -> list[tuple[str, str]]:
-            return []
+from tests.unit.test_permalink_ui import page
 
 
 def test_demo_has_every_tab_and_cleans_its_file_cache(settings):
@@ -35,7 +27,7 @@ def test_the_page_opens_with_every_tabs_examples_and_the_components_start_blank(
     demo = build_demo(settings)
     (load,) = [fn for fn in demo.fns.values() if fn.targets and fn.targets[0][1] == "load"]
     assert (load.api_visibility, load.queue) == ("private", False)
-    shown = {component.elem_id: value for component, value in load.fn(PlainPage()).items()}
+    shown = {component.elem_id: value for component, value in load.fn(page("")).items()}
     assert shown["tokenizer-text"] == "The cat sat on the mat." and shown["tokenizer-pair"] == "It was a lazy afternoon."
     assert shown["qa-context"] == qa.EIFFEL and shown["finetune-try-text"] == finetune.TRY_TEXT
     assert shown["finetune-table"].equals(finetune.TUTORIAL_TABLE)
