@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from bertviz_ui.config import Settings, load_settings
 from bertviz_ui.models import build_cache
@@ -16,6 +17,7 @@ from bertviz_ui.tasks.comparison import TUTORIAL_TABLE
 from bertviz_ui.ui import compare, queue
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import short_payload_errors
+from bertviz_ui.ui.limits import RefuseLongUrls
 from bertviz_ui.ui.permalink import link_bar, restore_on_load
 from bertviz_ui.ui.sessions import SessionSweeper, configs_on_demand
 from bertviz_ui.ui.tabs import TABS
@@ -79,6 +81,8 @@ def launch_options(settings: Settings) -> dict:
         "max_file_size": UPLOAD_LIMIT,
         # Gradio keeps a copy of the page's state per session (about 1 MB, plus the last results): bound how many.
         "state_session_capacity": settings.max_sessions,
+        # A link carries its text in the URL: one too long for any link gets a sentence, not Gradio's 500.
+        "app_kwargs": {"middleware": [Middleware(RefuseLongUrls)]},
     }
     host = settings.host or os.environ.get("GRADIO_SERVER_NAME")
     if host:

@@ -22,6 +22,7 @@ from bertviz_ui.models.sources import resolve
 from bertviz_ui.registry import TASKS
 from bertviz_ui.render.html import notes_html
 from bertviz_ui.ui.context import AppContext
+from bertviz_ui.ui.limits import MAX_URL_BYTES
 from bertviz_ui.ui.prefill import Prefill
 
 # Settings that name a model: checked against the server's model policy before a link may run them.
@@ -79,7 +80,14 @@ class Link:
         """Keep the URL on this tab's settings: when the tab opens, a setting changes, or the view is run."""
         inputs = list(self.components.values())
         script = self.write_js()
-        triggers = [tab.select, *(component.input for component in inputs)]
+        triggers = [tab.select]
+        for component in inputs:
+            triggers.append(component.input)
+            # Text pasted or filled without a keystroke fires no input event in Gradio 6; leaving the box does.
+            if isinstance(component, (gr.Textbox, gr.Number)):
+                triggers.append(component.blur)
+            elif isinstance(component, gr.Slider):
+                triggers.append(component.release)
         if self.run is not None:
             triggers.append(self.run.click)
         for trigger in triggers:
@@ -119,9 +127,13 @@ _WRITE_JS = """(...values) => {
 # another host), the box still shows it to copy by hand.
 _COPY_JS = """() => {
   const url = window.location.href;
+  if (url.length > __MAX__) {
+    return "This view's text is too long for a link (" + Math.ceil(url.length / 1024) + " KB; this server opens "
+      + "links of up to __MAX_KB__ KB): shorten the text to share it as a link.";
+  }
   if (navigator.clipboard) navigator.clipboard.writeText(url).catch(() => {});
   return url;
-}"""
+}""".replace("__MAX_KB__", str(MAX_URL_BYTES // 1024)).replace("__MAX__", str(MAX_URL_BYTES))
 
 # Press the restored tab's button once it is on the page (a tab's contents mount when it is first shown).
 _PRESS_JS = """(id) => {

@@ -4,6 +4,7 @@ same tab, the same settings and the same result. And the issue's own example lin
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
@@ -157,6 +158,15 @@ def test_a_tab_without_a_run_and_the_lab_restore_but_start_nothing(pages: tuple[
     expect(fresh.locator("#finetune-status")).not_to_contain_text("training steps took")
     fresh.goto(app_server.rstrip("/") + "/?tab=models")
     expect(fresh.get_by_role("tab", name="Models")).to_have_attribute("aria-selected", "true", timeout=PAGE_LOAD_MS)
+
+
+def test_a_view_too_long_for_a_link_says_so_instead_of_copying(pages: tuple[Page, Page]) -> None:
+    page, _fresh = pages
+    page.get_by_role("tab", name="Question answering").click()
+    fill(page.locator("#qa-context textarea"), "word " * 8_000)  # 40,000 characters: a 40 KB URL
+    page.locator("#bv-copy-link").click()
+    expect(page.locator("#bv-link input, #bv-link textarea").first).to_have_value(
+        re.compile(r"^This view's text is too long for a link \(\d+ KB; this server opens links of up to 32 KB\)"))
 
 
 def test_a_hostile_link_is_noted_as_text_and_the_page_keeps_working(pages: tuple[Page, Page], app_server: str) -> None:

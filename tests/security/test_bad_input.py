@@ -61,3 +61,14 @@ def test_every_endpoint_survives_the_catalog_without_leaking(server):
     assert failures == []
     # Still serving.
     assert call(url, "tokenize", ["tiny:encoder", "still here", "", 0, False, "longest_first", False, ""]).ok
+
+
+def test_a_link_too_long_for_any_view_gets_a_sentence_not_a_server_error(server):
+    """Links carry their text in the URL; Gradio's page route answered a 64 KB one with a 500 ("URL too long")."""
+    url, process = server
+    for path in ("", "gradio_api/info", "gradio_api/queue/join"):
+        response = requests.get(f"{url}{path}?tab=qa&context=" + "a" * 70_000, timeout=30)
+        assert response.status_code == 414
+        assert response.text.startswith("This address is too long for this server (at most 32 KB).")
+    assert requests.get(f"{url}?tab=qa&context=" + "a" * 20_000, timeout=30).status_code == 200
+    assert process.poll() is None
