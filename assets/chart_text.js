@@ -197,7 +197,10 @@
       const left = part.rows.length > MAX_ROWS ? `The first ${MAX_ROWS} of ${part.rows.length} rows.` : null;
       if (part.note || left) blocks.push(el("p", part.note || left, { class: "bv-chart-note" }));
     });
-    details.replaceChildren(details.querySelector("summary"), ...blocks);
+    // Everything after the summary is replaced; the summary stays in place, so it keeps the focus through a redraw.
+    const summary = details.querySelector("summary");
+    while (summary.nextSibling) summary.nextSibling.remove();
+    details.append(...blocks);
   }
 
   function hook(gd) {
