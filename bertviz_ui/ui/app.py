@@ -69,7 +69,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
 
 
 def launch_options(settings: Settings) -> dict:
-    """Keyword arguments for demo.launch(): theme and CSS (gradio 6 takes them here), host, port, errors."""
+    """Keyword arguments for demo.launch(): theme, CSS and head (gradio 6 takes them here), host, port, errors."""
     options = {
         "css_paths": [ASSETS / "style.css"],
         "theme": theme(),
@@ -89,9 +89,8 @@ def launch_options(settings: Settings) -> dict:
         options["server_name"] = host
     if settings.port is not None:
         options["server_port"] = settings.port
-    preload = plotly_preload()
-    if preload:
-        options["head"] = preload
+    # The charts' text alternatives: one script for every gr.Plot (assets/chart_text.js says how).
+    options["head"] = plotly_preload() + f"<script>{(ASSETS / 'chart_text.js').read_text()}</script>"
     return options
 
 

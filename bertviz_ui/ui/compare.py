@@ -194,7 +194,7 @@ def compare_section(ctx: AppContext, task_id: str, *, model: gr.components.Compo
         box: the tab's own second-model box, when it has one (the Tokenizer's "Compare with"); else one is made.
     """
     task = task_by_id(task_id)
-    gr.Markdown(f"### Compare with another model\n{HINTS[task_id]}")
+    gr.Markdown(f"## Compare with another model\n{HINTS[task_id]}")
     with gr.Row():
         if box is None:
             box = gr.Dropdown(ctx.model_choices(task), value=None, label="Compare with…", allow_custom_value=True,

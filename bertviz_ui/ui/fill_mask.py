@@ -177,7 +177,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> Opening:
             bars = gr.Plot(label="Predictions", elem_id="fill-mask-plot")
             iterative = result_table("Iterative fill: the most confident mask first, then re-run",
                                      "fill-mask-iterative", visible=False)
-            gr.Markdown("### Both sides vs. left side only, and the guess layer by layer")
+            gr.Markdown("## Both sides vs. left side only, and the guess layer by layer")
             with gr.Row():
                 mask_number = gr.Number(1, minimum=1, maximum=MAX_MASKS, label="Mask number to analyse",
                                         info="Press Enter to re-run the analysis for another mask.",

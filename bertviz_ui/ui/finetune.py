@@ -247,7 +247,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> Opening:
     )
     state = gr.State(None, delete_callback=close_state)
 
-    gr.Markdown("### 1. Data")
+    gr.Markdown("## 1. Data")
     table = gr.Dataframe(None, headers=EXAMPLE_COLUMNS, datatype=["str", "str"], column_count=2,
                          interactive=True, wrap=True,
                          label="Examples (text, label): edit cells, add rows; blank rows are ignored",
@@ -261,7 +261,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> Opening:
         upload = gr.File(label=f"CSV/TSV file (up to {MAX_CSV_BYTES // 1_000_000} MB)",
                          file_types=[".csv", ".tsv", ".txt"], type="filepath", elem_id="finetune-upload")
 
-    gr.Markdown("### 2. Setup")
+    gr.Markdown("## 2. Setup")
     model = gr.Dropdown(choices, value=choices[0], label="Base model", allow_custom_value=True,
                         info="An encoder; the lab adds the classification head.", elem_id="finetune-model")
     with gr.Row():
@@ -288,7 +288,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> Opening:
     schedule = gr.Plot(label="Learning-rate schedule", elem_id="finetune-schedule")
     setup_raw = gr.JSON(visible=False)
 
-    gr.Markdown("### 3. Train")
+    gr.Markdown("## 3. Train")
     new_texts = gr.Textbox("", lines=2, label=f"New texts to predict before and after (one per line, "
                                                           f"up to {MAX_NEW_TEXTS})", elem_id="finetune-new-texts")
     with gr.Row():
@@ -305,7 +305,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> Opening:
     predictions = result_table("Every example: before and after training", "finetune-predictions")
     raw = raw_output("finetune-json")
 
-    gr.Markdown("### 4. Use the result")
+    gr.Markdown("## 4. Use the result")
     try_text = gr.Textbox(lines=2, label="Text for your fine-tuned model (one per line)",
                           elem_id="finetune-try-text")
     with gr.Row():
@@ -316,7 +316,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> Opening:
     try_raw = gr.JSON(visible=False)
     download = gr.File(label="Fine-tuned model", interactive=False, elem_id="finetune-file")
 
-    gr.Markdown("### 5. Before vs after fine-tuning\n"
+    gr.Markdown("## 5. Before vs after fine-tuning\n"
                 "The same text through the encoder the lab started from and through your fine-tuned model: what "
                 "fine-tuning changed in its layers (CKA) and its attention heads (Jensen-Shannon distance), and which "
                 "training examples each encoder finds nearest.")

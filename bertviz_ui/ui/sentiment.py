@@ -128,7 +128,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> Opening:
     table = result_table("Every line (click a column header to sort)", "sentiment-table")
     raw = raw_output("sentiment-json")
 
-    gr.Markdown("### Why? Explain one line")
+    gr.Markdown("## Why? Explain one line")
     with gr.Row():
         line = gr.Number(1, minimum=1, maximum=MAX_LINES, label="Line", elem_id="sentiment-line",
                          min_width=120)

@@ -1,9 +1,14 @@
 """Accessibility (issue 18): every tab, after its main action, passes axe-core (axe-playwright-python) with no serious
-or critical violation, in the light theme and in the dark one the browser asks for (Gradio follows
-prefers-color-scheme). All violations found are printed, grouped by rule, for the report (`pytest -s`)."""
+or critical violation and no heading-order one, in the light theme and in the dark one the browser asks for (Gradio
+follows prefers-color-scheme); every chart then on the page has a text alternative (assets/chart_text.js) whose numbers
+are the figure's, and text that keeps AA contrast on the chart's backgrounds. All violations found are printed, grouped
+by rule, for the report (`pytest -s`). Every control of every tab is reached with Tab, in page order, and operated
+from the keyboard."""
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -12,11 +17,14 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.helpers import FIRST_LOAD_MS, app_in_new_context, chip_flow, plot_svg
+from tests.unit.test_colours import AA_TEXT, contrast
 
 pytestmark = pytest.mark.e2e
 
 TRAIN_MS = 60_000
 BLOCKING = ("serious", "critical")
+# Moderate rules that block too: headings go down one level at a time.
+BLOCKING_RULES = ("heading-order",)
 
 # (rule, a piece of the node's CSS selector): violations inside Gradio's own components that our code can't fix.
 # Each entry says why; a rule is never silenced for the whole page.
@@ -89,13 +97,103 @@ def blocking_violations(page: Page) -> list[str]:
         for target, node in zip(targets[:5], violation["nodes"], strict=False):
             why = " ".join(node.get("failureSummary", "").split())
             print(f"      {target}: {why[:160]}")
-        if violation["impact"] in BLOCKING:
+        if violation["impact"] in BLOCKING or violation["id"] in BLOCKING_RULES:
             blocking += [f"{violation['id']} ({violation['impact']}): {t}" for t in targets
                          if not _excluded(violation["id"], t)]
     return blocking
 
 
-def test_every_tab_after_its_main_action_has_no_serious_axe_violation(scheme_page: Page) -> None:
+# What the page says about each visible chart: its summary, its values tables, its data, its text colours and backgrounds.
+CHARTS = """() => [...document.querySelectorAll('.js-plotly-plot')].filter(gd => gd.getClientRects().length).map(gd => {
+  const details = gd.nextElementSibling && gd.nextElementSibling.matches('details.bv-chart-values')
+    ? gd.nextElementSibling : null;
+  const img = gd.querySelector('.main-svg[role=img]');
+  const title = gd.layout.title;
+  const skip = t => t.closest('.hoverlayer, .heatmap-label') || t.classList.contains('bartext-inside');
+  return {
+    id: gd.parentElement.id, title: (title && typeof title === 'object' ? title.text : title) || '',
+    label: img && img.getAttribute('aria-label'), summary: details && details.querySelector('summary').textContent,
+    tables_beside: gd.parentElement.querySelectorAll('details.bv-chart-values').length,
+    data: gd.data.filter(t => t.visible !== false).map(t => ({type: t.type, horizontal: t.orientation === 'h',
+      x: t.x || null, y: t.y || null, z: t.z || null, mode: t.mode || 'lines+markers'})),
+    tables: details ? [...details.querySelectorAll('table')].map(table =>
+      [...table.querySelectorAll('td[data-value]')].map(td => [td.textContent, Number(td.dataset.value)])) : [],
+    backgrounds: [getComputedStyle(gd.querySelector('.main-svg')).backgroundColor,
+                  ...[...gd.querySelectorAll('.bglayer rect.bg')].map(r => getComputedStyle(r).fill)],
+    texts: [...gd.querySelectorAll('.main-svg text')].filter(t => t.textContent.trim() && !skip(t)
+      && t.getBBox().width > 0).map(t => [t.textContent.trim().slice(0, 30), getComputedStyle(t).fill,
+                                          Number(getComputedStyle(t).fillOpacity)]),
+  };
+})"""
+EVERY_CHART_HAS_VALUES = """() => [...document.querySelectorAll('.js-plotly-plot')].filter(gd => gd.getClientRects().length)
+  .every(gd => gd.nextElementSibling && gd.nextElementSibling.matches('details.bv-chart-values'))"""
+# assets/chart_text.js: a series' table shows its first MAX_ROWS rows; a heatmap up to MATRIX_ROWS x MATRIX_COLS whole,
+# a larger one as its TOP_CELLS largest cells.
+MAX_ROWS, MATRIX_ROWS, MATRIX_COLS, TOP_CELLS = 40, 30, 12, 20
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+def expected_numbers(trace: dict) -> list[float] | None:
+    """The numbers a trace's values table shows, in reading order; None for a trace whose table holds only labels."""
+    if trace["type"] == "bar":
+        return [v for v in (trace["x"] if trace["horizontal"] else trace["y"])[:MAX_ROWS] if _finite(v)]
+    if trace["type"] == "heatmap":
+        cells = [v for row in trace["z"] for v in row if _finite(v)]
+        if len(trace["z"]) <= MATRIX_ROWS and max(map(len, trace["z"])) <= MATRIX_COLS:
+            return cells
+        return sorted(cells, reverse=True)[:TOP_CELLS]
+    segments = "lines" in trace["mode"] and any(v is None for v in trace["y"])
+    return None if trace["mode"] == "text" or segments else [v for v in trace["y"][:MAX_ROWS] if _finite(v)]
+
+
+def _rgb(colour: str) -> tuple[list[float], float]:
+    """(r, g, b) in 0-255 and alpha from a computed rgb()/rgba() colour."""
+    parts = [float(v) for v in re.findall(r"[\d.]+", colour)]
+    return parts[:3], parts[3] if len(parts) > 3 else 1.0
+
+
+def _hex(rgb: list[float]) -> str:
+    return "#" + "".join(f"{round(c):02x}" for c in rgb)
+
+
+def _plain(text: str) -> str:
+    return " ".join(re.sub(r"<[^>]*>", "", re.sub(r"<br\s*/?>", " ", text)).split())
+
+
+def chart_problems(page: Page) -> list[str]:
+    """What is wrong with the visible charts' text alternatives and text contrast, one line per problem."""
+    problems = []
+    for chart in page.evaluate(CHARTS):
+        name = chart["id"]
+        label = chart["label"] or ""
+        if _plain(chart["title"]) not in label or "table" not in label:
+            problems.append(f"{name}: summary {label!r} does not name the title {chart['title']!r} and the table")
+        if chart["summary"] != "Values of this chart" or chart["tables_beside"] != 1:
+            problems.append(f"{name}: {chart['tables_beside']} values tables beside the chart")
+        expected = [numbers for numbers in map(expected_numbers, chart["data"]) if numbers is not None]
+        shown = [table for table in chart["tables"] if table]
+        if [len(n) for n in expected if n] != [len(t) for t in shown]:
+            problems.append(f"{name}: tables of {[len(t) for t in shown]} numbers, the data has {expected}")
+        for numbers, table in zip([n for n in expected if n], shown, strict=False):
+            for value, (text, exact) in zip(numbers, table, strict=False):
+                if exact != value or not math.isclose(float(text), value, rel_tol=1e-3, abs_tol=1e-12):
+                    problems.append(f"{name}: table says {text} ({exact}) where the data say {value}")
+        backgrounds = [_hex(_rgb(c)[0]) for c in chart["backgrounds"] if _rgb(c)[1] > 0]
+        for text, fill, opacity in chart["texts"]:
+            rgb, alpha = _rgb(fill)
+            for background in backgrounds:
+                # A translucent fill is seen blended with what is behind it.
+                base = _rgb(f"rgb{tuple(int(background[i:i + 2], 16) for i in (1, 3, 5))}")[0]
+                seen = _hex([alpha * opacity * c + (1 - alpha * opacity) * b for c, b in zip(rgb, base, strict=True)])
+                if contrast(seen, background) < AA_TEXT:
+                    problems.append(f"{name}: {text!r} in {seen} on {background}: {contrast(seen, background):.2f}:1")
+    return problems
+
+
+def test_every_tab_after_its_main_action_passes_axe_and_its_charts_read_as_text(scheme_page: Page) -> None:
     """One page per colour scheme visits the tabs in order (a page load per tab would double the run)."""
     page = scheme_page
     # Gradio follows the browser: .dark on the page exactly when it prefers a dark scheme.
@@ -103,6 +201,7 @@ def test_every_tab_after_its_main_action_has_no_serious_axe_violation(scheme_pag
                          " || document.documentElement.classList.contains('dark')")
     assert dark == page.evaluate("() => matchMedia('(prefers-color-scheme: dark)').matches")
     found = {}
+    charts = 0
     for tab in TABS:
         page.get_by_role("tab", name=tab.title, exact=True).click()
         page.locator(f"#{tab.button}").click()
@@ -110,9 +209,13 @@ def test_every_tab_after_its_main_action_has_no_serious_axe_violation(scheme_pag
         tab.done(page)
         # A component still loading is drawn faded: check the settled page.
         expect(page.locator(".pending")).to_have_count(0, timeout=FIRST_LOAD_MS)
+        # Every drawn chart has its values beside it (the script adds them on the draw's plotly_afterplot).
+        page.wait_for_function(EVERY_CHART_HAS_VALUES, timeout=5_000)
         print(f"\n[{tab.title}]")
-        found[tab.title] = blocking_violations(page)
+        found[tab.title] = blocking_violations(page) + chart_problems(page)
+        charts += page.locator(".js-plotly-plot:visible").count()
     assert {title: lines for title, lines in found.items() if lines} == {}
+    assert charts >= 15  # the tabs' main actions draw charts on 8 tabs: the checks above ran on them
 
 
 FOCUSED = "() => { const e = document.activeElement; return e ? (e.id || e.getAttribute('aria-label') || " \
