@@ -85,9 +85,8 @@ def launch_options(settings: Settings) -> dict:
         options["server_name"] = host
     if settings.port is not None:
         options["server_port"] = settings.port
-    preload = plotly_preload()
-    if preload:
-        options["head"] = preload
+    # The plotly preload, then the SVG/PNG buttons under every chart (assets/plot_export.js).
+    options["head"] = plotly_preload() + f"<script>{(ASSETS / 'plot_export.js').read_text(encoding='utf-8')}</script>"
     return options
 
 
