@@ -112,7 +112,9 @@ body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; ma
   padding: 16px 20px 40px; color: #1f2937; background: #fff; }
 h1 { font-size: 1.5em; margin: 0 0 8px; } h2.bv-export-label { font-size: 1.05em; margin: 22px 0 6px; color: #374151; }
 .bv-export-header { border-bottom: 1px solid #e5e7eb; padding-bottom: 10px; }
-.bv-export-settings th { text-align: left; padding: 2px 14px 2px 0; vertical-align: top; color: #4b5563; font-weight: 600; }
+.bv-export-settings th { text-align: left; padding: 2px 14px 2px 0; vertical-align: top; color: #4b5563; font-weight: 600;
+  width: 14em; }
+.bv-export-link { overflow-wrap: anywhere; }
 .bv-export-text { margin: 0; white-space: pre-wrap; font-family: inherit; }
 .bv-export-made { color: #4b5563; font-size: 0.85em; }
 .bv-export-table { border-collapse: collapse; font-size: 0.9em; }

@@ -150,7 +150,8 @@ def test_ner_spans_export(app_page: Page, browser: Browser, tmp_path: Path) -> N
     _check_offline(offline, attempted, tab="ner", shows=["Apple CEO Tim Cook"])
 
 
-def test_qa_highlight_and_logits_export(app_page: Page, browser: Browser, tmp_path: Path) -> None:
+def test_qa_highlight_and_logits_export(app_page: Page, browser: Browser, tmp_path: Path,
+                                       screenshot_dir: Path) -> None:
     page = app_page
     page.get_by_role("tab", name="Question answering").click()
     page.locator("#qa-run").click()
@@ -158,6 +159,8 @@ def test_qa_highlight_and_logits_export(app_page: Page, browser: Browser, tmp_pa
     offline, attempted = _export(page, browser, "qa", tmp_path)
     assert _figures(offline, ["#part-plot"]) == shown
     assert _text(offline, "#part-answer") == _text(page, "#qa-view")
+    offline.set_viewport_size({"width": 1100, "height": 900})
+    offline.screenshot(path=str(screenshot_dir / "export_qa.png"), full_page=True)
     _check_offline(offline, attempted, tab="qa", shows=["Who designed the Eiffel Tower?"])
 
 
