@@ -43,6 +43,7 @@ class LabSession(Generic[T]):
     def __init__(self) -> None:
         self.key = uuid.uuid4().hex  # its place among the kept models (a hash is not always known)
         self.trained: T | None = None
+        self.shown: Any = None  # what its last finished training showed (the lab's HTML export), kept with it
         self.lock = threading.Lock()
         self.cancel = threading.Event()
         self.workdir: Path | None = None
@@ -84,6 +85,7 @@ class LabSession(Generic[T]):
         self.cancel.set()
         device = _device_of(self.trained) if self.trained is not None else None
         self.trained = None
+        self.shown = None
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None

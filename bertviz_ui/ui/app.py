@@ -89,8 +89,11 @@ def launch_options(settings: Settings) -> dict:
         options["server_name"] = host
     if settings.port is not None:
         options["server_port"] = settings.port
-    # The charts' text alternatives: one script for every gr.Plot (assets/chart_text.js says how).
-    options["head"] = plotly_preload() + f"<script>{(ASSETS / 'chart_text.js').read_text()}</script>"
+    # The plotly preload, then one script per concern for every gr.Plot: its text alternative
+    # (assets/chart_text.js) and its SVG/PNG buttons (assets/plot_export.js).
+    scripts = "".join(f"<script>{(ASSETS / name).read_text(encoding='utf-8')}</script>"
+                      for name in ("chart_text.js", "plot_export.js"))
+    options["head"] = plotly_preload() + scripts
     return options
 
 

@@ -39,6 +39,7 @@ from bertviz_ui.ui.compare import compare_section
 from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output, result_table
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
+from bertviz_ui.ui.export import export_control, export_id, export_view
 from bertviz_ui.ui.permalink import Link, Opening
 from bertviz_ui.ui.queue import HEAVY
 
@@ -252,6 +253,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> Opening:
                         "'no-op' sink), and the mean distance to the attended token.")
             summaries = gr.Plot(label="Head summaries, every layer", elem_id="attention-summaries")
             table = result_table("This layer's heads", "attention-summary-table")
+            attention_export = export_control(export_id("attention"))
             raw = raw_output("attention-json")
             # The weights at full precision are megabytes at 128 tokens: sent when asked for, not with every run, and
             # handed to the browser as a file (drawn as a JSON tree, 200,000 numbers stall the page for good).
@@ -312,6 +314,16 @@ def build(ctx: AppContext, tab: gr.Tab) -> Opening:
                   heatmap=heatmap, legend=legend, summaries=summaries, table=table, raw=raw, state=state,
                   errors=panel)
     run = out.wrap(model_work("looking inside the model")(functools.partial(show_attention, inside)))
+    link = Link("attention", run=button, model=model, text=text, pair=pair, layer=layer, heads=heads, token=token,
+                hide_special=hide_special, direction=direction, renormalize=renormalize, unit=unit)
+    export_view(ctx, view="attention", title="Inside BERT: attention", handler=functools.partial(show_attention, inside),
+                inputs={"model": model, "text": text, "pair": pair, "layer": layer, "heads": heads, "token": token,
+                        "hide_special": hide_special, "direction": direction, "renormalize": renormalize,
+                        "unit": unit},
+                parts=[("header", ""), ("legend", ""), ("head_view", "Head view"), ("model_view", "Model view"),
+                       ("heatmap", "Large heatmap"), ("summaries", "Head summaries, every layer"),
+                       ("table", "This layer's heads")],
+                link=link, concurrency_id=HEAVY, concurrency_limit=1, panel=panel, control=attention_export)
     event = panel.follow(button.click(run, [model, text, pair, *controls, unit], out.components, api_name="attention",
                                       concurrency_id=HEAVY, concurrency_limit=1))
     out = Outputs(raw=full_json, errors=panel)
@@ -324,7 +336,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> Opening:
     event.success(embeddings, [state, pca_layer, color_by], shown.components, api_visibility="private",
                   concurrency_id=HEAVY, concurrency_limit=1)
     attention_rollout.wire(inside, rollout, run_event=event, model=model, text=text, pair=pair, state=state,
-                           panel=panel)
+                           panel=panel, link=link)
     views = Outputs(head_view=head_view, model_view=model_view, heatmap=heatmap, legend=legend, table=table, raw=raw)
     redraw = views.wrap(user_errors("redrawing the attention")(functools.partial(rerender, inside)))
     for control in (*controls, unit):
@@ -349,7 +361,4 @@ def build(ctx: AppContext, tab: gr.Tab) -> Opening:
         comparison_panel.follow(latency_button.click(timing, None, out.components, api_name="model_latency",
                                                      concurrency_id=HEAVY, concurrency_limit=1))
     compare_section(ctx, "attention", model=model, text=text, text_pair=pair, layer=layer)
-    return Opening({text: EXAMPLES[0][0], pair: EXAMPLES[0][1]},
-                   Link("attention", run=button, model=model, text=text, pair=pair, layer=layer, heads=heads,
-                        token=token, hide_special=hide_special, direction=direction, renormalize=renormalize,
-                        unit=unit))
+    return Opening({text: EXAMPLES[0][0], pair: EXAMPLES[0][1]}, link)

@@ -22,6 +22,8 @@ from bertviz_ui.tasks.validation import check_text
 from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
+from bertviz_ui.ui.export import export_control, export_id, export_view
+from bertviz_ui.ui.permalink import Link
 from bertviz_ui.ui.queue import HEAVY
 
 
@@ -64,6 +66,7 @@ class RolloutControls:
     heatmap: gr.Plot
     bars: gr.Plot
     raw: gr.JSON
+    export: tuple[gr.Button, gr.File]
 
     @property
     def inputs(self) -> list[gr.components.Component]:
@@ -87,10 +90,11 @@ def layout() -> RolloutControls:
     with gr.Row(equal_height=False):
         bars = gr.Plot(label="Chosen token", elem_id="rollout-bars")
         heatmap = gr.Plot(label="Every token", elem_id="rollout-heatmap")
+    export = export_control(export_id("rollout"))
     raw = raw_output("rollout-json")
     integer_api(layer, token)
     return RolloutControls(layer=layer, token=token, unit=unit, flow=flow, notes=notes, heatmap=heatmap, bars=bars,
-                           raw=raw)
+                           raw=raw, export=export)
 
 
 def _shown(view: RolloutView) -> Shown:
@@ -127,7 +131,7 @@ def redraw(inside: InsideBert, state: dict | None, layer: Any, token: Any, unit:
 
 
 def wire(inside: InsideBert, controls: RolloutControls, *, run_event: Any, model: gr.Dropdown, text: gr.Textbox,
-         pair: gr.Textbox, state: gr.State, panel: ErrorPanel) -> None:
+         pair: gr.Textbox, state: gr.State, panel: ErrorPanel, link: Link | None = None) -> None:
     """Connect the sub-tab: after each successful /attention run (the kept run: no second forward) as
     /attention_rollout, and on its own controls from the kept run."""
     out = Outputs(notes=controls.notes, layer=controls.layer, token=controls.token, heatmap=controls.heatmap,
@@ -143,3 +147,9 @@ def wire(inside: InsideBert, controls: RolloutControls, *, run_event: Any, model
         control.input(redrawn, [state, *controls.inputs], shown.components, api_visibility="private",
                       concurrency_id=HEAVY, concurrency_limit=1)
     model.change(lambda: (LAST, 0), None, [controls.layer, controls.token], api_visibility="private", queue=False)
+    export_view(inside.ctx, view="rollout", title="Inside BERT: attention rollout and flow",
+                handler=functools.partial(show_rollout, inside),
+                inputs={"model": model, "text": text, "pair": pair, "layer": controls.layer,
+                        "token": controls.token, "unit": controls.unit, "flow": controls.flow},
+                parts=[("notes", ""), ("bars", "Chosen token"), ("heatmap", "Every token")],
+                link=link, concurrency_id=HEAVY, concurrency_limit=1, panel=panel, control=controls.export)

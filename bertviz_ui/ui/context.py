@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bertviz_ui.config import Settings
 from bertviz_ui.models.cache import ModelCache
@@ -10,15 +10,17 @@ from bertviz_ui.models.sources import TINY_PREFIX
 from bertviz_ui.registry import Task
 from bertviz_ui.tasks.batching import MicroBatcher
 from bertviz_ui.tasks.budget import Budget
+from bertviz_ui.ui.export_folder import ExportFolder
 
 
 @dataclass(frozen=True)
 class AppContext:
-    """Settings plus the one model cache and the one cross-request batcher of this app instance."""
+    """Settings plus the one model cache, the one cross-request batcher and the export folder of this app instance."""
 
     settings: Settings
     cache: ModelCache
     batcher: MicroBatcher | None = None  # None: one made from the settings
+    exports: ExportFolder = field(default_factory=ExportFolder)  # where "Download this view (HTML)" writes
 
     def __post_init__(self) -> None:
         if self.batcher is None:

@@ -47,6 +47,7 @@ from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, ra
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
 from bertviz_ui.ui.explanation_check import connect, section, task_input
+from bertviz_ui.ui.export import export_view
 from bertviz_ui.ui.permalink import Link, Opening
 from bertviz_ui.ui.progress import watch_downloads
 
@@ -177,11 +178,19 @@ def build(ctx: AppContext, tab: gr.Tab) -> Opening:
             bars = gr.Plot(label="Predictions", elem_id="fill-mask-plot")
             iterative = result_table("Iterative fill: the most confident mask first, then re-run",
                                      "fill-mask-iterative", visible=False)
+            mask_number = gr.Number(1, minimum=1, maximum=MAX_MASKS, label="Mask number to analyse",
+                                    info="Press Enter to re-run the analysis for another mask.",
+                                    elem_id="fill-mask-number", scale=1, min_width=200, render=False)
+            link = Link("fill_mask", run=button, model=model, text=text, top_k=top_k, mask=mask_number)
+            export_view(ctx, view="fill_mask", title="Masked words", handler=functools.partial(run_fill_mask, ctx),
+                        inputs={"model": model, "text": text, "top_k": top_k},
+                        parts=[("header", ""), ("bars", "Predictions"),
+                               ("iterative", "Iterative fill: the most confident mask first, then re-run")],
+                        link=link, concurrency_id="fill_mask-batched", concurrency_limit=ctx.light_concurrency,
+                        panel=panel)
             gr.Markdown("## Both sides vs. left side only, and the guess layer by layer")
             with gr.Row():
-                mask_number = gr.Number(1, minimum=1, maximum=MAX_MASKS, label="Mask number to analyse",
-                                        info="Press Enter to re-run the analysis for another mask.",
-                                        elem_id="fill-mask-number", scale=1, min_width=200)
+                mask_number.render()
                 gr.HTML(padding=False, scale=3)
             context_plot = gr.Plot(label="Both sides vs. left only", elem_id="fill-mask-context")
             left_text = gr.HTML(padding=False, elem_id="fill-mask-left")
@@ -259,4 +268,4 @@ def build(ctx: AppContext, tab: gr.Tab) -> Opening:
     connect(ctx, check, task_input("fill_mask"), model, public=False)
     return Opening({text: EXAMPLES[0][0], sentence: CLICK_SENTENCE, lab_sentence: LAB_SENTENCE,
                     quantized_text: EXAMPLES[1][0], check.text: EXAMPLES[1][0]},
-                   Link("fill_mask", run=button, model=model, text=text, top_k=top_k, mask=mask_number))
+                   link)

@@ -19,16 +19,13 @@ from bertviz_ui.registry import task_by_id
 from bertviz_ui.render.finetune import (
     EXAMPLE_COLUMNS,
     accuracy_figure,
-    confusion_figure,
     data_html,
     examples_table,
-    finished_html,
     loss_figure,
     message_html,
     new_texts_table,
     params_html,
     predictions_table,
-    report_html,
     schedule_figure,
     setup_html,
     status_html,
@@ -75,6 +72,7 @@ from bertviz_ui.tasks.finetune import (
     validate,
 )
 from bertviz_ui.tasks.finetune.compare import DEFAULT_TOP_N, TOP_N_RANGE
+from bertviz_ui.ui import finetune_export
 from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output, result_table
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
@@ -152,12 +150,9 @@ def _stream(events: Iterable[Event | Finished], session: LabSession[TrainedModel
         if isinstance(event, Finished):
             result = event.result
             sessions.keep(session, event.trained)
-            yield {"session": session, "status": finished_html(result, total_s=time.perf_counter() - started),
-                   "loss": loss_figure(steps, steps[-1].total_steps if steps else None),
-                   "accuracy": accuracy_figure(result.epoch_metrics, result.baseline.accuracy),
-                   "report": report_html(result), "confusion": confusion_figure(result) if result.confusion else None,
-                   "predictions": predictions_table(result), "new_texts": new_texts_table(result),
-                   "raw": result.to_dict()}
+            shown = finetune_export.finished(result, steps, total_s=time.perf_counter() - started)
+            session.shown = (result, shown)  # the export shows this run as trained (it never trains again)
+            yield {"session": session, **shown, "raw": result.to_dict()}
             return
         if isinstance(event, PhaseEvent):
             phase = event.message
@@ -303,6 +298,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> Opening:
     confusion = gr.Plot(label="Confusion matrix", elem_id="finetune-confusion")
     new_table = result_table("New texts: before and after training, and the baseline", "finetune-new-table")
     predictions = result_table("Every example: before and after training", "finetune-predictions")
+    lab_export = finetune_export.control()
     raw = raw_output("finetune-json")
 
     gr.Markdown("## 4. Use the result")
@@ -368,6 +364,10 @@ def build(ctx: AppContext, tab: gr.Tab) -> Opening:
     train_event = train_panel.follow(train_button.click(out.wrap(training), [state, model, table, *hyper, new_texts],
                                                         out.components, api_name="finetune", concurrency_limit=1,
                                                         concurrency_id=TRAINING))
+    # Training is too heavy to start from a link: the link restores the model and settings, Train starts it.
+    link = Link("finetune", model=model, lr=lr, batch=batch, epochs=epochs, warmup=warmup, max_length=max_length,
+                clip=clip, seed=seed_box, frozen=frozen)
+    finetune_export.wire(ctx, link, state, lab_export, train_panel)
     out = Outputs(status=status)
     cancel_button.click(out.wrap(run_cancel), state, out.components, cancels=[train_event], queue=False,
                         api_name="finetune_cancel")
@@ -392,7 +392,5 @@ def build(ctx: AppContext, tab: gr.Tab) -> Opening:
     root = gr.context.Context.root_block
     if root is not None:
         root.unload(close_tab)
-    # Training is too heavy to start from a link: the link restores the model and settings, Train starts it.
     return Opening({table: TUTORIAL_TABLE, new_texts: TUTORIAL_NEW_TEXTS, try_text: TRY_TEXT, compare_text: TRY_TEXT},
-                   Link("finetune", model=model, lr=lr, batch=batch, epochs=epochs, warmup=warmup,
-                        max_length=max_length, clip=clip, seed=seed_box, frozen=frozen))
+                   link)

@@ -27,6 +27,7 @@ from bertviz_ui.tasks.validation import check_text
 from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, raw_output, result_table
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
+from bertviz_ui.ui.export import export_view
 from bertviz_ui.ui.permalink import Link, Opening
 from bertviz_ui.ui.progress import watch_downloads
 
@@ -129,6 +130,12 @@ def build(ctx: AppContext, tab: gr.Tab) -> Opening:
             unit = gr.Radio(list(UNITS), value=PIECES, label="Token table by", elem_id="ner-unit",
                             info="pieces: as the model read them. words: one row per word, labelled by its first "
                                  "piece (as training labels words), with every piece's label beside it.")
+    link = Link("ner", run=button, model=model, text=text, strategy=strategy, unit=unit)
+    export_view(ctx, view="ner", title="Entities", handler=functools.partial(run_ner, ctx),
+                inputs={"model": model, "text": text, "strategy": strategy, "unit": unit},
+                parts=[("header", ""), ("view", "Entities in the text"), ("entities", "Entities"),
+                       ("tokens", "Every token's own prediction (before merging)")],
+                link=link, concurrency_id="ner-batched", concurrency_limit=ctx.light_concurrency, panel=panel)
     raw = raw_output("ner-json")
     # Server-side copy of the text and its entities (not the tokens: 300 sessions' worth at 5,000 characters would
     # hold ~70 MB), so the filters never trust the browser; freed when the session idles.
@@ -169,4 +176,4 @@ def build(ctx: AppContext, tab: gr.Tab) -> Opening:
     panel.follow(spacy_button.click(out.wrap(user_errors("running spaCy")(run_spacy)), [text], out.components,
                                     api_name="ner_spacy", concurrency_id="ner"))
     return Opening({text: EXAMPLES[0][0], align_words: ALIGNMENT_EXAMPLE[0], align_labels_box: ALIGNMENT_EXAMPLE[1]},
-                   Link("ner", run=button, model=model, text=text, strategy=strategy, unit=unit))
+                   link)

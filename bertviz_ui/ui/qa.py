@@ -32,6 +32,7 @@ from bertviz_ui.tasks.validation import check_whole_number
 from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output, result_table
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
+from bertviz_ui.ui.export import export_view
 from bertviz_ui.ui.permalink import Link, Opening
 
 TASK = task_by_id("qa")
@@ -122,6 +123,14 @@ def build(ctx: AppContext, tab: gr.Tab) -> Opening:
                              "pieces' (logit = their log-sum-exp).")
     plot = gr.Plot(label="Start and end logits", elem_id="qa-plot")
     candidates = result_table("Top candidate spans", "qa-candidates")
+    link = Link("qa", run=button, model=model, question=question, context=context, max_answer_len=max_answer_len,
+                top_k=top_k, handle_impossible=handle_impossible, unit=unit)
+    export_view(ctx, view="qa", title="Question answering", handler=functools.partial(run_qa, ctx),
+                inputs={"model": model, "question": question, "context": context, "max_answer_len": max_answer_len,
+                        "top_k": top_k, "handle_impossible": handle_impossible, "unit": unit},
+                parts=[("header", ""), ("answer", "Answer"), ("plot", "Start and end logits"),
+                       ("candidates", "Top candidate spans"), ("chips", "Tokens as the model read them")],
+                link=link, concurrency_id="qa-batched", concurrency_limit=ctx.light_concurrency, panel=panel)
     with gr.Accordion("Tokens as the model read them", open=False):
         chips = gr.HTML(padding=False, elem_id="qa-tokens")
     with gr.Accordion("Windows of the context", open=False):
@@ -144,5 +153,4 @@ def build(ctx: AppContext, tab: gr.Tab) -> Opening:
         control.input(out.wrap(user_errors("showing a window")(show_window)), [result_state, window, unit],
                       out.components, api_visibility="private", queue=False)
     return Opening({question: EXAMPLES[1][0], context: EIFFEL},
-                   Link("qa", run=button, model=model, question=question, context=context,
-                        max_answer_len=max_answer_len, top_k=top_k, handle_impossible=handle_impossible, unit=unit))
+                   link)

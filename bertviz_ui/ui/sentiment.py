@@ -39,6 +39,7 @@ from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, ra
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work, user_errors
 from bertviz_ui.ui.explanation_check import connect, section, task_input
+from bertviz_ui.ui.export import export_view
 from bertviz_ui.ui.permalink import Link, Opening
 from bertviz_ui.ui.queue import HEAVY
 
@@ -126,6 +127,11 @@ def build(ctx: AppContext, tab: gr.Tab) -> Opening:
     header = gr.HTML(padding=False, elem_id="sentiment-header")
     bars = gr.Plot(label="Probabilities (line 1)", elem_id="sentiment-plot")
     table = result_table("Every line (click a column header to sort)", "sentiment-table")
+    link = Link("sentiment", run=button, model=model, text=text)
+    export_view(ctx, view="sentiment", title="Sentiment", handler=functools.partial(run_sentiment, ctx),
+                inputs={"model": model, "text": text},
+                parts=[("header", ""), ("bars", "Probabilities (line 1)"), ("table", "Every line")],
+                link=link, concurrency_id="sentiment-batched", concurrency_limit=ctx.light_concurrency, panel=panel)
     raw = raw_output("sentiment-json")
 
     gr.Markdown("## Why? Explain one line")
@@ -146,6 +152,13 @@ def build(ctx: AppContext, tab: gr.Tab) -> Opening:
     cost = gr.HTML(padding=False, elem_id="sentiment-cost")
     with gr.Accordion("Inside the head: from the [CLS] vector to probabilities", open=True):
         head = gr.HTML(padding=False, elem_id="sentiment-head")
+    export_view(ctx, view="attributions", title="Sentiment: word attributions",
+                handler=functools.partial(run_explain, ctx),
+                inputs={"model": model, "text": text, "line": line, "target": target, "method": method,
+                        "steps": steps, "unit": unit},
+                parts=[("heatmap", "Attributions in the text"), ("attribution", "Word attributions"),
+                       ("cost", ""), ("head", "Inside the head: from the [CLS] vector to probabilities")],
+                link=link, concurrency_id=HEAVY, concurrency_limit=1, panel=explain_panel)
     explain_raw = gr.JSON(visible=False)
     # The last explanation (one line's token scores), so the words/pieces switch redraws without a model run.
     explained = gr.State(None, time_to_live=ctx.settings.session_minutes * 60)
@@ -175,4 +188,4 @@ def build(ctx: AppContext, tab: gr.Tab) -> Opening:
     model.change(lambda chosen: chosen, model, check_model, api_visibility="private", queue=False,
                  show_progress="hidden")
     connect(ctx, check, task_input("sentiment"), check_model, public=True)
-    return Opening({text: TUTORIAL_PIPELINE, check.text: CHECK_EXAMPLE}, Link("sentiment", run=button, model=model, text=text))
+    return Opening({text: TUTORIAL_PIPELINE, check.text: CHECK_EXAMPLE}, link)

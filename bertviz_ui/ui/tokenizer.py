@@ -15,6 +15,7 @@ from bertviz_ui.ui.compare import compare_section
 from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output, result_table
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import user_errors
+from bertviz_ui.ui.export import export_view
 from bertviz_ui.ui.permalink import Link, Opening
 from bertviz_ui.ui.progress import watch_downloads
 
@@ -90,6 +91,15 @@ def build(ctx: AppContext, tab: gr.Tab) -> Opening:
     comparison = gr.HTML(elem_id="tokenizer-comparison", padding=False)
     summary = gr.HTML(elem_id="tokenizer-summary", padding=False)
     table = result_table("Tokens", "tokenizer-table", max_height=640)
+    link = Link("tokenizer", run=button, model=model, text=text, pair=text_pair, max_length=max_length,
+                padding=padding, truncation=truncation, split_special=split_special, compare_with=compare_with)
+    export_view(ctx, view="tokenizer", title="Tokenizer", handler=functools.partial(run_tokenizer, ctx),
+                inputs={"model": model, "text": text, "text_pair": text_pair, "max_length": max_length,
+                        "padding": padding, "truncation": truncation, "split_special_tokens": split_special,
+                        "compare_with": compare_with},
+                parts=[("header", ""), ("chips", "Tokens"), ("comparison", "Compared with"),
+                       ("summary", "Summary"), ("table", "Tokens, one per row")],
+                link=link, concurrency_id="tokenizer", concurrency_limit=4, panel=panel)
     raw = raw_output("tokenizer-json")
 
     integer_api(max_length)
@@ -101,7 +111,4 @@ def build(ctx: AppContext, tab: gr.Tab) -> Opening:
                               concurrency_limit=4))
     panel.follow(text.submit(handler, inputs, out.components, api_visibility="private", concurrency_id="tokenizer"))
     compare_section(ctx, "tokenizer", model=model, text=text, text_pair=text_pair, box=compare_with)
-    return Opening({text: EXAMPLES[1][0], text_pair: EXAMPLES[1][1]},
-                   Link("tokenizer", run=button, model=model, text=text, pair=text_pair, max_length=max_length,
-                        padding=padding, truncation=truncation, split_special=split_special,
-                        compare_with=compare_with))
+    return Opening({text: EXAMPLES[1][0], text_pair: EXAMPLES[1][1]}, link)

@@ -365,6 +365,22 @@ def test_every_html_renderer_is_fed_markup_here():
     assert len(_html_renderers()) > 30 and missing == []
 
 
+def _export_renderers() -> dict:
+    import pandas as pd
+    import plotly.graph_objects as go
+
+    from bertviz_ui.render.export import Part, ViewExport, standalone_html
+
+    view = ViewExport(title=XSS, model=XSS, texts={XSS: XSS}, settings={XSS: XSS}, permalink=f"http://h/?t={XSS}",
+                      created=XSS, version=XSS)
+    parts = [Part(XSS, XSS, go.Figure(go.Bar(x=[XSS], y=[1]), layout={"title": XSS})),
+             Part(XSS, XSS, pd.DataFrame({XSS: [XSS]}))]
+    return {"standalone export": lambda: standalone_html(view, parts)}
+
+
+RENDERERS.update(_export_renderers())
+
+
 @pytest.mark.parametrize("name", sorted(RENDERERS))
 def test_renderer_escapes_markup_from_users_and_models(name):
     assert_escaped(RENDERERS[name]())
