@@ -52,5 +52,11 @@ def hub(hub_server: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
                         hub_server.url + "/{repo_id}/resolve/{revision}/{filename}")
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+    # transformers keeps one HfApi, made with the endpoint of its first use: a unit test that ran before (offline)
+    # left one aimed at huggingface.co, and AutoTokenizer's chat-template listing then retried it with backoff for
+    # 23 s per load (the hub tests took 47-93 s each in a full run instead of 1-5 s). A fresh one per test.
+    import transformers.utils.hub
+
+    monkeypatch.setattr(transformers.utils.hub, "_hf_api", None)
     hub_server.clear()
     yield hub_server
