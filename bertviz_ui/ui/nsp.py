@@ -15,6 +15,7 @@ from bertviz_ui.tasks.nsp import MAX_SENTENCES, check_nsp_head, predict_next_sen
 from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, integer_api, raw_output, result_table
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work
+from bertviz_ui.ui.export import export_view
 from bertviz_ui.ui.permalink import Link, Opening
 
 TASK = task_by_id("nsp")
@@ -73,6 +74,11 @@ def build(ctx: AppContext, tab: gr.Tab) -> Opening:
     panel = ErrorPanel("nsp-error")
     header = gr.HTML(padding=False, elem_id="nsp-header")
     bars = gr.Plot(label="IsNext vs NotNext", elem_id="nsp-plot")
+    link = Link("nsp", run=button, model=model, a=sentence_a, b=sentence_b)
+    export_view(ctx, view="nsp", title="Next sentence", handler=functools.partial(run_nsp, ctx),
+                inputs={"model": model, "a": sentence_a, "b": sentence_b},
+                parts=[("header", ""), ("bars", "IsNext vs NotNext")],
+                link=link, concurrency_id="nsp-batched", concurrency_limit=ctx.light_concurrency, panel=panel)
     raw = raw_output("nsp-json")
     with gr.Accordion(f"A whole paragraph: every consecutive pair and shuffled pairs (up to {MAX_SENTENCES} "
                       "sentences)", open=False):
@@ -93,5 +99,4 @@ def build(ctx: AppContext, tab: gr.Tab) -> Opening:
     score = model_work("scoring the paragraph")(functools.partial(run_paragraph, ctx))
     panel.follow(paragraph_button.click(out.wrap(score), [model, paragraph, seed], out.components,
                                         api_name="nsp_paragraph", concurrency_id="nsp"))
-    return Opening({sentence_a: EXAMPLES[0][0], sentence_b: EXAMPLES[0][1], paragraph: PARAGRAPH},
-                   Link("nsp", run=button, model=model, a=sentence_a, b=sentence_b))
+    return Opening({sentence_a: EXAMPLES[0][0], sentence_b: EXAMPLES[0][1], paragraph: PARAGRAPH}, link)

@@ -13,6 +13,7 @@ from bertviz_ui.tasks.similarity import MAX_SENTENCES, compare_sentences, parse_
 from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, raw_output, result_table
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work
+from bertviz_ui.ui.export import export_view
 from bertviz_ui.ui.permalink import Link, Opening
 
 TASK = task_by_id("similarity")
@@ -65,10 +66,16 @@ def build(ctx: AppContext, tab: gr.Tab) -> Opening:
     summary = gr.HTML(padding=False, elem_id="similarity-summary")
     matrix = gr.Plot(label="Cosine similarity, every pair", elem_id="similarity-matrix")
     pairs = result_table("Pairs, most similar first", "similarity-pairs", max_height=420)
+    link = Link("similarity", run=button, model=model, sentences=sentences)
+    export_view(ctx, view="similarity", title="Similarity", handler=functools.partial(run_similarity, ctx),
+                inputs={"model": model, "sentences": sentences},
+                parts=[("header", ""), ("summary", ""), ("matrix", "Cosine similarity, every pair"),
+                       ("pairs", "Pairs, most similar first")],
+                link=link, concurrency_id="similarity", panel=panel)
     raw = raw_output("similarity-json")
 
     out = Outputs(header=header, summary=summary, matrix=matrix, pairs=pairs, raw=raw, errors=panel)
     compare = out.wrap(model_work("comparing sentences")(functools.partial(run_similarity, ctx)))
     panel.follow(button.click(compare, [model, sentences], out.components, api_name="similarity",
                               concurrency_id="similarity"))
-    return Opening({sentences: SENTENCES}, Link("similarity", run=button, model=model, sentences=sentences))
+    return Opening({sentences: SENTENCES}, link)

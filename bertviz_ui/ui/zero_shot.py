@@ -22,6 +22,7 @@ from bertviz_ui.tasks.zero_shot import (
 from bertviz_ui.ui.components import ErrorPanel, Outputs, Shown, raw_output, result_table
 from bertviz_ui.ui.context import AppContext
 from bertviz_ui.ui.errors import model_work
+from bertviz_ui.ui.export import export_view
 from bertviz_ui.ui.permalink import Link, Opening
 
 TASK = task_by_id("zero_shot")
@@ -86,6 +87,14 @@ def build(ctx: AppContext, tab: gr.Tab) -> Opening:
     header = gr.HTML(padding=False, elem_id="zero-shot-header")
     bars = gr.Plot(label="Scores", elem_id="zero-shot-plot")
     table = result_table("Behind the score: each hypothesis and its raw logits", "zero-shot-table")
+    link = Link("zero_shot", run=button, model=model, method=method, text=text, labels=labels, template=template,
+                multi_label=multi_label)
+    export_view(ctx, view="zero_shot", title="Zero-shot", handler=functools.partial(run_zero_shot, ctx),
+                inputs={"model": model, "method": method, "text": text, "labels": labels, "template": template,
+                        "multi_label": multi_label},
+                parts=[("header", ""), ("bars", "Scores"),
+                       ("table", "Behind the score: each hypothesis and its raw logits")],
+                link=link, concurrency_id="zero_shot-batched", concurrency_limit=ctx.light_concurrency, panel=panel)
     raw = raw_output("zero-shot-json")
 
     method.change(lambda chosen: gr.update(interactive=chosen == METHOD_NLI), method, model,
@@ -95,6 +104,4 @@ def build(ctx: AppContext, tab: gr.Tab) -> Opening:
     panel.follow(button.click(handler, [model, method, text, labels, template, multi_label], out.components,
                               api_name="zero_shot", concurrency_id="zero_shot-batched",
                               concurrency_limit=ctx.light_concurrency))
-    return Opening({text: EXAMPLES[0][0], labels: EXAMPLES[0][1]},
-                   Link("zero_shot", run=button, model=model, method=method, text=text, labels=labels,
-                        template=template, multi_label=multi_label))
+    return Opening({text: EXAMPLES[0][0], labels: EXAMPLES[0][1]}, link)

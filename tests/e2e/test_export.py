@@ -206,3 +206,19 @@ def test_lab_curves_export_never_trains_again(app_page: Page, browser: Browser, 
     assert _figures(offline, ["#part-loss", "#part-accuracy", "#part-confusion"]) == shown
     expect(offline.locator("#part-status")).to_contain_text("training steps took")
     _check_offline(offline, attempted, tab="finetune", shows=["Learning rate"])
+
+
+@pytest.mark.parametrize(("title", "view", "charts", "tab", "shows"), [
+    ("Next sentence", "nsp", {"#nsp-plot": "#part-bars"}, "nsp", ["It was a lazy afternoon."]),
+    ("Zero-shot", "zero-shot", {"#zero-shot-plot": "#part-bars"}, "zero_shot", ["Candidate labels"]),
+    ("Similarity", "similarity", {"#similarity-matrix": "#part-matrix"}, "similarity", ["Sentences, one per line"]),
+])
+def test_the_other_tabs_export_their_charts(app_page: Page, browser: Browser, tmp_path: Path, title: str, view: str,
+                                             charts: dict[str, str], tab: str, shows: list[str]) -> None:
+    page = app_page
+    page.get_by_role("tab", name=title, exact=True).click()
+    page.locator(f"#{view}-run").click()
+    shown = _figures(page, list(charts))
+    offline, attempted = _export(page, browser, view, tmp_path)
+    assert _figures(offline, list(charts.values())) == shown
+    _check_offline(offline, attempted, tab=tab, shows=shows)
