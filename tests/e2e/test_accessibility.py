@@ -221,24 +221,104 @@ def test_every_tab_after_its_main_action_passes_axe_and_its_charts_read_as_text(
 FOCUSED = "() => { const e = document.activeElement; return e ? (e.id || e.getAttribute('aria-label') || " \
           "(e.innerText || '').trim().slice(0, 40) || e.tagName) : null; }"
 
+# The focused element: marked as reached, described, and whether it is still inside the open tab's panel.
+STEP = """panel => { const e = document.activeElement; if (!e || e === document.body) return null;
+  if (!e.dataset.kbReached) e.dataset.kbReached = String(window.kbCount = (window.kbCount || 0) + 1);
+  return {inside: document.querySelector(panel).contains(e), tag: e.tagName.toLowerCase(), type: e.type || '',
+          role: e.getAttribute('role') || '', name: e.id || e.getAttribute('aria-label') || e.name ||
+          (e.innerText || '').trim().slice(0, 40) || e.tagName}; }"""
+# Visible keyboard controls of the open tab's panel that Tab never reached (a radio group needs one of its radios).
+UNREACHED = """panel => [...document.querySelector(panel).querySelectorAll(
+    'input:not([type=hidden]), textarea, select, button, summary, a[href], [tabindex]:not([tabindex="-1"])')]
+  .filter(e => e.checkVisibility({visibilityProperty: true}) && !e.disabled && e.tabIndex >= 0 && !e.dataset.kbReached
+    && !(e.type === 'radio' && [...document.getElementsByName(e.name)].some(r => r.dataset.kbReached)))
+  .map(e => e.id || e.getAttribute('aria-label') || e.name || (e.innerText || '').trim().slice(0, 40) || e.tagName)"""
 
-def test_every_tabs_main_action_works_from_the_keyboard(app_page: Page) -> None:
-    """Each tab opens with Enter on its tab button; Tab reaches its main button through its controls, Enter runs it."""
+# The order in which Tab first reached the panel's controls, read in page order: ascending when they agree.
+ORDER = "panel => [...document.querySelectorAll(panel + ' [data-kb-reached]')].map(e => Number(e.dataset.kbReached))"
+
+
+def operate(page: Page, kind: str) -> None:
+    """Operate the focused control of ``kind`` from the keyboard, check that it changed, and put it back."""
+    focused = page.locator("*:focus")
+    if kind == "checkbox":
+        was = focused.is_checked()
+        page.keyboard.press("Space")
+        expect(focused).to_be_checked(checked=not was)
+        page.keyboard.press("Space")
+        expect(focused).to_be_checked(checked=was)
+    elif kind == "radio":
+        name = focused.get_attribute("name")
+        if page.locator(f"input[type=radio][name='{name}']").count() < 2:
+            return
+        first = page.evaluate("() => document.activeElement.value")
+        page.keyboard.press("ArrowRight")  # moves the choice to the next radio of the group (and focus with it)
+        page.wait_for_function("v => document.activeElement.checked && document.activeElement.value !== v", arg=first)
+        page.keyboard.press("ArrowLeft")
+        page.wait_for_function("v => document.activeElement.checked && document.activeElement.value === v", arg=first)
+    elif kind == "summary":
+        details = focused.locator("xpath=..")
+        page.keyboard.press("Enter")
+        expect(details).to_have_attribute("open", "")
+        expect(details.locator("table").first).to_be_visible()
+        page.keyboard.press("Enter")
+        expect(details).not_to_have_attribute("open", "")
+    elif kind == "range":
+        before = focused.input_value()
+        page.keyboard.press("ArrowRight")
+        expect(focused).not_to_have_value(before)
+        page.keyboard.press("ArrowLeft")
+        expect(focused).to_have_value(before)
+
+
+def kind_of(step: dict) -> str | None:
+    """Which operate() check a focused control gets: checkboxes, radios, the charts' values and sliders."""
+    if step["tag"] == "input" and step["type"] in ("checkbox", "radio", "range"):
+        return step["type"]
+    return "summary" if step["tag"] == "summary" else None
+
+
+def test_every_control_of_every_tab_works_from_the_keyboard(app_page: Page) -> None:
+    """Each tab opens with Enter on its tab button; Tab reaches its main button through its controls, Enter runs it;
+    then Tab goes on through the result to the end of the tab. Every visible control of the tab was reached, in page
+    order, and the first control of each kind on the tab (checkbox, radio group, slider, a chart's values) was operated
+    with the keys a keyboard user would press: Space, arrows, Enter."""
     page = app_page
     for tab in TABS:
         tab_button = page.get_by_role("tab", name=tab.title, exact=True)
         tab_button.focus()
         page.keyboard.press("Enter")
         expect(tab_button).to_have_attribute("aria-selected", "true")
+        panel = f"#{tab_button.get_attribute('aria-controls')}"
         visited = []
         for _ in range(80):
             page.keyboard.press("Tab")
+            step = page.evaluate(STEP, panel)
             if page.evaluate("id => document.activeElement && document.activeElement.id === id", tab.button):
                 break
-            visited.append(page.evaluate(FOCUSED))
+            visited.append(step and step["name"])
         else:
             pytest.fail(f"{tab.title}: Tab never reached #{tab.button}; focus went through {visited}")
         print(f"\n[{tab.title}] {len(visited)} stops before #{tab.button}: {visited}")
         page.keyboard.press("Enter")
         tab.done(page)
         expect(page.locator(".pending")).to_have_count(0, timeout=FIRST_LOAD_MS)
+        operated: set[str] = set()
+        after = []
+        for _ in range(200):
+            page.keyboard.press("Tab")
+            step = page.evaluate(STEP, panel)
+            if step is None or not step["inside"]:
+                break
+            after.append(step["name"])
+            kind = kind_of(step)
+            if kind and kind not in operated:
+                operate(page, kind)
+                operated.add(kind)
+        else:
+            pytest.fail(f"{tab.title}: Tab never left the tab's panel: {after[-20:]}")
+        print(f"  then {len(after)} stops, operated {sorted(operated)}: {after}")
+        unreached = page.evaluate(UNREACHED, panel)
+        assert unreached == [], f"{tab.title}: Tab never reached {unreached}"
+        order = page.evaluate(ORDER, panel)
+        assert order == sorted(order), f"{tab.title}: Tab order is not the page's order"
