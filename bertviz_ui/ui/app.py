@@ -89,8 +89,10 @@ def launch_options(settings: Settings) -> dict:
         options["server_name"] = host
     if settings.port is not None:
         options["server_port"] = settings.port
-    # The charts' text alternatives: one script for every gr.Plot (assets/chart_text.js says how).
-    options["head"] = plotly_preload() + f"<script>{(ASSETS / 'chart_text.js').read_text()}</script>"
+    # The charts' text alternatives: one script for every gr.Plot (assets/chart_text.js says how); keyboard fixes for
+    # Gradio's markup (assets/keyboard.js).
+    options["head"] = plotly_preload() + "".join(f"<script>{(ASSETS / name).read_text()}</script>"
+                                                 for name in ("chart_text.js", "keyboard.js"))
     return options
 
 
