@@ -1,7 +1,9 @@
 /* bertviz_ui: a text alternative for every plotly chart (issue 18). The chart's paper <svg> gets role="img" and an
    aria-label (its title and what it shows); a <details> beside it ("Values of this chart") holds its values as tables.
    Both are rebuilt from the figure's own data (gd.data, gd.layout) on every plotly_afterplot, so they follow every
-   redraw; one <details> per chart, reused (its open state and focus survive a redraw).
+   redraw; one <details> per chart, reused (its open state and focus survive a redraw). A new value makes Gradio
+   replace the whole chart (a new element): the focus then falls to the page, so the new chart gets it back, on its
+   summary or on the same toolbar button, and its values open if they were.
    One script for every gr.Plot, in the page's head: the renderers stay plain plotly figures.
    The data hold user text: the DOM is built with textContent only, never innerHTML. */
 (() => {
@@ -12,6 +14,12 @@
   const TOP_CELLS = 20; // ...a larger one as its largest cells
   const MAX_SENTENCES = 6; // series described in the summary; the rest are counted
   const hooked = new WeakSet();
+  // Per gr.Plot block (kept when Gradio replaces the chart inside it): whether its values are open.
+  const opened = new WeakMap();
+  // The chart part that has the focus, if one has: {block, summary: true} or {block, button: its data-title}. Kept
+  // when the focus falls to the page with a replaced chart; anything else focused, or a click, forgets it.
+  let chartFocus = null;
+  const blockOf = (node) => node.closest(".block") || node.parentElement;
 
   const plain = (text) => String(text ?? "").replace(/<br\s*\/?>/gi, " ").replace(/<[^>]*>/g, "")
     .replace(/\s+/g, " ").trim();
@@ -173,6 +181,8 @@
     if (!details || !details.classList.contains("bv-chart-values")) {
       details = el("details", null, { class: "bv-chart-values" });
       details.append(el("summary", "Values of this chart"));
+      if (opened.get(blockOf(gd))) details.open = true;
+      details.addEventListener("toggle", () => opened.set(blockOf(gd), details.open));
       gd.after(details);
     }
     details.bvFor = gd;
@@ -201,7 +211,29 @@
     const summary = details.querySelector("summary");
     while (summary.nextSibling) summary.nextSibling.remove();
     details.append(...blocks);
+    refocus(gd, details);
   }
+
+  // The chart that replaced the one holding the focus takes it back, where nothing else has taken it since.
+  function refocus(gd, details) {
+    const last = chartFocus;
+    if (!last || last.block !== blockOf(gd) || (document.activeElement && document.activeElement !== document.body)) {
+      return;
+    }
+    const target = last.summary ? details.querySelector("summary")
+      : [...gd.querySelectorAll(".modebar-btn")].find((b) => b.getAttribute("data-title") === last.button);
+    if (target) target.focus({ preventScroll: true });
+  }
+
+  document.addEventListener("focusin", (event) => {
+    const node = event.target;
+    const details = node.closest && node.closest("details.bv-chart-values");
+    const gd = details ? details.bvFor : node.closest && node.closest(".js-plotly-plot");
+    chartFocus = gd && (details || node.classList.contains("modebar-btn"))
+      ? { block: blockOf(gd), ...(details ? { summary: true } : { button: node.getAttribute("data-title") }) }
+      : null;
+  });
+  document.addEventListener("pointerdown", () => { chartFocus = null; }, true);
 
   function hook(gd) {
     if (hooked.has(gd) || typeof gd.on !== "function") return;

@@ -26,8 +26,8 @@ def header_html(label_a: str, label_b: str, *, untrained_a: bool, untrained_b: b
 
 def _columns(left_title: str, left: str, right_title: str, right: str) -> str:
     """Two columns (one above the other on a narrow screen); the bodies arrive escaped."""
-    return (f'<div class="bv-compare-cols"><div class="bv-compare-col"><h4>A: {esc(left_title)}</h4>{left}</div>'
-            f'<div class="bv-compare-col"><h4>B: {esc(right_title)}</h4>{right}</div></div>')
+    return (f'<div class="bv-compare-cols"><div class="bv-compare-col"><h3>A: {esc(left_title)}</h3>{left}</div>'
+            f'<div class="bv-compare-col"><h3>B: {esc(right_title)}</h3>{right}</div></div>')
 
 
 def _table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
@@ -39,7 +39,7 @@ def _table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
 
 def _diff(body: str) -> str:
     """The differences block, under its heading; ``body`` arrives escaped."""
-    return f'<div class="bv-compare-diff" data-testid="compare-diff"><h4>What differs</h4>{body}</div>'
+    return f'<div class="bv-compare-diff" data-testid="compare-diff"><h3>What differs</h3>{body}</div>'
 
 
 def _signed(delta: float | None) -> str:

@@ -47,7 +47,7 @@ def entities_html(text: str, entities: tuple[Entity, ...], *, title: str = "") -
     parts.append(esc(text[cursor:]))
     kinds = sorted({entity_type(e.label) for e in entities})
     legend = "".join(f'<span class="bv-ent-key" style="background:{colour_of(k)}">{esc(k)}</span>' for k in kinds)
-    heading = f"<h4>{esc(title)}</h4>" if title else ""
+    heading = f"<h3>{esc(title)}</h3>" if title else ""
     empty = "" if entities else '<p class="bv-more">No entities at these settings.</p>'
     return (f'<div class="bv-entities" data-testid="ner-entities">{heading}<div class="bv-legend">{legend}</div>'
             f'<p class="bv-ent-text">{"".join(parts)}</p>{empty}</div>')

@@ -114,7 +114,7 @@ def comparison_html(left: Tokenization, right: Tokenization) -> str:
     columns = []
     for t in (left, right):
         columns.append(
-            f'<div class="bv-compare-col"><h4>{esc(t.model)}</h4>'
+            f'<div class="bv-compare-col"><h3>{esc(t.model)}</h3>'
             f'<p><b>{t.num_tokens}</b> tokens</p>{chips_html(t, max_chips=300)}{notes_html(t.notes)}</div>'
         )
     same = left.tokens == right.tokens and left.input_ids == right.input_ids

