@@ -8,8 +8,11 @@ import threading
 import uuid
 from pathlib import Path
 
-# Exports kept on disk at once (each holds plotly.js: about 4.9 MB); past it the oldest go first. Gradio copies each
-# into its own cache for the download, which delete_cache (ui/app.py) empties hourly.
+from gradio.utils import get_upload_folder
+
+# Exports kept on disk at once (each holds plotly.js: about 4.9 MB); past it the oldest go first. The folder is inside
+# Gradio's own cache, which Gradio serves without copying: a copy per export (Gradio's default for files elsewhere)
+# would escape this budget, and a client exporting in a loop could fill the disk within delete_cache's hour.
 MAX_EXPORT_BYTES = 256 * 1024 * 1024
 PREFIX = "bertviz_ui-exports-"
 
@@ -18,7 +21,7 @@ class ExportFolder:
     """Where exports are written: one temp folder per app, at most ``max_bytes`` in all (oldest files deleted).
 
     Args:
-        folder: the folder (default: a new temp folder, made on first write).
+        folder: the folder (default: a new folder in Gradio's cache, made on first write).
         max_bytes: the budget; the newest file is always kept, even alone over it.
     """
 
@@ -31,7 +34,9 @@ class ExportFolder:
     def folder(self) -> Path:
         with self._lock:
             if self._folder is None:
-                self._folder = Path(tempfile.mkdtemp(prefix=PREFIX))
+                cache = Path(get_upload_folder())
+                cache.mkdir(parents=True, exist_ok=True)
+                self._folder = Path(tempfile.mkdtemp(prefix=PREFIX, dir=cache))
             self._folder.mkdir(parents=True, exist_ok=True)
             return self._folder
 

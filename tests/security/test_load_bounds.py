@@ -20,8 +20,9 @@ def server(cache_dir):
     running.stop()
 
 
-def test_300_new_sessions_calling_ner_grow_the_server_by_under_150_mb(server: Server):
-    figures = session_growth(server, sessions=300)
+def test_160_new_sessions_calling_ner_grow_the_server_by_under_150_mb(server: Server):
+    # 2.5 times the 64 sessions the server keeps: every one past 64 drops the oldest (bench.load runs 300).
+    figures = session_growth(server, sessions=160)
     assert figures["errors"] == []
     assert figures["growth_mb"] < 150, figures
 

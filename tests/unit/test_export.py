@@ -88,3 +88,25 @@ def test_the_folder_deletes_the_oldest_files_past_its_budget(tmp_path):
     # The newest file stays even alone over the budget.
     big = folder.write("view", "y" * 5_000)
     assert sorted(tmp_path.glob("*.html")) == [big]
+
+
+def test_exports_live_in_gradios_cache_so_gradio_serves_them_without_a_copy(tmp_path, monkeypatch):
+    """A file outside Gradio's cache is copied into it for the download, and that copy is outside the folder's byte
+    budget: a client exporting in a loop would fill the disk for an hour. Inside, Gradio hands out the file itself."""
+    import gradio as gr
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    path = ExportFolder().write("view", "<!doctype html><p>x</p>")
+    assert path.parent.parent == tmp_path / "gradio"
+    with gr.Blocks():
+        shown = gr.File(interactive=False)
+    assert shown.GRADIO_CACHE == str(tmp_path / "gradio")
+    from gradio.processing_utils import move_files_to_cache
+
+    served = move_files_to_cache(shown.postprocess(str(path)), shown, postprocess=True)
+    assert served["path"] == str(path)
+    assert [p for p in (tmp_path / "gradio").rglob("*.html")] == [path]
+    elsewhere = tmp_path / "elsewhere.html"  # what the folder did before: a copy per export
+    elsewhere.write_text("<p>y</p>")
+    copied = move_files_to_cache(shown.postprocess(str(elsewhere)), shown, postprocess=True)
+    assert copied["path"] != str(elsewhere) and len(list((tmp_path / "gradio").rglob("*.html"))) == 2
