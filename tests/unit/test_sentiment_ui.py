@@ -191,10 +191,14 @@ def test_classifying_and_explaining_wait_in_different_queues_and_the_toggle_stay
     # The two routes, the toggle, the words/pieces switch, the examples' loader, and each route's error-panel
     # follow-ups (show on failure, hide on success), which run outside the queue; then the compare section's button
     # (private: /compare is one app-level endpoint) and its panel's two follow-ups.
+    # The two exports (classification, attributions) each add their run, their panel's show-on-failure follow-up and
+    # the browser's save (all private).
     panel = [fn for fn in ui.fns if fn.outputs and fn.outputs[0].elem_id in ("sentiment-error", "sentiment-explain-error")]
-    assert len(panel) == 4 and all((fn.queue, fn.api_visibility) == (False, "private") for fn in panel)
+    assert len(panel) == 6 and all((fn.queue, fn.api_visibility) == (False, "private") for fn in panel)
+    exports = [fn for fn in ui.fns if fn.outputs and str(fn.outputs[0].elem_id).endswith("-export")]
+    assert len(exports) == 2 and all(fn.api_visibility == "private" for fn in exports)
     # Then the explanation check (its route, its panel's two follow-ups) and the model list's copy for it.
-    assert len(ui.fns) == 16
+    assert len(ui.fns) == 22
 
 
 def test_the_explanation_check_sends_the_tabs_classifier_and_api_clients_start_from_the_server_default(ui, serve):
