@@ -90,8 +90,8 @@ class Link:
                 triggers.append(component.release)
         if self.run is not None:
             triggers.append(self.run.click)
-        for trigger in triggers:
-            trigger(None, inputs, None, js=script, queue=False, api_visibility="private")
+        # One event for all its triggers: the page's config carries each event (and its script) once.
+        gr.on(triggers, None, inputs, None, js=script, queue=False, api_visibility="private")
 
 
 @dataclass(frozen=True)
