@@ -235,6 +235,8 @@
   });
   document.addEventListener("pointerdown", () => { chartFocus = null; }, true);
 
+  const CHARTS = '.js-plotly-plot[data-testid="plotly"]';
+
   function hook(gd) {
     if (hooked.has(gd) || typeof gd.on !== "function") return;
     hooked.add(gd);
@@ -243,7 +245,8 @@
   }
 
   function scan() {
-    document.querySelectorAll(".js-plotly-plot").forEach(hook);
+    // Gradio's charts only: plotly's image export draws a hidden copy in the page, which must stay as drawn.
+    document.querySelectorAll(CHARTS).forEach(hook);
     // A chart Gradio replaced or removed leaves its table behind: drop it.
     document.querySelectorAll("details.bv-chart-values").forEach((d) => {
       if (!d.bvFor || !d.bvFor.isConnected || d.previousElementSibling !== d.bvFor) d.remove();

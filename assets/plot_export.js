@@ -26,7 +26,8 @@
     return b;
   };
   const equip = () => {
-    document.querySelectorAll(".js-plotly-plot").forEach((chart) => {
+    // Gradio's charts only, not the hidden copy plotly's image export draws in the page.
+    document.querySelectorAll('.js-plotly-plot[data-testid="plotly"]').forEach((chart) => {
       const block = chart.closest(".block") || chart.parentElement;
       if (!block || block.querySelector(`:scope > .${BAR}`)) return;
       const bar = document.createElement("div");

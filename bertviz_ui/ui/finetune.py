@@ -182,6 +182,17 @@ def run_cancel(session: LabSession[TrainedModel] | None) -> Shown:
     return {"status": message_html(CANCELLED)}
 
 
+def confirm_cancelled(session: LabSession[TrainedModel] | None, wait_s: float = 10.0) -> Shown:
+    """Once a cancelled training has stopped, say so again: a progress message the stopped run had already sent can
+    reach the page after the cancel's own answer and would otherwise stay on screen as if it were still training."""
+    if session is None or not session.cancel.is_set():
+        return {}
+    if not session.lock.acquire(timeout=wait_s):
+        return {}
+    session.lock.release()
+    return {"status": message_html(CANCELLED)}
+
+
 def run_try(session: LabSession[TrainedModel] | None, text: Any) -> Shown:
     """The session's fine-tuned model on new texts, one per line."""
     trained = require_trained(session)
@@ -370,7 +381,8 @@ def build(ctx: AppContext, tab: gr.Tab) -> Opening:
     finetune_export.wire(ctx, link, state, lab_export, train_panel)
     out = Outputs(status=status)
     cancel_button.click(out.wrap(run_cancel), state, out.components, cancels=[train_event], queue=False,
-                        api_name="finetune_cancel")
+                        api_name="finetune_cancel").then(out.wrap(confirm_cancelled), state, out.components,
+                                                          queue=False, api_visibility="private")
     out = Outputs(table=try_output, raw=try_raw, errors=use_panel)
     use_panel.follow(try_button.click(out.wrap(model_work("classifying")(run_try)), [state, try_text], out.components,
                                       api_name="finetune_try", concurrency_id="finetune_use"))

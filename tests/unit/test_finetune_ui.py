@@ -224,3 +224,17 @@ def test_compare_checks_the_text_first_then_uses_the_sessions_model_and_its_base
     assert args[1] == "tiny:encoder" and kwargs["attentions"] is True and kwargs["precision"].value == "full"
     assert session.trained.model.config._attn_implementation == "eager"
     assert len(shown["raw"]["neighbours"]["tuned"]) == 2 and list(shown["neighbours"]["rank"]) == [1, 2, 1, 2]
+
+
+def test_after_a_cancel_the_page_is_told_again_once_the_run_has_stopped():
+    """A progress message the stopped run had sent can reach the page after the cancel's answer (seen in a full
+    browser run): once the run has let go of the session, Cancelled is said again; never when nothing was cancelled."""
+    import threading
+
+    session = LabSession()
+    assert ui.confirm_cancelled(session) == {}  # nothing was cancelled
+    session.lock.acquire()
+    session.cancel.set()
+    assert ui.confirm_cancelled(session, wait_s=0.01) == {}  # still stopping: nothing said yet
+    threading.Timer(0.05, session.lock.release).start()
+    assert "Cancelled" in ui.confirm_cancelled(session, wait_s=5)["status"]
