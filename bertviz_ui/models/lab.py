@@ -54,6 +54,13 @@ class LabSession(Generic[T]):
     def training(self) -> bool:
         return self.lock.locked()
 
+    def stopped(self, timeout: float) -> bool:
+        """Whether no run holds the session, waiting up to ``timeout`` seconds for one to let go."""
+        if not self.lock.acquire(timeout=timeout):
+            return False
+        self.lock.release()
+        return True
+
     def folder(self) -> Path:
         """This session's temp folder (downloads), made on first use."""
         if self.workdir is None:

@@ -174,22 +174,13 @@ def _stream(events: Iterable[Event | Finished], session: LabSession[TrainedModel
             yield shown | ({"loss": loss_figure(steps, event.total_steps)} if event.run == "final" else {})
 
 
-def run_cancel(session: LabSession[TrainedModel] | None) -> Shown:
-    """Ask the session's training to stop (it stops before its next step)."""
+def run_cancel(session: LabSession[TrainedModel] | None, wait_s: float = 10.0) -> Shown:
+    """Ask the session's training to stop (before its next step) and answer once it has (or after ``wait_s``): a
+    progress message the run sent meanwhile then can't reach the page after this answer and stay on screen."""
     if session is None or not session.training:
         return {"status": message_html("Nothing to cancel: no training is running in this session.")}
     session.cancel.set()
-    return {"status": message_html(CANCELLED)}
-
-
-def confirm_cancelled(session: LabSession[TrainedModel] | None, wait_s: float = 10.0) -> Shown:
-    """Once a cancelled training has stopped, say so again: a progress message the stopped run had already sent can
-    reach the page after the cancel's own answer and would otherwise stay on screen as if it were still training."""
-    if session is None or not session.cancel.is_set():
-        return {}
-    if not session.lock.acquire(timeout=wait_s):
-        return {}
-    session.lock.release()
+    session.stopped(wait_s)
     return {"status": message_html(CANCELLED)}
 
 
@@ -381,8 +372,7 @@ def build(ctx: AppContext, tab: gr.Tab) -> Opening:
     finetune_export.wire(ctx, link, state, lab_export, train_panel)
     out = Outputs(status=status)
     cancel_button.click(out.wrap(run_cancel), state, out.components, cancels=[train_event], queue=False,
-                        api_name="finetune_cancel").then(out.wrap(confirm_cancelled), state, out.components,
-                                                          queue=False, api_visibility="private")
+                        api_name="finetune_cancel")
     out = Outputs(table=try_output, raw=try_raw, errors=use_panel)
     use_panel.follow(try_button.click(out.wrap(model_work("classifying")(run_try)), [state, try_text], out.components,
                                       api_name="finetune_try", concurrency_id="finetune_use"))
