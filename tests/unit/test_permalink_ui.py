@@ -129,3 +129,20 @@ def test_a_component_without_a_setting_kind_is_refused_when_declared() -> None:
             Link("x", view=gr.HTML())
         assert _field("rate", gr.Slider(0.05, 0.5, value=0.15, step=0.05)).whole is False
         assert _field("k", gr.Slider(1, 50, value=5, step=1)).whole is True
+
+
+@pytest.mark.parametrize("mode", ["local", "public"])
+def test_a_hostile_model_or_tab_name_in_a_link_reaches_the_notes_escaped(local: Opened, public: Opened,
+                                                                         mode: str) -> None:
+    opened = local if mode == "local" else public
+    xss = "%3Cimg+src%3Dx+onerror%3Dalert(1)%3E"
+    for query in (f"tab=sentiment&model={xss}&text=Hi", f"tab={xss}&text=Hi"):
+        notes = opened.open(query)["bv-link-notes"]
+        assert notes and "<img" not in notes, (mode, query)
+        # Quoted escaped where a note names it; a public server's refusal names no reference at all (same words
+        # for any path, so no file-existence oracle).
+        quoted = mode == "local" or query.startswith("tab=%3C")
+        assert ("&lt;img src=x onerror=alert(1)&gt;" in notes) is quoted, (mode, query, notes)
+    # The model box shows a refused or unoffered name as text (gr.Dropdown), never as HTML; public drops it.
+    shown = opened.open(f"tab=sentiment&model={xss}&text=Hi")
+    assert shown["bv-link-press"] == ("" if mode == "local" else "sentiment-run")
